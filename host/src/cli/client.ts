@@ -1,0 +1,60 @@
+/** The CLI's client of the admin API. */
+import { readFile } from "node:fs/promises";
+import { JouleError, type WireError } from "../errors.ts";
+import type { Limits } from "../manifest.ts";
+
+export interface ClientOptions {
+  host: string;
+  token?: string | undefined;
+}
+
+async function call(options: ClientOptions, path: string, init: RequestInit = {}): Promise<unknown> {
+  const headers = new Headers(init.headers);
+  if (options.token) headers.set("authorization", `Bearer ${options.token}`);
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, options.host), { ...init, headers });
+  } catch (error) {
+    throw new JouleError(
+      "JOULE_ERR_CLI_HOST_UNREACHABLE",
+      `cannot reach ${options.host} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}); is \`joule serve\` running there? Set --host or JOULE_HOST.`,
+    );
+  }
+  if (response.status === 204) return undefined;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  if (!response.ok) {
+    const wire = (body as { error?: WireError })?.error;
+    if (wire?.code) throw JouleError.fromWire(wire);
+    throw new JouleError("JOULE_ERR_INTERNAL", `${response.status} from ${path}: ${text.slice(0, 200)}`);
+  }
+  return body;
+}
+
+export async function deployUpload(
+  options: ClientOptions,
+  name: string,
+  componentPath: string,
+  config: { env: Record<string, string>; limits: Limits },
+): Promise<Record<string, unknown>> {
+  const form = new FormData();
+  form.set("config", JSON.stringify(config));
+  form.set("component", new Blob([await readFile(componentPath)], { type: "application/wasm" }), "component.wasm");
+  return (await call(options, `/v1/functions/${encodeURIComponent(name)}`, { method: "PUT", body: form })) as Record<
+    string,
+    unknown
+  >;
+}
+
+export async function listFunctions(options: ClientOptions): Promise<{ functions: Array<Record<string, unknown>> }> {
+  return (await call(options, "/v1/functions")) as { functions: Array<Record<string, unknown>> };
+}
+
+export async function deleteFunction(options: ClientOptions, name: string): Promise<void> {
+  await call(options, `/v1/functions/${encodeURIComponent(name)}`, { method: "DELETE" });
+}

@@ -1,0 +1,253 @@
+/**
+ * `joule`: build, deploy, serve, invoke, list and delete functions.
+ * Run `joule help` for usage.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { buildFunction } from "../build/build-function.ts";
+import { ConfigError, configFromEnv, loadConfig } from "../config.ts";
+import { JouleError } from "../errors.ts";
+import { startHost } from "../host.ts";
+import type { FunctionRegistry } from "../runtime/registry.ts";
+import { type ClientOptions, deleteFunction, deployUpload, listFunctions } from "./client.ts";
+import { megabytes, Output, seconds } from "./output.ts";
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const DEFAULT_HOST = "http://127.0.0.1:8080";
+
+const USAGE = `joule — WebAssembly functions
+
+  joule build <dir>... [--force]          bundle and componentize functions (dir holds joule.json)
+  joule deploy <dir> [--name N]           build if needed, then deploy to a host
+  joule invoke <name> [path] [-X M] [-d BODY]   call a deployed function
+  joule list                              list deployed functions
+  joule delete <name>                     remove a deployed function
+  joule serve [--port P] [--data-dir D] [--examples DIR | --no-examples]
+                                          run a host; builds and deploys the example functions
+
+Common: --host URL (default $JOULE_HOST or ${DEFAULT_HOST}), --token T (default $JOULE_ADMIN_TOKEN), --json`;
+
+const COMMON = {
+  json: { type: "boolean", default: false },
+  host: { type: "string" },
+  token: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+function usageError(message: string): JouleError {
+  return new JouleError("JOULE_ERR_CLI_USAGE", `${message}\n\n${USAGE}`);
+}
+
+function client(values: { host?: string | undefined; token?: string | undefined }): ClientOptions {
+  return {
+    host: values.host ?? process.env.JOULE_HOST ?? DEFAULT_HOST,
+    token: values.token ?? process.env.JOULE_ADMIN_TOKEN,
+  };
+}
+
+function parse<const T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+  try {
+    const merged: typeof COMMON & T = { ...COMMON, ...options };
+    return parseArgs({ args, options: merged, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usageError((error as Error).message);
+  }
+}
+
+async function build(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, { force: { type: "boolean", default: false } });
+  if (positionals.length === 0)
+    throw usageError("joule build needs a function directory, e.g. `joule build guests/hello`");
+  for (const dir of positionals) {
+    out.step(`building ${dir} (bundle, componentize)`);
+    const result = await buildFunction(dir, { force: values.force === true });
+    const where = relative(process.cwd(), result.componentPath);
+    out.done(
+      `${result.built ? "built" : "up to date:"} ${result.name} in ${seconds(result.durationMs)} (${megabytes(result.bytes)}) → ${where}`,
+      {
+        command: "build",
+        name: result.name,
+        built: result.built,
+        durationMs: Math.round(result.durationMs),
+        bytes: result.bytes,
+        component: where,
+      },
+    );
+  }
+}
+
+async function deploy(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, { name: { type: "string" } });
+  const dir = positionals[0];
+  if (!dir || positionals.length > 1) throw usageError("joule deploy needs one function directory");
+  out.step(`building ${dir}`);
+  const built = await buildFunction(dir);
+  const name = (values.name as string | undefined) ?? built.name;
+  const target = client(values);
+  out.step(`deploying ${name} to ${target.host} (${megabytes(built.bytes)})`);
+  const started = performance.now();
+  const record = await deployUpload(target, name, built.componentPath, {
+    env: built.manifest.env,
+    limits: built.manifest.limits,
+  });
+  const deployMs = performance.now() - started;
+  out.done(
+    `deployed ${name} ${record.version} in ${seconds(deployMs)} (build ${built.built ? seconds(built.durationMs) : "up to date"}) → ${record.url}`,
+    {
+      command: "deploy",
+      ...record,
+      buildMs: Math.round(built.durationMs),
+      built: built.built,
+      totalDeployMs: Math.round(deployMs),
+    },
+  );
+}
+
+async function invoke(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, {
+    method: { type: "string", short: "X", default: "GET" },
+    data: { type: "string", short: "d" },
+  });
+  const [name, path = "/"] = positionals;
+  if (!name) throw usageError("joule invoke needs a function name");
+  const target = client(values);
+  const url = new URL(`/fn/${encodeURIComponent(name)}${path.startsWith("/") ? path : `/${path}`}`, target.host);
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await fetch(url, { method: String(values.method), body: values.data as string | undefined });
+  } catch (error) {
+    throw new JouleError("JOULE_ERR_CLI_HOST_UNREACHABLE", `cannot reach ${target.host}: ${(error as Error).message}`);
+  }
+  const body = await response.text();
+  const ms = performance.now() - started;
+  if (out.json) {
+    out.done("", {
+      command: "invoke",
+      status: response.status,
+      headers: Object.fromEntries(response.headers),
+      body,
+      ms,
+    });
+    return;
+  }
+  process.stdout.write(body.endsWith("\n") ? body : `${body}\n`);
+  process.stderr.write(
+    `${response.status} in ${seconds(ms)} (cold start: ${response.headers.get("x-joule-cold-start")}, ${response.headers.get("x-joule-duration-us")} µs in the worker)\n`,
+  );
+  if (!response.ok) process.exitCode = 1;
+}
+
+async function list(args: string[], out: Output): Promise<void> {
+  const { values } = parse(args, {});
+  const { functions } = await listFunctions(client(values));
+  if (out.json) return out.done("", { command: "list", functions });
+  if (functions.length === 0) out.info("no functions deployed");
+  for (const f of functions) out.info(`${f.name}\t${f.version}\t${f.url}`);
+}
+
+async function remove(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, {});
+  const name = positionals[0];
+  if (!name) throw usageError("joule delete needs a function name");
+  await deleteFunction(client(values), name);
+  out.done(`deleted ${name}`, { command: "delete", name });
+}
+
+/** Builds each example under `dir` and deploys it into the embedded store unless that exact version is there. */
+async function deployExamples(dir: string, registry: FunctionRegistry, out: Output): Promise<string[]> {
+  const names: string[] = [];
+  const entries = await readdir(dir).catch(() => []);
+  for (const entry of entries.sort()) {
+    const functionDir = join(dir, entry);
+    if (!(await stat(join(functionDir, "joule.json")).catch(() => undefined))) continue;
+    out.step(`building example ${entry}`);
+    const built = await buildFunction(functionDir);
+    if (built.built) out.info(`✓ built ${built.name} in ${seconds(built.durationMs)} (${megabytes(built.bytes)})`);
+    const started = performance.now();
+    const record = await registry.deploy({
+      name: built.name,
+      component: await readFile(built.componentPath),
+      env: built.manifest.env,
+      limits: built.manifest.limits,
+    });
+    out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);
+    names.push(built.name);
+  }
+  return names;
+}
+
+async function serve(args: string[], out: Output): Promise<void> {
+  const { values } = parse(args, {
+    port: { type: "string" },
+    "data-dir": { type: "string" },
+    examples: { type: "string" },
+    "no-examples": { type: "boolean", default: false },
+  });
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    const input = configFromEnv();
+    if (values.port !== undefined) input.port = values.port as string;
+    if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
+    config = loadConfig(input);
+  } catch (error) {
+    if (error instanceof ConfigError) throw usageError(error.message);
+    throw error;
+  }
+  const examples = values["no-examples"]
+    ? undefined
+    : resolve((values.examples as string | undefined) ?? join(PROJECT_ROOT, "guests"));
+  let deployed: string[] = [];
+  const host = await startHost(config, async (registry) => {
+    if (examples) deployed = await deployExamples(examples, registry, out);
+  });
+  const base = host.url.replace("[::1]", "localhost");
+  out.info(`\nJoule is serving on ${base}  (data dir ${config.dataDir}, ${config.workers} workers)`);
+  for (const name of deployed) out.info(`  ${base}/fn/${name}/`);
+  if (deployed.length > 0) out.info(`\nTry: curl -i ${base}/fn/${deployed[0]}/?name=you`);
+  out.info(`Admin API: ${base}/v1/functions   Metrics: ${base}/metrics\n`);
+
+  let closing = false;
+  const stop = async () => {
+    if (closing) return;
+    closing = true;
+    await host.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> = {
+  build,
+  deploy,
+  invoke,
+  list,
+  delete: remove,
+  serve,
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  const out = new Output(args.includes("--json"));
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const run = COMMANDS[command];
+  try {
+    if (!run) throw usageError(`unknown command "${command}"`);
+    if (args.includes("--help") || args.includes("-h")) {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    await run(args, out);
+  } catch (error) {
+    out.fail(error);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv.slice(2));

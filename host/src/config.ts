@@ -1,0 +1,84 @@
+/**
+ * Host configuration: defaults in one place, read from the environment,
+ * validated once, frozen. Unknown `JOULE_*` variables are rejected by name so
+ * a typo does not silently fall back to a default.
+ */
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { z } from "zod";
+
+const MiB = 1024 * 1024;
+
+export const configSchema = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    dataDir: z.string().min(1).default(".joule"),
+    workers: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
+    maxBodyBytes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1024 * MiB)
+      .default(6 * MiB),
+    maxUploadBytes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(4096 * MiB)
+      .default(256 * MiB),
+    defaultTimeoutMs: z.coerce.number().int().min(1).max(900_000).default(10_000),
+    maxLogBytesPerInvocation: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024),
+    adminToken: z.string().min(16, "must be at least 16 characters").optional(),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .strict();
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+const ENV_KEYS: Record<string, keyof ConfigInput> = {
+  HOST: "host",
+  PORT: "port",
+  JOULE_DATA_DIR: "dataDir",
+  JOULE_WORKERS: "workers",
+  JOULE_MAX_BODY_BYTES: "maxBodyBytes",
+  JOULE_MAX_UPLOAD_BYTES: "maxUploadBytes",
+  JOULE_DEFAULT_TIMEOUT_MS: "defaultTimeoutMs",
+  JOULE_MAX_LOG_BYTES: "maxLogBytesPerInvocation",
+  JOULE_ADMIN_TOKEN: "adminToken",
+  LOG_LEVEL: "logLevel",
+};
+
+/** Variables the CLI reads itself; they are not host configuration. */
+const CLI_KEYS = new Set(["JOULE_HOST"]);
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigInput {
+  const input: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === "") continue;
+    const key = ENV_KEYS[name];
+    if (key) input[key] = value;
+    else if (name.startsWith("JOULE_") && !CLI_KEYS.has(name)) {
+      throw new ConfigError(`unknown setting ${name}; known: ${Object.keys(ENV_KEYS).join(", ")}`);
+    }
+  }
+  return input;
+}
+
+export function loadConfig(input: ConfigInput = {}): Config {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `config.${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    throw new ConfigError(problems.join("; "));
+  }
+  return Object.freeze({ ...parsed.data, dataDir: resolve(parsed.data.dataDir) });
+}

@@ -1,0 +1,78 @@
+/**
+ * The one catalog of Joule's errors. Every error the host or the CLI reports
+ * is built here, with a stable code (`JOULE_ERR_<AREA>_<WHAT>`, never reused),
+ * an HTTP status and a message that says what to do. Errors that cross a
+ * thread travel as `{ code, message, details }` and are rebuilt with
+ * `JouleError.fromWire`. docs/errors.md documents every code (a test checks).
+ */
+
+export const ERROR_CATALOG = {
+  JOULE_ERR_REQUEST_INVALID: { status: 400, message: "The request is invalid" },
+  JOULE_ERR_REQUEST_UNAUTHORIZED: { status: 401, message: "A valid admin token is required" },
+  JOULE_ERR_ROUTE_NOT_FOUND: { status: 404, message: "No such route" },
+  JOULE_ERR_BODY_TOO_LARGE: { status: 413, message: "The request body is over the limit" },
+  JOULE_ERR_MANIFEST_INVALID: { status: 400, message: "The function manifest is invalid" },
+  JOULE_ERR_FUNCTION_NOT_FOUND: { status: 404, message: "No function is deployed under this name" },
+  JOULE_ERR_DEPLOY_SOURCE_NOT_FOUND: { status: 400, message: "The component to deploy was not found" },
+  JOULE_ERR_DEPLOY_NOT_A_COMPONENT: { status: 400, message: "The uploaded bytes are not a WebAssembly component" },
+  JOULE_ERR_DEPLOY_INVALID_COMPONENT: { status: 400, message: "The component could not be compiled" },
+  JOULE_ERR_DEPLOY_WORLD_MISMATCH: {
+    status: 400,
+    message: "The component does not implement the Joule function world",
+  },
+  JOULE_ERR_CAPABILITY_MISSING: { status: 400, message: "The component imports interfaces the host does not grant" },
+  JOULE_ERR_CAPABILITY_DENIED: { status: 403, message: "The function was not granted this capability" },
+  JOULE_ERR_EXECUTION_TRAP: { status: 502, message: "The function trapped" },
+  JOULE_ERR_EXECUTION_FAILED: { status: 502, message: "The function failed" },
+  JOULE_ERR_EXECUTION_BAD_RESPONSE: { status: 502, message: "The function returned an invalid response" },
+  JOULE_ERR_LIMIT_TIMEOUT: { status: 504, message: "The function ran past its time limit" },
+  JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE: { status: 502, message: "The function's response body is over the limit" },
+  JOULE_ERR_HOST_NOT_READY: { status: 503, message: "The host is starting or stopping" },
+  JOULE_ERR_INTERNAL: { status: 500, message: "Internal error" },
+  JOULE_ERR_BUILD_MANIFEST: { status: 400, message: "joule.json is missing or invalid" },
+  JOULE_ERR_BUILD_SYNTAX: { status: 400, message: "The function's source does not compile" },
+  JOULE_ERR_BUILD_NO_DEFAULT_EXPORT: { status: 400, message: "The function has no default export" },
+  JOULE_ERR_BUILD_PREINIT: { status: 400, message: "The function's top-level code failed during pre-initialization" },
+  JOULE_ERR_BUILD_COMPONENTIZE: { status: 400, message: "Turning the bundle into a component failed" },
+  JOULE_ERR_CLI_USAGE: { status: 400, message: "Invalid command line" },
+  JOULE_ERR_CLI_HOST_UNREACHABLE: { status: 503, message: "The Joule host could not be reached" },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** The form an error takes on the wire (HTTP bodies, messages between threads). */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}
+
+export class JouleError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+
+  /** `message` replaces the catalog's default message when given. */
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? ERROR_CATALOG[code].message);
+    this.name = "JouleError";
+    this.code = code;
+    this.status = ERROR_CATALOG[code].status;
+    this.details = details;
+  }
+
+  toWire(): WireError {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+
+  static fromWire(wire: WireError): JouleError {
+    const code = wire.code in ERROR_CATALOG ? wire.code : "JOULE_ERR_INTERNAL";
+    return new JouleError(code, wire.message, wire.details);
+  }
+}
+
+export function isJouleError(value: unknown): value is JouleError {
+  return value instanceof JouleError;
+}

@@ -1,0 +1,58 @@
+/**
+ * A running Joule host: the store, the registry of deployed functions, the
+ * worker pool and the HTTP server, started and stopped in the right order.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Config } from "./config.ts";
+import { Scheduler } from "./pool/scheduler.ts";
+import { FunctionRegistry } from "./runtime/registry.ts";
+import { buildApp } from "./server/app.ts";
+import { HostMetrics } from "./server/metrics.ts";
+import { FunctionStore } from "./store/function-store.ts";
+
+export interface Host {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly registry: FunctionRegistry;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a host. `prepare` runs after stored functions are loaded and before
+ * the port opens (the CLI deploys the example functions there).
+ */
+export async function startHost(
+  config: Config,
+  prepare?: (registry: FunctionRegistry) => Promise<void>,
+): Promise<Host> {
+  const store = new FunctionStore(config.dataDir);
+  await store.open();
+  const registry = new FunctionRegistry(store);
+  const scheduler = new Scheduler({ workers: config.workers });
+  const metrics = new HostMetrics(scheduler);
+  let ready = false;
+  const app = buildApp({ config, registry, scheduler, metrics, isReady: () => ready });
+
+  const failed = await registry.load();
+  for (const { name, problem } of failed)
+    app.log.error({ function: name, problem }, "stored function could not be loaded");
+  if (prepare) await prepare(registry);
+  const address = await app.listen({ host: config.host, port: config.port });
+  ready = true;
+  app.log.info(
+    { functions: registry.list().length, workers: config.workers, dataDir: config.dataDir },
+    "joule host ready",
+  );
+
+  return {
+    url: address,
+    app,
+    registry,
+    async close() {
+      ready = false;
+      await app.close();
+      await scheduler.close();
+      await registry.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The function manifest, `joule.json` beside a function's source, and the
+ * deploy request's overrides. One zod schema is the source of truth for
+ * both validation and the docs.
+ */
+import { z } from "zod";
+import { JouleError } from "./errors.ts";
+
+export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+const MiB = 1024 * 1024;
+
+export const functionNameSchema = z
+  .string()
+  .regex(FUNCTION_NAME, "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter");
+
+/** Environment variables handed to the function as `env`. */
+export const envSchema = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and '_', not starting with a digit"),
+  z.string().max(64 * 1024),
+);
+
+export const limitsSchema = z
+  .object({
+    /** Wall-clock limit of one invocation. */
+    timeoutMs: z.number().int().min(1).max(900_000).optional(),
+    /** Largest request body accepted for this function (bytes). */
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024 * MiB)
+      .optional(),
+  })
+  .strict();
+
+export const manifestSchema = z
+  .object({
+    $schema: z.string().optional(),
+    name: functionNameSchema,
+    /** Entry module, relative to the manifest. */
+    main: z.string().min(1).default("src/index.ts"),
+    env: envSchema.default({}),
+    limits: limitsSchema.default({}),
+  })
+  .strict();
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type Limits = z.infer<typeof limitsSchema>;
+
+/** Lists every failing field path, e.g. `limits.timeoutMs: Too small`. */
+export function describeIssues(error: z.ZodError, root = ""): string[] {
+  return error.issues.map((issue) => {
+    const path = [root, ...issue.path.map(String)].filter(Boolean).join(".");
+    return `${path || "(root)"}: ${issue.message}`;
+  });
+}
+
+export function parseManifest(value: unknown, source = "joule.json"): Manifest {
+  const parsed = manifestSchema.safeParse(value);
+  if (!parsed.success) {
+    const problems = describeIssues(parsed.error);
+    throw new JouleError("JOULE_ERR_MANIFEST_INVALID", `${source} is invalid: ${problems.join("; ")}`, { problems });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,90 @@
+/**
+ * The piscina worker: runs one invocation at a time. It keeps warm instances
+ * per function and reuses them across requests of the same function
+ * version, never across functions; an instance that failed is dropped.
+ * Failures come back as `{ code, message }`, never as a thrown host error,
+ * so nothing of the worker's stack or paths leaves the thread.
+ */
+import { threadId } from "node:worker_threads";
+import { JouleError, type WireError } from "../errors.ts";
+import { FunctionInstance, GuestFailure } from "../runtime/instance.ts";
+import { checkResponse, sanitize } from "../runtime/response.ts";
+import type { InvokeResult, InvokeStats, InvokeTask } from "../runtime/types.ts";
+
+interface Warm {
+  version: string;
+  idle: FunctionInstance[];
+}
+
+const warm = new Map<string, Warm>();
+
+function takeInstance(task: InvokeTask): FunctionInstance | undefined {
+  const entry = warm.get(task.image.name);
+  if (!entry) return undefined;
+  if (entry.version !== task.image.version) {
+    warm.delete(task.image.name);
+    return undefined;
+  }
+  return entry.idle.pop();
+}
+
+function giveBack(instance: FunctionInstance, name: string): void {
+  let entry = warm.get(name);
+  if (!entry || entry.version !== instance.version) {
+    entry = { version: instance.version, idle: [] };
+    warm.set(name, entry);
+  }
+  entry.idle.push(instance);
+}
+
+function liveInstances(name: string): number {
+  return warm.get(name)?.idle.length ?? 0;
+}
+
+function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
+  if (error instanceof GuestFailure) return { code: "JOULE_ERR_EXECUTION_FAILED", message: sanitize(error.message) };
+  if (error instanceof JouleError) return error.toWire();
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const prefix = phase === "instantiate" ? "instantiation failed: " : "";
+  return { code: "JOULE_ERR_EXECUTION_TRAP", message: sanitize(`${prefix}${text}`) };
+}
+
+export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
+  const started = performance.now();
+  const name = task.image.name;
+  let instance = takeInstance(task);
+  const coldStart = instance === undefined;
+  const stats = (memoryBytes: number): InvokeStats => ({
+    coldStart,
+    durationUs: Math.round((performance.now() - started) * 1000),
+    memoryBytes,
+    liveInstances: liveInstances(name),
+    threadId,
+  });
+
+  if (!instance) {
+    try {
+      instance = await FunctionInstance.create(task.image, task.maxLogBytes);
+    } catch (error) {
+      return { ok: false, error: toWire(error, "instantiate"), stats: stats(0), logs: [], droppedLogs: 0 };
+    }
+  }
+
+  try {
+    const raw = instance.handle(task.request, task.requestId);
+    const response = checkResponse(raw, task.maxResponseBytes);
+    giveBack(instance, name);
+    const { lines, dropped } = instance.sink.drain();
+    return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped };
+  } catch (error) {
+    const { lines, dropped } = instance.sink.drain();
+    // The instance is not given back: after a trap its state cannot be trusted.
+    return {
+      ok: false,
+      error: toWire(error, "handle"),
+      stats: stats(instance.memoryBytes()),
+      logs: lines,
+      droppedLogs: dropped,
+    };
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The functions this host serves, in memory, backed by the store. Deploy
+ * turns a component into something workers can instantiate: validate the
+ * bytes, transpile with jco (in a helper thread), check the imports against
+ * what the host grants, compile every core module once (identical modules,
+ * such as the engine parts JS guests share, compile once per process), and
+ * only then store the record and swap the function in.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Piscina } from "piscina";
+import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
+import { JouleError } from "../errors.ts";
+import type { Limits } from "../manifest.ts";
+import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
+import type { FunctionImage } from "./types.ts";
+
+const HANDLER_INTERFACE = "joule:function/handler@0.1";
+const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+const CORE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+export interface LiveFunction {
+  record: FunctionRecord;
+  image: FunctionImage;
+}
+
+export interface DeployInput {
+  name: string;
+  component: Uint8Array;
+  env: Record<string, string>;
+  limits: Limits;
+}
+
+function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
+  return prefix.every((b, i) => bytes[i] === b);
+}
+
+export function checkComponentBytes(bytes: Uint8Array): void {
+  if (startsWith(bytes, COMPONENT_PREAMBLE)) return;
+  if (startsWith(bytes, CORE_PREAMBLE)) {
+    throw new JouleError(
+      "JOULE_ERR_DEPLOY_NOT_A_COMPONENT",
+      "this is a core WebAssembly module, not a component: build the function with `joule build`",
+    );
+  }
+  throw new JouleError(
+    "JOULE_ERR_DEPLOY_NOT_A_COMPONENT",
+    `the upload (${bytes.byteLength} bytes) does not start with the WebAssembly component header: build the function with \`joule build\``,
+  );
+}
+
+export class FunctionRegistry {
+  readonly #store: FunctionStore;
+  readonly #live = new Map<string, LiveFunction>();
+  readonly #compiled = new Map<string, Promise<WebAssembly.Module>>();
+  #transpiler: Piscina | undefined;
+
+  constructor(store: FunctionStore) {
+    this.#store = store;
+  }
+
+  /** Loads every stored function; returns the names that could not be loaded, with why. */
+  async load(): Promise<Array<{ name: string; problem: string }>> {
+    const { records, invalid } = await this.#store.listRecords();
+    const failed = invalid.map(({ file, problem }) => ({ name: file, problem }));
+    await Promise.all(
+      records.map(async (record) => {
+        try {
+          const meta = await this.#derive(record.component.digest, () => this.#store.readBlob(record.component.digest));
+          this.#live.set(record.name, { record, image: await this.#image(record, meta) });
+        } catch (error) {
+          failed.push({ name: record.name, problem: (error as Error).message });
+        }
+      }),
+    );
+    return failed;
+  }
+
+  get(name: string): LiveFunction | undefined {
+    return this.#live.get(name);
+  }
+
+  list(): FunctionRecord[] {
+    return [...this.#live.values()].map((f) => f.record).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async deploy(input: DeployInput): Promise<FunctionRecord> {
+    checkComponentBytes(input.component);
+    const digest = sha256(input.component);
+    const meta = await this.#derive(digest, async () => input.component);
+    const record: FunctionRecord = {
+      name: input.name,
+      version: sha256(JSON.stringify([digest, input.env, input.limits])).slice(7, 19),
+      component: { digest, size: input.component.byteLength },
+      env: input.env,
+      limits: input.limits,
+      imports: meta.imports,
+      deployedAt: new Date().toISOString(),
+    };
+    const image = await this.#image(record, meta);
+    // Order matters: blob, then record, then the in-memory swap. Until the
+    // record is renamed into place a crash leaves the previous version.
+    await this.#store.putBlob(input.component);
+    await this.#store.putRecord(record);
+    this.#live.set(record.name, { record, image });
+    return record;
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const existed = this.#live.delete(name);
+    return (await this.#store.deleteRecord(name)) || existed;
+  }
+
+  async close(): Promise<void> {
+    await this.#transpiler?.destroy();
+    this.#transpiler = undefined;
+  }
+
+  /** The derived files of a component: from the cache, or transpiled now and cached. */
+  async #derive(digest: string, bytes: () => Promise<Uint8Array>): Promise<DerivedMeta> {
+    const cached = await this.#store.readDerived(digest);
+    if (cached) return cached;
+    const component = await bytes();
+    this.#transpiler ??= new Piscina({
+      filename: new URL("./transpile-worker.ts", import.meta.url).href,
+      minThreads: 0,
+      maxThreads: 1,
+      idleTimeout: 30_000,
+    });
+    let files: Awaited<ReturnType<typeof import("./transpile-worker.ts").default>>;
+    try {
+      files = await this.#transpiler.run(component);
+    } catch (error) {
+      throw new JouleError(
+        "JOULE_ERR_DEPLOY_INVALID_COMPONENT",
+        `the component could not be transpiled: ${firstLine(error)}`,
+      );
+    }
+    if (!files.exports.some((name) => name.startsWith(HANDLER_INTERFACE))) {
+      throw new JouleError(
+        "JOULE_ERR_DEPLOY_WORLD_MISMATCH",
+        `the component must export ${HANDLER_INTERFACE}.x (the world in sdk/wit/world.wit); it exports: ${files.exports.join(", ") || "nothing"}`,
+        { exports: files.exports },
+      );
+    }
+    const missing = files.imports.filter((name) => !GRANTABLE_INTERFACES.has(interfaceName(name)));
+    if (missing.length > 0) {
+      throw new JouleError(
+        "JOULE_ERR_CAPABILITY_MISSING",
+        `the component imports interfaces this host does not grant: ${missing.join(", ")}`,
+        { missing },
+      );
+    }
+    // Compile before caching: bytes that V8 refuses never reach the store.
+    await Promise.all(Object.values(files.modules).map((m) => this.#compile(sha256(m), async () => m)));
+    return this.#store.putDerived(digest, files);
+  }
+
+  #compile(digest: string, bytes: () => Promise<Uint8Array>): Promise<WebAssembly.Module> {
+    let module = this.#compiled.get(digest);
+    if (!module) {
+      module = bytes().then((b) => WebAssembly.compile(b as Uint8Array<ArrayBuffer>));
+      module.catch(() => this.#compiled.delete(digest));
+      this.#compiled.set(digest, module);
+    }
+    return module.catch((error: unknown) => {
+      throw new JouleError("JOULE_ERR_DEPLOY_INVALID_COMPONENT", `a core module does not compile: ${firstLine(error)}`);
+    });
+  }
+
+  async #image(record: FunctionRecord, meta: DerivedMeta): Promise<FunctionImage> {
+    const dir = this.#store.derivedDir(record.component.digest);
+    const modules: Record<string, WebAssembly.Module> = {};
+    for (const [file, digest] of Object.entries(meta.modules)) {
+      modules[file] = await this.#compile(digest, () => readFile(join(dir, file)));
+    }
+    return {
+      name: record.name,
+      version: record.version,
+      glueUrl: pathToFileURL(join(dir, meta.glue)).href,
+      modules,
+      env: record.env,
+    };
+  }
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split("\n")[0] ?? "").replace(/(?:\/[\w.@+-]+){2,}/g, "<path>").slice(0, 500);
+}

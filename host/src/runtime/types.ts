@@ -1,0 +1,55 @@
+/**
+ * Shapes shared by the main thread and the workers. Everything here crosses a
+ * thread boundary by structured clone, so it is plain data (plus compiled
+ * `WebAssembly.Module`s, which are shared, not copied).
+ */
+import type { LogLine } from "../capabilities/log-sink.ts";
+import type { WireError } from "../errors.ts";
+
+/** A deployed function as a worker needs it to make instances. */
+export interface FunctionImage {
+  name: string;
+  /** Content digest of the deployed component plus its config; a new deploy is a new version. */
+  version: string;
+  /** file: URL of the jco glue module (instantiation mode). */
+  glueUrl: string;
+  /** Core modules by the names the glue asks for. */
+  modules: Record<string, WebAssembly.Module>;
+  env: Record<string, string>;
+}
+
+export interface GuestRequest {
+  method: string;
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+export interface GuestResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+export interface InvokeTask {
+  image: FunctionImage;
+  request: GuestRequest;
+  requestId: string;
+  maxResponseBytes: number;
+  maxLogBytes: number;
+}
+
+export interface InvokeStats {
+  coldStart: boolean;
+  /** Time inside the worker: instantiation (if cold) plus the handler. */
+  durationUs: number;
+  /** Linear memory of the instance after the call, in bytes. */
+  memoryBytes: number;
+  /** This worker's live instances of the function after the call. */
+  liveInstances: number;
+  threadId: number;
+}
+
+export type InvokeResult =
+  | { ok: true; response: GuestResponse; stats: InvokeStats; logs: LogLine[]; droppedLogs: number }
+  | { ok: false; error: WireError; stats: InvokeStats; logs: LogLine[]; droppedLogs: number };

@@ -1,0 +1,115 @@
+/**
+ * Prometheus metrics (prom-client), one registry per host: what the seed
+ * documents call `metrics.record { duration, memory, status }`, per function,
+ * plus the worker pool's state.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Scheduler } from "../pool/scheduler.ts";
+import type { InvokeStats } from "../runtime/types.ts";
+
+export class HostMetrics {
+  readonly registry = new Registry();
+  readonly #invocations: Counter<"function" | "status">;
+  readonly #errors: Counter<"function" | "code">;
+  readonly #duration: Histogram<"function">;
+  readonly #memory: Histogram<"function">;
+  readonly #coldStarts: Counter<"function">;
+  /** Live instances per function and worker thread; summed at scrape time. */
+  readonly #instances = new Map<string, Map<number, number>>();
+
+  constructor(scheduler: Scheduler) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "joule_process_" });
+    this.#invocations = new Counter({
+      name: "joule_invocations_total",
+      help: "Invocations by function and HTTP status",
+      labelNames: ["function", "status"],
+      registers,
+    });
+    this.#errors = new Counter({
+      name: "joule_invocation_errors_total",
+      help: "Failed invocations by function and error code",
+      labelNames: ["function", "code"],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: "joule_invocation_duration_seconds",
+      help: "Time an invocation spent in its worker, instantiation included",
+      labelNames: ["function"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
+    this.#memory = new Histogram({
+      name: "joule_instance_memory_bytes",
+      help: "Linear memory of the instance after an invocation",
+      labelNames: ["function"],
+      buckets: [65536, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30],
+      registers,
+    });
+    this.#coldStarts = new Counter({
+      name: "joule_cold_starts_total",
+      help: "Invocations that had to create an instance",
+      labelNames: ["function"],
+      registers,
+    });
+    const instances = this.#instances;
+    new Gauge({
+      name: "joule_instances",
+      help: "Live (warm) instances per function, over all workers",
+      labelNames: ["function"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [fn, perThread] of instances) {
+          let total = 0;
+          for (const n of perThread.values()) total += n;
+          this.set({ function: fn }, total);
+        }
+      },
+    });
+    new Gauge({
+      name: "joule_pool_workers",
+      help: "Worker threads in the invocation pool",
+      registers,
+      collect() {
+        this.set(scheduler.threads);
+      },
+    });
+    new Gauge({
+      name: "joule_pool_utilization_ratio",
+      help: "Share of the pool's capacity used since start (piscina utilization)",
+      registers,
+      collect() {
+        this.set(scheduler.utilization);
+      },
+    });
+    new Gauge({
+      name: "joule_pool_queue_depth",
+      help: "Invocations waiting for a worker",
+      registers,
+      collect() {
+        this.set(scheduler.queueSize);
+      },
+    });
+  }
+
+  record(fn: string, status: number, stats: InvokeStats | undefined, errorCode?: string): void {
+    this.#invocations.inc({ function: fn, status: String(status) });
+    if (errorCode) this.#errors.inc({ function: fn, code: errorCode });
+    if (!stats) return;
+    this.#duration.observe({ function: fn }, stats.durationUs / 1e6);
+    if (stats.memoryBytes > 0) this.#memory.observe({ function: fn }, stats.memoryBytes);
+    if (stats.coldStart) this.#coldStarts.inc({ function: fn });
+    let perThread = this.#instances.get(fn);
+    if (!perThread) {
+      perThread = new Map();
+      this.#instances.set(fn, perThread);
+    }
+    perThread.set(stats.threadId, stats.liveInstances);
+  }
+
+  /** A removed or redeployed function has no live instances of its old version. */
+  forget(fn: string): void {
+    this.#instances.delete(fn);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The admin API, `/v1/functions`: deploy (PUT, from an upload or a path on
+ * the host's disk), list, show and delete functions. Every body is validated
+ * with zod and every failing field is named.
+ */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import multipart from "@fastify/multipart";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import type { Config } from "../../config.ts";
+import { JouleError } from "../../errors.ts";
+import { describeIssues, envSchema, functionNameSchema, limitsSchema } from "../../manifest.ts";
+import type { FunctionRegistry } from "../../runtime/registry.ts";
+import type { FunctionRecord } from "../../store/function-store.ts";
+import type { HostMetrics } from "../metrics.ts";
+
+/** What a deploy sets besides the component; the CLI sends the manifest's `env` and `limits`. */
+export const deployConfigSchema = z
+  .object({
+    env: envSchema.default({}),
+    limits: limitsSchema.default({}),
+  })
+  .strict();
+
+export const deployJsonSchema = deployConfigSchema
+  .extend({
+    /** A component already on the host's disk (relative paths from the host's working directory). */
+    component: z.object({ path: z.string().min(1) }).strict(),
+  })
+  .strict();
+
+export type DeployConfig = z.infer<typeof deployConfigSchema>;
+
+export interface AdminDeps {
+  config: Config;
+  registry: FunctionRegistry;
+  metrics: HostMetrics;
+}
+
+function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problems = describeIssues(parsed.error);
+    throw new JouleError("JOULE_ERR_MANIFEST_INVALID", `${what} is invalid: ${problems.join("; ")}`, { problems });
+  }
+  return parsed.data;
+}
+
+function checkName(name: string): string {
+  const parsed = functionNameSchema.safeParse(name);
+  if (!parsed.success) {
+    throw new JouleError(
+      "JOULE_ERR_MANIFEST_INVALID",
+      `function name "${name}" is invalid: ${parsed.error.issues[0]?.message}`,
+      {
+        problems: [`name: ${parsed.error.issues[0]?.message}`],
+      },
+    );
+  }
+  return parsed.data;
+}
+
+async function readMultipart(request: FastifyRequest): Promise<{ component: Uint8Array; config: DeployConfig }> {
+  let component: Uint8Array | undefined;
+  let configJson: unknown = {};
+  for await (const part of request.parts()) {
+    if (part.type === "file") {
+      if (part.fieldname !== "component") {
+        throw new JouleError(
+          "JOULE_ERR_REQUEST_INVALID",
+          `unexpected file field "${part.fieldname}"; send the component as "component"`,
+        );
+      }
+      component = await part.toBuffer();
+    } else if (part.fieldname === "config") {
+      try {
+        configJson = JSON.parse(String(part.value));
+      } catch {
+        throw new JouleError("JOULE_ERR_MANIFEST_INVALID", 'the "config" field is not valid JSON', {
+          problems: ["config: not JSON"],
+        });
+      }
+    } else {
+      throw new JouleError(
+        "JOULE_ERR_REQUEST_INVALID",
+        `unexpected field "${part.fieldname}"; fields are "config" and "component"`,
+      );
+    }
+  }
+  if (!component) throw new JouleError("JOULE_ERR_REQUEST_INVALID", 'the upload has no "component" file field');
+  return { component, config: parseOrThrow(deployConfigSchema, configJson, "the deploy config") };
+}
+
+async function readFromPath(body: unknown): Promise<{ component: Uint8Array; config: DeployConfig }> {
+  const { component, ...config } = parseOrThrow(deployJsonSchema, body, "the deploy request");
+  const path = resolve(component.path);
+  try {
+    return { component: await readFile(path), config };
+  } catch {
+    throw new JouleError("JOULE_ERR_DEPLOY_SOURCE_NOT_FOUND", `no readable file at component.path "${component.path}"`);
+  }
+}
+
+export function describe(record: FunctionRecord, baseUrl: string) {
+  return { ...record, url: `${baseUrl}/fn/${record.name}/` };
+}
+
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  const { config, registry, metrics } = deps;
+  await app.register(multipart, {
+    throwFileSizeLimit: true,
+    limits: { fileSize: config.maxUploadBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 5 },
+  });
+
+  const baseUrl = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
+
+  app.get("/v1/functions", async (request) => ({
+    functions: registry.list().map((record) => describe(record, baseUrl(request))),
+  }));
+
+  app.get<{ Params: { name: string } }>("/v1/functions/:name", async (request) => {
+    const live = registry.get(request.params.name);
+    if (!live)
+      throw new JouleError("JOULE_ERR_FUNCTION_NOT_FOUND", `no function named "${request.params.name}" is deployed`);
+    return describe(live.record, baseUrl(request));
+  });
+
+  app.put<{ Params: { name: string } }>("/v1/functions/:name", async (request, reply) => {
+    const started = performance.now();
+    const name = checkName(request.params.name);
+    const { component, config: deployConfig } = request.isMultipart()
+      ? await readMultipart(request)
+      : await readFromPath(request.body);
+    const maxBody = deployConfig.limits.maxBodyBytes;
+    if (maxBody !== undefined && maxBody > config.maxBodyBytes) {
+      throw new JouleError(
+        "JOULE_ERR_MANIFEST_INVALID",
+        `limits.maxBodyBytes ${maxBody} is over this host's limit of ${config.maxBodyBytes}`,
+        { problems: [`limits.maxBodyBytes: at most ${config.maxBodyBytes}`] },
+      );
+    }
+    const existed = registry.get(name) !== undefined;
+    const record = await registry.deploy({ name, component, env: deployConfig.env, limits: deployConfig.limits });
+    metrics.forget(name);
+    request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
+    reply.code(existed ? 200 : 201);
+    return { ...describe(record, baseUrl(request)), deployMs: Math.round(performance.now() - started) };
+  });
+
+  app.delete<{ Params: { name: string } }>("/v1/functions/:name", async (request, reply) => {
+    if (!(await registry.remove(request.params.name))) {
+      throw new JouleError("JOULE_ERR_FUNCTION_NOT_FOUND", `no function named "${request.params.name}" is deployed`);
+    }
+    metrics.forget(request.params.name);
+    request.log.info({ function: request.params.name }, "deleted");
+    return reply.code(204).send();
+  });
+}

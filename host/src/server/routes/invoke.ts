@@ -1,0 +1,113 @@
+/**
+ * `/fn/:name/*`: any method reaches the function with the rest of the path.
+ * Bodies arrive as raw bytes (every content type), bounded by the host's
+ * limit and the function's own; the answer carries how the invocation went
+ * in `x-joule-*` headers.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Config } from "../../config.ts";
+import { JouleError } from "../../errors.ts";
+import type { Scheduler } from "../../pool/scheduler.ts";
+import type { FunctionRegistry } from "../../runtime/registry.ts";
+import type { HostMetrics } from "../metrics.ts";
+
+export interface InvokeDeps {
+  config: Config;
+  registry: FunctionRegistry;
+  scheduler: Scheduler;
+  metrics: HostMetrics;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Request headers the function does not see: hop-by-hop ones and the admin credential. */
+const HIDDEN_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "authorization"]);
+
+function guestHeaders(request: FastifyRequest): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i < request.raw.rawHeaders.length; i += 2) {
+    const name = (request.raw.rawHeaders[i] as string).toLowerCase();
+    if (!HIDDEN_HEADERS.has(name)) headers.push([name, request.raw.rawHeaders[i + 1] as string]);
+  }
+  return headers;
+}
+
+export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Promise<void> {
+  const { config, registry, scheduler, metrics } = deps;
+
+  // Every content type, including none, reaches the function as bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  async function handle(request: FastifyRequest<{ Params: { name: string; "*"?: string } }>, reply: FastifyReply) {
+    const { name } = request.params;
+    const live = registry.get(name);
+    if (!live) {
+      throw new JouleError("JOULE_ERR_FUNCTION_NOT_FOUND", `no function named "${name}" is deployed`, {
+        function: name,
+      });
+    }
+    const body = (request.body as Buffer | undefined) ?? EMPTY;
+    const limit = live.record.limits.maxBodyBytes ?? config.maxBodyBytes;
+    if (body.byteLength > limit) {
+      metrics.record(name, 413, undefined, "JOULE_ERR_BODY_TOO_LARGE");
+      throw new JouleError(
+        "JOULE_ERR_BODY_TOO_LARGE",
+        `the body is ${body.byteLength} bytes; ${name} accepts at most ${limit}`,
+        {
+          limit,
+        },
+      );
+    }
+    const query = request.raw.url?.includes("?") ? request.raw.url.slice(request.raw.url.indexOf("?")) : "";
+    const url = `${request.protocol}://${request.host}/${request.params["*"] ?? ""}${query}`;
+    const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
+
+    let result: Awaited<ReturnType<Scheduler["invoke"]>>;
+    try {
+      result = await scheduler.invoke(
+        {
+          image: live.image,
+          request: { method: request.method, url, headers: guestHeaders(request), body },
+          requestId: String(request.id),
+          maxResponseBytes: config.maxBodyBytes,
+          maxLogBytes: config.maxLogBytesPerInvocation,
+        },
+        timeoutMs,
+      );
+    } catch (error) {
+      const code = error instanceof JouleError ? error.code : "JOULE_ERR_INTERNAL";
+      metrics.record(name, error instanceof JouleError ? error.status : 500, undefined, code);
+      throw error;
+    }
+
+    const log = request.log.child({ function: name, version: live.record.version });
+    for (const line of result.logs) {
+      const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
+      log[level]({ guest: line.stream }, line.message);
+    }
+    if (result.droppedLogs > 0)
+      log.warn({ dropped: result.droppedLogs }, "guest log lines dropped: over the per-invocation limit");
+
+    reply.header("x-joule-duration-us", String(result.stats.durationUs));
+    reply.header("x-joule-cold-start", String(result.stats.coldStart));
+    if (!result.ok) {
+      const error = JouleError.fromWire(result.error);
+      metrics.record(name, error.status, result.stats, error.code);
+      log.warn({ code: error.code }, error.message);
+      throw error;
+    }
+    metrics.record(name, result.response.status, result.stats);
+    reply.code(result.response.status);
+    const grouped = new Map<string, string[]>();
+    for (const [header, value] of result.response.headers) grouped.set(header, [...(grouped.get(header) ?? []), value]);
+    for (const [header, values] of grouped) reply.header(header, header === "set-cookie" ? values : values.join(", "));
+    const out = result.response.body;
+    return reply.send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  }
+
+  app.all("/fn/:name", handle);
+  app.all("/fn/:name/*", handle);
+}

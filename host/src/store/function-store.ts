@@ -1,0 +1,163 @@
+/**
+ * The embedded store: one data directory, everything content-addressed.
+ *
+ *   blobs/sha256/<hex>        deployed components, as uploaded
+ *   cache/<hex>/              what deploy derived from component <hex>: the jco
+ *                             glue (`component.mjs`), its core modules, `meta.json`
+ *   functions/<name>.json     the deployed version of each function
+ *   tmp/                      staging; emptied at start
+ *
+ * A function record is written last and by rename, so a deploy that dies
+ * half way leaves the previous version in place and nothing half-written
+ * visible. Blobs and cache entries are immutable once renamed in.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { envSchema, functionNameSchema, limitsSchema } from "../manifest.ts";
+import { renameDirAtomic, writeAtomic } from "./atomic.ts";
+
+export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+export function sha256(data: Uint8Array | string): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+function hex(digest: string): string {
+  if (!DIGEST.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
+  return digest.slice("sha256:".length);
+}
+
+export const functionRecordSchema = z
+  .object({
+    name: functionNameSchema,
+    version: z.string(),
+    component: z.object({ digest: z.string().regex(DIGEST), size: z.number().int().nonnegative() }).strict(),
+    env: envSchema,
+    limits: limitsSchema,
+    imports: z.array(z.string()),
+    deployedAt: z.string(),
+  })
+  .strict();
+
+export type FunctionRecord = z.infer<typeof functionRecordSchema>;
+
+/** What deploy derived from a component, recorded beside the files. */
+export const derivedMetaSchema = z
+  .object({
+    glue: z.string(),
+    modules: z.record(z.string(), z.string().regex(DIGEST)),
+    imports: z.array(z.string()),
+    exports: z.array(z.string()),
+  })
+  .strict();
+
+export type DerivedMeta = z.infer<typeof derivedMetaSchema>;
+
+export interface DerivedFiles {
+  glue: string;
+  modules: Record<string, Uint8Array>;
+  imports: string[];
+  exports: string[];
+}
+
+export class FunctionStore {
+  readonly root: string;
+  readonly #tmp: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.#tmp = join(root, "tmp");
+  }
+
+  async open(): Promise<void> {
+    await rm(this.#tmp, { recursive: true, force: true });
+    for (const dir of ["blobs/sha256", "cache", "functions", "tmp"]) {
+      await mkdir(join(this.root, dir), { recursive: true });
+    }
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, "blobs/sha256", hex(digest));
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    return stat(this.blobPath(digest)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async putBlob(data: Uint8Array): Promise<string> {
+    const digest = sha256(data);
+    if (!(await this.hasBlob(digest))) await writeAtomic(this.#tmp, this.blobPath(digest), data);
+    return digest;
+  }
+
+  readBlob(digest: string): Promise<Buffer> {
+    return readFile(this.blobPath(digest));
+  }
+
+  derivedDir(componentDigest: string): string {
+    return join(this.root, "cache", hex(componentDigest));
+  }
+
+  async readDerived(componentDigest: string): Promise<DerivedMeta | undefined> {
+    const text = await readFile(join(this.derivedDir(componentDigest), "meta.json"), "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    const parsed = derivedMetaSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Writes the derived files of a component as one directory, atomically. */
+  async putDerived(componentDigest: string, files: DerivedFiles): Promise<DerivedMeta> {
+    const staging = join(this.#tmp, `derived-${hex(componentDigest)}-${process.hrtime.bigint()}`);
+    await mkdir(staging, { recursive: true });
+    const modules: Record<string, string> = {};
+    for (const [name, bytes] of Object.entries(files.modules)) {
+      modules[name] = sha256(bytes);
+      await writeFile(join(staging, name), bytes);
+    }
+    await writeFile(join(staging, "component.mjs"), files.glue);
+    const meta: DerivedMeta = { glue: "component.mjs", modules, imports: files.imports, exports: files.exports };
+    await writeFile(join(staging, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
+    await renameDirAtomic(staging, this.derivedDir(componentDigest));
+    return meta;
+  }
+
+  async putRecord(record: FunctionRecord): Promise<void> {
+    await writeAtomic(
+      this.#tmp,
+      join(this.root, "functions", `${record.name}.json`),
+      `${JSON.stringify(record, null, 2)}\n`,
+    );
+  }
+
+  async deleteRecord(name: string): Promise<boolean> {
+    const path = join(this.root, "functions", `${name}.json`);
+    const existed = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    await rm(path, { force: true });
+    return existed;
+  }
+
+  /** Every stored record; a record that fails validation is reported, not loaded. */
+  async listRecords(): Promise<{ records: FunctionRecord[]; invalid: Array<{ file: string; problem: string }> }> {
+    const records: FunctionRecord[] = [];
+    const invalid: Array<{ file: string; problem: string }> = [];
+    for (const file of (await readdir(join(this.root, "functions"))).sort()) {
+      if (!file.endsWith(".json")) continue;
+      try {
+        records.push(
+          functionRecordSchema.parse(JSON.parse(await readFile(join(this.root, "functions", file), "utf8"))),
+        );
+      } catch (error) {
+        invalid.push({ file, problem: (error as Error).message });
+      }
+    }
+    return { records, invalid };
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The bridge between the WIT world (`sdk/wit/world.wit`) and a Web-standard
+ * handler. `joule build` generates an entry module that does
+ * `export const handler = adapt(userDefault)`; function authors never import
+ * this file themselves.
+ */
+import { environment, type LogLevel, log } from "joule:function/host@0.1.0";
+import type { Context, Env, FunctionDefinition } from "./index.ts";
+
+/** The request record of the WIT `types` interface. */
+export interface WitRequest {
+  method: string;
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+/** The response record of the WIT `types` interface. */
+export interface WitResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+export interface WitInvocation {
+  requestId: string;
+  functionName: string;
+}
+
+const BODYLESS_METHODS = new Set(["GET", "HEAD"]);
+
+let cachedEnv: Env | undefined;
+
+/** The environment does not change during an instance's life: read it once. */
+function currentEnv(): Env {
+  cachedEnv ??= Object.freeze(Object.fromEntries(environment()));
+  return cachedEnv;
+}
+
+function format(data: unknown[]): string {
+  return data
+    .map((item) => {
+      if (typeof item === "string") return item;
+      if (item instanceof Error) return item.stack ?? `${item.name}: ${item.message}`;
+      try {
+        return JSON.stringify(item);
+      } catch {
+        return String(item);
+      }
+    })
+    .join(" ");
+}
+
+function logger(level: LogLevel) {
+  return (...data: unknown[]) => log(level, format(data));
+}
+
+function toRequest(req: WitRequest): Request {
+  const init: RequestInit = { method: req.method, headers: req.headers };
+  if (!BODYLESS_METHODS.has(req.method.toUpperCase()) && req.body.byteLength > 0)
+    init.body = req.body as Uint8Array<ArrayBuffer>;
+  return new Request(req.url, init);
+}
+
+async function toWitResponse(response: Response): Promise<WitResponse> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  const headers: Array<[string, string]> = [];
+  response.headers.forEach((value, name) => {
+    headers.push([name, value]);
+  });
+  return { status: response.status, headers, body };
+}
+
+/** A function failure that the host reports as a 502 with this message. */
+function failure(message: string): never {
+  // componentize-js maps a thrown value to the `err` case of a `result` return.
+  throw message;
+}
+
+export function adapt(definition: FunctionDefinition) {
+  if (typeof definition?.fetch !== "function") {
+    throw new TypeError("the default export must be defineFunction({ fetch(request, env, ctx) { ... } })");
+  }
+  return {
+    async handle(req: WitRequest, inv: WitInvocation): Promise<WitResponse> {
+      const ctx: Context = {
+        requestId: inv.requestId,
+        functionName: inv.functionName,
+        log: logger("info"),
+        warn: logger("warn"),
+        error: logger("error"),
+      };
+      let response: unknown;
+      try {
+        response = await definition.fetch(toRequest(req), currentEnv(), ctx);
+      } catch (error) {
+        failure(error instanceof Error ? `${error.name}: ${error.message}` : `uncaught: ${format([error])}`);
+      }
+      if (!(response instanceof Response)) failure("fetch() must return a Response");
+      return toWitResponse(response);
+    },
+  };
+}
