@@ -24,6 +24,7 @@ export interface Host {
 export async function startHost(
   config: Config,
   prepare?: (registry: FunctionRegistry) => Promise<void>,
+  logStream?: NodeJS.WritableStream,
 ): Promise<Host> {
   const store = new FunctionStore(config.dataDir);
   await store.open();
@@ -31,7 +32,7 @@ export async function startHost(
   const scheduler = new Scheduler({ workers: config.workers });
   const metrics = new HostMetrics(scheduler);
   let ready = false;
-  const app = buildApp({ config, registry, scheduler, metrics, isReady: () => ready });
+  const app = buildApp({ config, registry, scheduler, metrics, isReady: () => ready, logStream });
 
   const failed = await registry.load();
   for (const { name, problem } of failed)

@@ -21,6 +21,8 @@ export interface AppDeps {
   scheduler: Scheduler;
   metrics: HostMetrics;
   isReady: () => boolean;
+  /** Where the pino log goes; stdout when not given. */
+  logStream?: NodeJS.WritableStream | undefined;
 }
 
 function toJouleError(error: FastifyError): JouleError {
@@ -40,7 +42,7 @@ function digest(value: string): Buffer {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: deps.logStream ? { level: config.logLevel, stream: deps.logStream } : { level: config.logLevel },
     genReqId: () => randomUUID(),
     requestIdLogLabel: "requestId",
     bodyLimit: config.maxBodyBytes,

@@ -1,0 +1,179 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { componentBytes, componentPath, startTestHost, type TestHost } from "../support/host.ts";
+
+let t: TestHost;
+
+beforeAll(async () => {
+  t = await startTestHost();
+});
+afterAll(() => t?.close());
+
+async function storedFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for (const dir of ["blobs/sha256", "functions"]) {
+    for (const file of await readdir(join(t.dataDir, dir))) files.push(`${dir}/${file}`);
+  }
+  return files.sort();
+}
+
+function upload(name: string, component: Uint8Array, config: unknown = {}): Promise<Response> {
+  const form = new FormData();
+  form.set("config", JSON.stringify(config));
+  form.set("component", new Blob([component as Uint8Array<ArrayBuffer>]), "component.wasm");
+  return t.fetch(`/v1/functions/${name}`, { method: "PUT", body: form });
+}
+
+describe("the admin API", () => {
+  it("deploys an uploaded component, lists it, shows it, redeploys and deletes it", async () => {
+    const created = await upload("greeter", await componentBytes("hello"), {
+      env: { GREETING: "Hi" },
+      limits: { timeoutMs: 2000 },
+    });
+    expect(created.status).toBe(201);
+    const record = await created.json();
+    expect(record).toMatchObject({ name: "greeter", env: { GREETING: "Hi" }, limits: { timeoutMs: 2000 } });
+    expect(record.component.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(record.url).toBe(`${t.url}/fn/greeter/`);
+    expect(await (await t.fetch("/fn/greeter/?name=x")).json()).toMatchObject({ greeting: "Hi, x!" });
+
+    expect((await (await t.fetch("/v1/functions")).json()).functions.map((f: { name: string }) => f.name)).toContain(
+      "greeter",
+    );
+    expect(await (await t.fetch("/v1/functions/greeter")).json()).toMatchObject({
+      name: "greeter",
+      version: record.version,
+    });
+
+    const updated = await upload("greeter", await componentBytes("hello"), { env: { GREETING: "Bye" } });
+    expect(updated.status).toBe(200);
+    expect((await updated.json()).version).not.toBe(record.version);
+    expect(await (await t.fetch("/fn/greeter/?name=x")).json()).toMatchObject({ greeting: "Bye, x!" });
+
+    expect((await t.fetch("/v1/functions/greeter", { method: "DELETE" })).status).toBe(204);
+    expect((await t.fetch("/fn/greeter/")).status).toBe(404);
+    expect((await t.fetch("/v1/functions/greeter")).status).toBe(404);
+    expect((await t.fetch("/v1/functions/greeter", { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("deploys a component from a path on the host's disk", async () => {
+    const response = await t.deploy("tiny");
+    expect(response.status).toBe(201);
+    expect(await (await t.fetch("/fn/tiny/")).text()).toBe("tiny");
+  });
+
+  it("refuses an invalid deploy body, naming every bad field", async () => {
+    const response = await t.fetch("/v1/functions/bad", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ component: {}, env: { "1BAD": 3 }, limits: { timeoutMs: -1, unknown: true }, extra: 1 }),
+    });
+    expect(response.status).toBe(400);
+    const { error } = await response.json();
+    expect(error.code).toBe("JOULE_ERR_MANIFEST_INVALID");
+    expect(error.details.problems.join("\n")).toEqual(expect.stringContaining("component.path"));
+    for (const path of ["env.1BAD", "limits.timeoutMs", "limits", "(root)"]) {
+      expect(error.details.problems.some((p: string) => p.startsWith(path))).toBe(true);
+    }
+  });
+
+  it("refuses an invalid function name", async () => {
+    const response = await t.deploy("Bad_Name", { component: componentPath("tiny") });
+    expect(response.status).toBe(400);
+    expect((await response.json()).error.code).toBe("JOULE_ERR_MANIFEST_INVALID");
+  });
+
+  it("refuses bytes that are not a component, and stores nothing", async () => {
+    const before = await storedFiles();
+    for (const bytes of [Buffer.from("hello, not wasm"), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]) {
+      const response = await upload("junk", bytes);
+      expect(response.status).toBe(400);
+      const { error } = await response.json();
+      expect(error.code).toBe("JOULE_ERR_DEPLOY_NOT_A_COMPONENT");
+      expect(error.message).toMatch(/joule build/);
+    }
+    // A component header followed by garbage fails later, in transpile.
+    const truncated = (await componentBytes("tiny")).subarray(0, 200);
+    const response = await upload("junk", truncated);
+    expect(response.status).toBe(400);
+    expect((await response.json()).error.code).toBe("JOULE_ERR_DEPLOY_INVALID_COMPONENT");
+    expect(await storedFiles()).toEqual(before);
+    expect((await t.fetch("/v1/functions/junk")).status).toBe(404);
+  });
+
+  it("refuses a component from a path that does not exist", async () => {
+    const response = await t.deploy("ghost", { component: "/nonexistent/component.wasm" });
+    expect(response.status).toBe(400);
+    const { error } = await response.json();
+    expect(error.code).toBe("JOULE_ERR_DEPLOY_SOURCE_NOT_FOUND");
+  });
+
+  it("keeps the previous version serving when a deploy is cut off half way", async () => {
+    expect((await t.deploy("hello", { env: { GREETING: "Stable" } })).status).toBe(201);
+    const before = await storedFiles();
+    const component = await componentBytes("hello");
+    const boundary = "----joule-test";
+    const head = Buffer.from(
+      `--${boundary}\r\ncontent-disposition: form-data; name="component"; filename="c.wasm"\r\ncontent-type: application/wasm\r\n\r\n`,
+    );
+    await new Promise<void>((resolve) => {
+      const url = new URL("/v1/functions/hello", t.url);
+      const req = httpRequest(url, {
+        method: "PUT",
+        headers: {
+          "content-type": `multipart/form-data; boundary=${boundary}`,
+          "content-length": String(head.length + component.length + 100),
+        },
+      });
+      req.on("error", () => resolve());
+      req.on("response", () => resolve());
+      req.write(head);
+      req.write(component.subarray(0, component.length / 2), () => {
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 100);
+      });
+    });
+    expect(await (await t.fetch("/fn/hello/?name=a")).json()).toMatchObject({ greeting: "Stable, a!" });
+    expect(await storedFiles()).toEqual(before);
+    expect(await readdir(join(t.dataDir, "tmp"))).toEqual([]);
+  });
+
+  it("serves every deployed function again after a restart, without redeploying", async () => {
+    expect((await t.deploy("json-api")).status).toBe(201);
+    await t.restart();
+    expect(await (await t.fetch("/fn/hello/?name=b")).json()).toMatchObject({ greeting: "Stable, b!" });
+    expect((await t.fetch("/fn/json-api/sum", { method: "POST", body: '{"numbers":[2]}' })).status).toBe(200);
+    expect(t.logs.some((l) => l.msg === "deployed" && l.function === "json-api")).toBe(true);
+  });
+
+  it("reports a corrupt stored record at start and serves the others", async () => {
+    await writeFile(join(t.dataDir, "functions", "broken.json"), "{ not json");
+    await t.restart();
+    expect(t.logs.some((l) => l.msg === "stored function could not be loaded" && l.function === "broken.json")).toBe(
+      true,
+    );
+    expect((await t.fetch("/fn/hello/")).status).toBe(200);
+    expect(JSON.parse(await readFile(join(t.dataDir, "functions", "hello.json"), "utf8")).name).toBe("hello");
+  });
+});
+
+describe("the admin token", () => {
+  it("is required on the admin API when configured, and not on invocation", async () => {
+    const secured = await startTestHost({ adminToken: "a-long-enough-admin-token" });
+    try {
+      const denied = await secured.fetch("/v1/functions");
+      expect(denied.status).toBe(401);
+      expect((await denied.json()).error.code).toBe("JOULE_ERR_REQUEST_UNAUTHORIZED");
+      const wrong = await secured.fetch("/v1/functions", { headers: { authorization: "Bearer wrong" } });
+      expect(wrong.status).toBe(401);
+      expect((await secured.deploy("tiny")).status).toBe(201);
+      expect(await (await secured.fetch("/fn/tiny/")).text()).toBe("tiny");
+    } finally {
+      await secured.close();
+    }
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Starts a real Joule host for a test: loopback, an ephemeral port, a fresh
+ * data directory, its log captured so tests can read what it wrote.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { inject } from "vitest";
+import { type ConfigInput, loadConfig } from "../../host/src/config.ts";
+import { type Host, startHost } from "../../host/src/host.ts";
+
+export interface TestHost {
+  host: Host;
+  url: string;
+  dataDir: string;
+  logs: Array<Record<string, unknown>>;
+  /** fetch relative to the host. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Deploys one of the components built in global setup, by path on the host's disk. */
+  deploy(
+    name: string,
+    options?: { component?: string; env?: Record<string, string>; limits?: Record<string, number> },
+  ): Promise<Response>;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function componentPath(name: string): string {
+  const path = inject("components")[name];
+  if (!path) throw new Error(`no test component named ${name}`);
+  return path;
+}
+
+export function componentBytes(name: string): Promise<Buffer> {
+  return readFile(componentPath(name));
+}
+
+export async function startTestHost(overrides: ConfigInput = {}, dataDir?: string): Promise<TestHost> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "joule-test-")));
+  const logs: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const config = () =>
+    loadConfig({ host: "127.0.0.1", port: 0, workers: 2, logLevel: "info", ...overrides, dataDir: dir });
+  let host = await startHost(config(), undefined, stream);
+  const test: TestHost = {
+    get host() {
+      return host;
+    },
+    get url() {
+      return host.url;
+    },
+    dataDir: dir,
+    logs,
+    fetch: (path, init) => fetch(new URL(path, host.url), init),
+    deploy: (name, options = {}) =>
+      test.fetch(`/v1/functions/${name}`, {
+        method: "PUT",
+        headers: {
+          "content-type": "application/json",
+          ...(overrides.adminToken ? { authorization: `Bearer ${overrides.adminToken}` } : {}),
+        },
+        body: JSON.stringify({
+          component: { path: options.component ?? componentPath(name) },
+          env: options.env ?? {},
+          limits: options.limits ?? {},
+        }),
+      }),
+    async restart() {
+      await host.close();
+      host = await startHost(config(), undefined, stream);
+    },
+    async close() {
+      await host.close();
+      if (!dataDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return test;
+}

@@ -1,0 +1,15 @@
+/**
+ * Builds a component from a hand-written core module (WAT) that implements
+ * the function world's ABI: parse, embed sdk/wit, wrap as a component, with
+ * jco's wasm-tools. For tests and benchmarks of tiny and hostile guests.
+ */
+import { readFile } from "node:fs/promises";
+import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco";
+
+const WORLD = new URL("../../sdk/wit/world.wit", import.meta.url);
+
+export async function watComponent(watPath: string | URL): Promise<Uint8Array> {
+  const core = await parse(await readFile(watPath, "utf8"));
+  const embedded = await componentEmbed({ binary: core, witSource: await readFile(WORLD, "utf8"), world: "function" });
+  return componentNew(embedded);
+}
