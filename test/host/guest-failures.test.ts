@@ -6,7 +6,7 @@ let t: TestHost;
 beforeAll(async () => {
   t = await startTestHost({ maxLogBytesPerInvocation: 4096 });
   for (const name of ["misbehave", "trap", "spin", "tiny"]) {
-    const limits = name === "spin" ? { timeoutMs: 300 } : {};
+    const limits: Record<string, number> = name === "spin" ? { timeoutMs: 300 } : {};
     expect((await t.deploy(name, { limits })).status).toBe(201);
   }
 });
