@@ -28,7 +28,7 @@ export const ERROR_CATALOG = {
   JOULE_ERR_LIMIT_TIMEOUT: { status: 504, message: "The function ran past its time limit" },
   JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE: { status: 502, message: "The function's response body is over the limit" },
   JOULE_ERR_HOST_NOT_READY: { status: 503, message: "The host is starting or stopping" },
-  JOULE_ERR_INTERNAL: { status: 500, message: "Internal error" },
+  JOULE_ERR_HOST_INTERNAL: { status: 500, message: "Internal error" },
   JOULE_ERR_BUILD_MANIFEST: { status: 400, message: "joule.json is missing or invalid" },
   JOULE_ERR_BUILD_SYNTAX: { status: 400, message: "The function's source does not compile" },
   JOULE_ERR_BUILD_NO_DEFAULT_EXPORT: { status: 400, message: "The function has no default export" },
@@ -68,7 +68,7 @@ export class JouleError extends Error {
   }
 
   static fromWire(wire: WireError): JouleError {
-    const code = wire.code in ERROR_CATALOG ? wire.code : "JOULE_ERR_INTERNAL";
+    const code = wire.code in ERROR_CATALOG ? wire.code : "JOULE_ERR_HOST_INTERNAL";
     return new JouleError(code, wire.message, wire.details);
   }
 }

@@ -31,7 +31,7 @@ async function call(options: ClientOptions, path: string, init: RequestInit = {}
   if (!response.ok) {
     const wire = (body as { error?: WireError })?.error;
     if (wire?.code) throw JouleError.fromWire(wire);
-    throw new JouleError("JOULE_ERR_INTERNAL", `${response.status} from ${path}: ${text.slice(0, 200)}`);
+    throw new JouleError("JOULE_ERR_HOST_INTERNAL", `${response.status} from ${path}: ${text.slice(0, 200)}`);
   }
   return body;
 }

@@ -37,7 +37,7 @@ export class Output {
     const wire =
       error instanceof JouleError
         ? error.toWire()
-        : { code: "JOULE_ERR_INTERNAL", message: error instanceof Error ? error.message : String(error) };
+        : { code: "JOULE_ERR_HOST_INTERNAL", message: error instanceof Error ? error.message : String(error) };
     if (this.json) process.stdout.write(`${JSON.stringify({ error: wire })}\n`);
     else process.stderr.write(`error ${wire.code}: ${wire.message}\n`);
   }

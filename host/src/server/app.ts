@@ -32,7 +32,10 @@ function toJouleError(error: FastifyError): JouleError {
     return new JouleError("JOULE_ERR_BODY_TOO_LARGE", `the request body is over the limit: ${error.message}`);
   }
   if (status >= 400 && status < 500) return new JouleError("JOULE_ERR_REQUEST_INVALID", error.message);
-  return new JouleError("JOULE_ERR_INTERNAL", "internal error; the host log has the details under this request id");
+  return new JouleError(
+    "JOULE_ERR_HOST_INTERNAL",
+    "internal error; the host log has the details under this request id",
+  );
 }
 
 function digest(value: string): Buffer {
@@ -57,7 +60,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const joule = toJouleError(error);
-    if (joule.code === "JOULE_ERR_INTERNAL") request.log.error({ err: error }, "unhandled error");
+    if (joule.code === "JOULE_ERR_HOST_INTERNAL") request.log.error({ err: error }, "unhandled error");
     else request.log.info({ code: joule.code }, joule.message);
     return reply.code(joule.status).send({ error: joule.toWire() });
   });

@@ -78,7 +78,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         timeoutMs,
       );
     } catch (error) {
-      const code = error instanceof JouleError ? error.code : "JOULE_ERR_INTERNAL";
+      const code = error instanceof JouleError ? error.code : "JOULE_ERR_HOST_INTERNAL";
       metrics.record(name, error instanceof JouleError ? error.status : 500, undefined, code);
       throw error;
     }

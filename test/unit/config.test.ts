@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, configFromEnv, loadConfig } from "../../host/src/config.ts";
+
+describe("host configuration", () => {
+  it("has defaults: loopback, port 8080, 6 MiB bodies, ./.joule, one worker per core", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ host: "127.0.0.1", port: 8080, maxBodyBytes: 6 * 1024 * 1024 });
+    expect(config.dataDir).toMatch(/\/\.joule$/);
+    expect(config.workers).toBeGreaterThan(0);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("reads HOST, PORT and JOULE_* variables", () => {
+    expect(loadConfig(configFromEnv({ HOST: "0.0.0.0", PORT: "9000", JOULE_WORKERS: "3" }))).toMatchObject({
+      host: "0.0.0.0",
+      port: 9000,
+      workers: 3,
+    });
+  });
+
+  it("rejects an unknown JOULE_ variable by name", () => {
+    expect(() => configFromEnv({ JOULE_WROKERS: "3" })).toThrow(/unknown setting JOULE_WROKERS/);
+  });
+
+  it("names the exact option that is invalid", () => {
+    expect(() => loadConfig({ port: "99999" })).toThrow(ConfigError);
+    expect(() => loadConfig({ port: "99999" })).toThrow(/config\.port/);
+    expect(() => loadConfig({ adminToken: "short" })).toThrow(/config\.adminToken: must be at least 16 characters/);
+    expect(() => loadConfig({ nope: 1 } as never)).toThrow(/nope/);
+  });
+});
