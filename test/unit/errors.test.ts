@@ -2,14 +2,23 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { ERROR_CATALOG, JouleError } from "../../host/src/errors.ts";
 
+/** docs/errors.md's table as code → status cell, whatever the cell padding. */
+async function documentedCodes(): Promise<Map<string, string>> {
+  const doc = await readFile(new URL("../../docs/errors.md", import.meta.url), "utf8");
+  const rows = doc
+    .split("\n")
+    .filter((line) => line.startsWith("|"))
+    .map((line) => line.split("|").map((cell) => cell.trim()));
+  return new Map(rows.map((cells) => [(cells[1] ?? "").replaceAll("`", ""), cells[2] ?? ""]));
+}
+
 describe("the error catalog", () => {
   it("documents every code in docs/errors.md, with its status", async () => {
-    const doc = await readFile(new URL("../../docs/errors.md", import.meta.url), "utf8");
+    const documented = await documentedCodes();
     for (const [code, { status }] of Object.entries(ERROR_CATALOG)) {
-      const row = doc.split("\n").find((line) => line.startsWith(`| \`${code}\` |`));
-      expect(row, `${code} is not documented`).toBeDefined();
-      if (!code.startsWith("JOULE_ERR_BUILD_") && !code.startsWith("JOULE_ERR_CLI_"))
-        expect(row).toContain(`| ${status} |`);
+      expect(documented.has(code), `${code} is not documented`).toBe(true);
+      const cliOnly = code.startsWith("JOULE_ERR_BUILD_") || code.startsWith("JOULE_ERR_CLI_");
+      expect(documented.get(code), `status of ${code}`).toBe(cliOnly ? "—" : String(status));
     }
   });
 
