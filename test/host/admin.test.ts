@@ -58,6 +58,15 @@ describe("the admin API", () => {
     expect((await t.fetch("/v1/functions/greeter", { method: "DELETE" })).status).toBe(404);
   });
 
+  it("stores the transpiled glue without jco's per-call debug checks (a jco upgrade must keep this)", async () => {
+    const record = await (await upload("glue-check", await componentBytes("hello"))).json();
+    const dir = join(t.dataDir, "cache", "v2", record.component.digest.slice("sha256:".length));
+    const glue = await readFile(join(dir, "component.mjs"), "utf8");
+    expect(glue).toContain("const _debugLog");
+    expect(glue).not.toContain("JCO_DEBUG");
+    expect((await t.fetch("/v1/functions/glue-check", { method: "DELETE" })).status).toBe(204);
+  });
+
   it("deploys a component from a path on the host's disk", async () => {
     const response = await t.deploy("tiny");
     expect(response.status).toBe(201);

@@ -4,7 +4,7 @@
  */
 import { Pollable } from "./io.ts";
 
-function monotonicNow(): bigint {
+export function monotonicNow(): bigint {
   return process.hrtime.bigint();
 }
 

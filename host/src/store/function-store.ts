@@ -2,8 +2,9 @@
  * The embedded store: one data directory, everything content-addressed.
  *
  *   blobs/sha256/<hex>        deployed components, as uploaded
- *   cache/<hex>/              what deploy derived from component <hex>: the jco
- *                             glue (`component.mjs`), its core modules, `meta.json`
+ *   cache/v<N>/<hex>/         what deploy derived from component <hex>: the jco
+ *                             glue (`component.mjs`), its core modules, `meta.json`;
+ *                             N is DERIVATION_VERSION, other versions are dropped
  *   functions/<name>.json     the deployed version of each function
  *   tmp/                      staging; emptied at start
  *
@@ -43,9 +44,17 @@ export const functionRecordSchema = z
 
 export type FunctionRecord = z.infer<typeof functionRecordSchema>;
 
+/**
+ * Bumped whenever deploy derives different files from the same component
+ * (a jco upgrade, a glue rewrite): cache entries of another version are
+ * derived again instead of being used.
+ */
+export const DERIVATION_VERSION = 2;
+
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
   .object({
+    derivation: z.literal(DERIVATION_VERSION),
     glue: z.string(),
     modules: z.record(z.string(), z.string().regex(DIGEST)),
     imports: z.array(z.string()),
@@ -76,6 +85,11 @@ export class FunctionStore {
     for (const dir of ["blobs/sha256", "cache", "functions", "tmp"]) {
       await mkdir(join(this.root, dir), { recursive: true });
     }
+    // Files derived by another version of the host are derived again on demand.
+    for (const entry of await readdir(join(this.root, "cache"))) {
+      if (entry !== `v${DERIVATION_VERSION}`)
+        await rm(join(this.root, "cache", entry), { recursive: true, force: true });
+    }
   }
 
   blobPath(digest: string): string {
@@ -100,7 +114,7 @@ export class FunctionStore {
   }
 
   derivedDir(componentDigest: string): string {
-    return join(this.root, "cache", hex(componentDigest));
+    return join(this.root, "cache", `v${DERIVATION_VERSION}`, hex(componentDigest));
   }
 
   async readDerived(componentDigest: string): Promise<DerivedMeta | undefined> {
@@ -110,7 +124,7 @@ export class FunctionStore {
     return parsed.success ? parsed.data : undefined;
   }
 
-  /** Writes the derived files of a component as one directory, atomically. */
+  /** Writes the derived files of a component as one directory, atomically, replacing an outdated one. */
   async putDerived(componentDigest: string, files: DerivedFiles): Promise<DerivedMeta> {
     const staging = join(this.#tmp, `derived-${hex(componentDigest)}-${process.hrtime.bigint()}`);
     await mkdir(staging, { recursive: true });
@@ -120,7 +134,13 @@ export class FunctionStore {
       await writeFile(join(staging, name), bytes);
     }
     await writeFile(join(staging, "component.mjs"), files.glue);
-    const meta: DerivedMeta = { glue: "component.mjs", modules, imports: files.imports, exports: files.exports };
+    const meta: DerivedMeta = {
+      derivation: DERIVATION_VERSION,
+      glue: "component.mjs",
+      modules,
+      imports: files.imports,
+      exports: files.exports,
+    };
     await writeFile(join(staging, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
     await renameDirAtomic(staging, this.derivedDir(componentDigest));
     return meta;
