@@ -5,7 +5,7 @@
  * never a stack trace or a host path.
  */
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
 import type { Config } from "../config.ts";
 import { JouleError } from "../errors.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
@@ -47,9 +47,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.logStream ? { level: config.logLevel, stream: deps.logStream } : { level: config.logLevel },
     genReqId: () => randomUUID(),
-    requestIdLogLabel: "requestId",
+    logController: new LogController({ requestIdLogLabel: "requestId" }),
     bodyLimit: config.maxBodyBytes,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     requestTimeout: 120_000,
     return503OnClosing: true,
   });
