@@ -67,6 +67,17 @@ describe("the admin API", () => {
     expect((await t.fetch("/v1/functions/glue-check", { method: "DELETE" })).status).toBe(204);
   });
 
+  it("treats deploying the live version again as a no-op", async () => {
+    const tiny = componentPath("tiny");
+    const first = await (await t.deploy("again", { component: tiny, env: { A: "1" } })).json();
+    const again = await t.deploy("again", { component: tiny, env: { A: "1" } });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ version: first.version, deployedAt: first.deployedAt });
+    expect((await (await t.deploy("again", { component: tiny, env: { A: "2" } })).json()).version).not.toBe(
+      first.version,
+    );
+  });
+
   it("deploys a component from a path on the host's disk", async () => {
     const response = await t.deploy("tiny");
     expect(response.status).toBe(201);

@@ -167,13 +167,13 @@ async function deployExamples(dir: string, registry: FunctionRegistry, out: Outp
     const built = await buildFunction(functionDir);
     if (built.built) out.info(`✓ built ${built.name} in ${seconds(built.durationMs)} (${megabytes(built.bytes)})`);
     const started = performance.now();
-    const record = await registry.deploy({
+    const { record, changed } = await registry.deploy({
       name: built.name,
       component: await readFile(built.componentPath),
       env: built.manifest.env,
       limits: built.manifest.limits,
     });
-    out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);
+    if (changed) out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);
     names.push(built.name);
   }
   return names;
@@ -206,7 +206,8 @@ async function serve(args: string[], out: Output): Promise<void> {
   const base = host.url.replace("[::1]", "localhost");
   out.info(`\nJoule is serving on ${base}  (data dir ${config.dataDir}, ${config.workers} workers)`);
   for (const name of deployed) out.info(`  ${base}/fn/${name}/`);
-  if (deployed.length > 0) out.info(`\nTry: curl -i ${base}/fn/${deployed[0]}/?name=you`);
+  const example = deployed.includes("hello") ? "hello" : deployed[0];
+  if (example) out.info(`\nTry: curl -i '${base}/fn/${example}/?name=you'`);
   out.info(`Admin API: ${base}/v1/functions   Metrics: ${base}/metrics\n`);
 
   let closing = false;

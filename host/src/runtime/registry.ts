@@ -85,13 +85,20 @@ export class FunctionRegistry {
     return [...this.#live.values()].map((f) => f.record).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async deploy(input: DeployInput): Promise<FunctionRecord> {
+  /**
+   * Deploys a function version. Deploying the version that is already live
+   * (same component, env and limits) changes nothing: `changed` is false.
+   */
+  async deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkComponentBytes(input.component);
     const digest = sha256(input.component);
+    const version = sha256(JSON.stringify([digest, input.env, input.limits])).slice(7, 19);
+    const live = this.#live.get(input.name);
+    if (live?.record.version === version) return { record: live.record, changed: false };
     const meta = await this.#derive(digest, async () => input.component);
     const record: FunctionRecord = {
       name: input.name,
-      version: sha256(JSON.stringify([digest, input.env, input.limits])).slice(7, 19),
+      version,
       component: { digest, size: input.component.byteLength },
       env: input.env,
       limits: input.limits,
@@ -104,7 +111,7 @@ export class FunctionRegistry {
     await this.#store.putBlob(input.component);
     await this.#store.putRecord(record);
     this.#live.set(record.name, { record, image });
-    return record;
+    return { record, changed: true };
   }
 
   async remove(name: string): Promise<boolean> {

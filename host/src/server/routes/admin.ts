@@ -141,9 +141,16 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       );
     }
     const existed = registry.get(name) !== undefined;
-    const record = await registry.deploy({ name, component, env: deployConfig.env, limits: deployConfig.limits });
-    metrics.forget(name);
-    request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
+    const { record, changed } = await registry.deploy({
+      name,
+      component,
+      env: deployConfig.env,
+      limits: deployConfig.limits,
+    });
+    if (changed) {
+      metrics.forget(name);
+      request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
+    }
     reply.code(existed ? 200 : 201);
     return { ...describe(record, baseUrl(request)), deployMs: Math.round(performance.now() - started) };
   });
