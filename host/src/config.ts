@@ -28,6 +28,8 @@ export const configSchema = z
       .max(4096 * MiB)
       .default(256 * MiB),
     defaultTimeoutMs: z.coerce.number().int().min(1).max(900_000).default(10_000),
+    /** Fuel an invocation may use when its function sets no `limits.fuel` (see docs/fuel.md). */
+    defaultFuel: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(10_000_000_000),
     maxLogBytesPerInvocation: z.coerce
       .number()
       .int()
@@ -49,6 +51,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_MAX_BODY_BYTES: "maxBodyBytes",
   JOULE_MAX_UPLOAD_BYTES: "maxUploadBytes",
   JOULE_DEFAULT_TIMEOUT_MS: "defaultTimeoutMs",
+  JOULE_DEFAULT_FUEL: "defaultFuel",
   JOULE_MAX_LOG_BYTES: "maxLogBytesPerInvocation",
   JOULE_ADMIN_TOKEN: "adminToken",
   LOG_LEVEL: "logLevel",

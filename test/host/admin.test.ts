@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DERIVATION_VERSION } from "../../host/src/store/function-store.ts";
 import { componentBytes, componentPath, startTestHost, type TestHost } from "../support/host.ts";
 
 let t: TestHost;
@@ -60,7 +61,7 @@ describe("the admin API", () => {
 
   it("stores the transpiled glue without jco's per-call debug checks (a jco upgrade must keep this)", async () => {
     const record = await (await upload("glue-check", await componentBytes("hello"))).json();
-    const dir = join(t.dataDir, "cache", "v2", record.component.digest.slice("sha256:".length));
+    const dir = join(t.dataDir, "cache", `v${DERIVATION_VERSION}`, record.component.digest.slice("sha256:".length));
     const glue = await readFile(join(dir, "component.mjs"), "utf8");
     expect(glue).toContain("const _debugLog");
     expect(glue).not.toContain("JCO_DEBUG");

@@ -54,8 +54,9 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
   const name = task.image.name;
   let instance = takeInstance(task);
   const coldStart = instance === undefined;
-  const stats = (memoryBytes: number): InvokeStats => ({
+  const stats = (memoryBytes: number, fuel = instance?.lastFuel ?? 0): InvokeStats => ({
     coldStart,
+    fuel,
     durationUs: Math.round((performance.now() - started) * 1000),
     memoryBytes,
     liveInstances: liveInstances(name),
@@ -66,12 +67,12 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
     try {
       instance = await FunctionInstance.create(task.image, task.maxLogBytes);
     } catch (error) {
-      return { ok: false, error: toWire(error, "instantiate"), stats: stats(0), logs: [], droppedLogs: 0 };
+      return { ok: false, error: toWire(error, "instantiate"), stats: stats(0, 0), logs: [], droppedLogs: 0 };
     }
   }
 
   try {
-    const raw = instance.handle(task.request, task.requestId);
+    const raw = instance.handle(task.request, task.requestId, task.fuelLimit);
     const response = checkResponse(raw, task.maxResponseBytes);
     giveBack(instance, name);
     const { lines, dropped } = instance.sink.drain();

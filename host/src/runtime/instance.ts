@@ -8,6 +8,8 @@
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
+import { JouleError } from "../errors.ts";
+import { INSTANTIATION_FUEL } from "../fuel/instrument.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
@@ -60,25 +62,53 @@ function loadGlue(url: string): Promise<Glue> {
   return glue;
 }
 
+/** What a core instance of the component holds that the host reads: fuel and memory. */
+interface CoreParts {
+  memories: WebAssembly.Memory[];
+  fuel: WebAssembly.Global<"i64">[];
+}
+
 export class FunctionInstance {
   readonly version: string;
   readonly #handler: Handler;
-  readonly #memories: WebAssembly.Memory[];
+  readonly #parts: CoreParts;
   readonly #name: string;
   readonly sink: LogSink;
+  /** Fuel spent instantiating, charged to the first invocation. */
+  #pendingFuel: number;
+  /** Fuel the last call used (what the host charges), and whether it ran out. */
+  lastFuel = 0;
+  exhausted = false;
 
-  private constructor(image: FunctionImage, handler: Handler, memories: WebAssembly.Memory[], sink: LogSink) {
+  private constructor(image: FunctionImage, handler: Handler, parts: CoreParts, sink: LogSink) {
     this.version = image.version;
     this.#name = image.name;
     this.#handler = handler;
-    this.#memories = memories;
+    this.#parts = parts;
     this.sink = sink;
+    this.#pendingFuel = this.#spent(INSTANTIATION_FUEL);
+  }
+
+  /** Fuel taken from `budget` across all core instances since they were set to it. */
+  #spent(budget: bigint): number {
+    let used = 0n;
+    for (const global of this.#parts.fuel) used += budget - global.value;
+    return Number(used);
+  }
+
+  #overdrawn(): boolean {
+    return this.#parts.fuel.some((global) => global.value < 0n);
   }
 
   static async create(image: FunctionImage, maxLogBytes: number): Promise<FunctionInstance> {
     const glue = await loadGlue(image.glueUrl);
     const sink = new LogSink(maxLogBytes);
-    const memories: WebAssembly.Memory[] = [];
+    const parts: CoreParts = { memories: [], fuel: [] };
+    const fuelExports = new Map<WebAssembly.Module, string>();
+    for (const [file, module] of Object.entries(image.modules)) {
+      const name = image.fuel[file];
+      if (name) fuelExports.set(module, name);
+    }
     const root = glue.instantiate(
       (name) => {
         const module = image.modules[name];
@@ -89,8 +119,13 @@ export class FunctionInstance {
       (module, imports) => {
         const instance = new WebAssembly.Instance(module, withDirectClock(imports));
         for (const value of Object.values(instance.exports)) {
-          if (value instanceof WebAssembly.Memory) memories.push(value);
+          if (value instanceof WebAssembly.Memory) parts.memories.push(value);
         }
+        const fuelName = fuelExports.get(module);
+        const fuel = fuelName ? instance.exports[fuelName] : undefined;
+        // Every module is metered at deploy; one without its fuel global must not run.
+        if (!(fuel instanceof WebAssembly.Global)) throw new Error("core module without a fuel counter");
+        parts.fuel.push(fuel as WebAssembly.Global<"i64">);
         return instance;
       },
     );
@@ -98,24 +133,46 @@ export class FunctionInstance {
     if (!handler || typeof handler.handle !== "function") {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
     }
-    return new FunctionInstance(image, handler, memories, sink);
+    return new FunctionInstance(image, handler, parts, sink);
   }
 
   /** Linear memory held by this instance, in bytes. */
   memoryBytes(): number {
     let total = 0;
-    for (const memory of this.#memories) total += memory.buffer.byteLength;
+    for (const memory of this.#parts.memories) total += memory.buffer.byteLength;
     return total;
   }
 
-  handle(request: GuestRequest, requestId: string): GuestResponse {
+  /**
+   * Runs one request with `fuelLimit` fuel. Afterwards `lastFuel` holds what
+   * it used (plus instantiation, on the first call) and `exhausted` whether
+   * it ran out; a run that ran out fails with JOULE_ERR_LIMIT_FUEL even when
+   * its last segments overdrew the budget without reaching a check.
+   */
+  handle(request: GuestRequest, requestId: string, fuelLimit: number): GuestResponse {
+    const budget = BigInt(fuelLimit);
+    for (const global of this.#parts.fuel) global.value = budget;
+    let response: GuestResponse | undefined;
+    let failure: unknown;
     try {
-      return this.#handler.handle(request, { requestId, functionName: this.#name });
+      response = this.#handler.handle(request, { requestId, functionName: this.#name });
     } catch (error) {
-      // jco wraps the `err` case of a result in a ComponentError carrying `payload`.
-      const payload = (error as { payload?: unknown } | null)?.payload;
-      if (typeof payload === "string") throw new GuestFailure(payload);
-      throw error;
+      failure = error;
     }
+    this.exhausted = this.#overdrawn();
+    this.lastFuel = this.#spent(budget) + this.#pendingFuel;
+    this.#pendingFuel = 0;
+    if (this.exhausted) {
+      throw new JouleError("JOULE_ERR_LIMIT_FUEL", `the function used up its fuel limit of ${fuelLimit}`, {
+        limit: fuelLimit,
+      });
+    }
+    if (failure !== undefined) {
+      // jco wraps the `err` case of a result in a ComponentError carrying `payload`.
+      const payload = (failure as { payload?: unknown } | null)?.payload;
+      if (typeof payload === "string") throw new GuestFailure(payload);
+      throw failure;
+    }
+    return response as GuestResponse;
   }
 }

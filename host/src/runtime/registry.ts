@@ -14,6 +14,7 @@ import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { JouleError } from "../errors.ts";
 import type { Limits } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
+import type { TranspileResult } from "./transpile-worker.ts";
 import type { FunctionImage } from "./types.ts";
 
 const HANDLER_INTERFACE = "joule:function/handler@0.1";
@@ -135,15 +136,9 @@ export class FunctionRegistry {
       maxThreads: 1,
       idleTimeout: 30_000,
     });
-    let files: Awaited<ReturnType<typeof import("./transpile-worker.ts").default>>;
-    try {
-      files = await this.#transpiler.run(component);
-    } catch (error) {
-      throw new JouleError(
-        "JOULE_ERR_DEPLOY_INVALID_COMPONENT",
-        `the component could not be transpiled: ${firstLine(error)}`,
-      );
-    }
+    const result: TranspileResult = await this.#transpiler.run(component);
+    if (!result.ok) throw JouleError.fromWire(result.error);
+    const { files } = result;
     if (!files.exports.some((name) => name.startsWith(HANDLER_INTERFACE))) {
       throw new JouleError(
         "JOULE_ERR_DEPLOY_WORLD_MISMATCH",
@@ -187,6 +182,7 @@ export class FunctionRegistry {
       version: record.version,
       glueUrl: pathToFileURL(join(dir, meta.glue)).href,
       modules,
+      fuel: meta.fuel,
       env: record.env,
     };
   }

@@ -4,6 +4,9 @@
  * the glue imports nothing itself; the host passes every import.
  */
 import { transpile } from "@bytecodealliance/jco";
+import type { WireError } from "../errors.ts";
+import { FuelError } from "../fuel/fuel-error.ts";
+import { INSTANTIATION_FUEL, instrument } from "../fuel/instrument.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
 
 export const GLUE_NAME = "component";
@@ -20,7 +23,33 @@ export function optimizeGlue(glue: string): string {
   return glue.replaceAll(DEBUG_LOG_CHECK, "return;");
 }
 
-export default async function transpileComponent(bytes: Uint8Array): Promise<DerivedFiles> {
+export type TranspileResult = { ok: true; files: DerivedFiles } | { ok: false; error: WireError };
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split("\n")[0] ?? "").replace(/(?:\/[\w.@+-]+){2,}/g, "<path>").slice(0, 500);
+}
+
+/** Transpiles and meters a component; failures come back as coded errors, not throws. */
+export default async function transpileComponent(bytes: Uint8Array): Promise<TranspileResult> {
+  try {
+    return { ok: true, files: await derive(bytes) };
+  } catch (error) {
+    if (error instanceof FuelError && error.kind === "unsupported") {
+      return {
+        ok: false,
+        error: { code: "JOULE_ERR_FUEL_UNSUPPORTED", message: `a core module cannot be metered: ${error.message}` },
+      };
+    }
+    const what = error instanceof FuelError ? "a core module is malformed" : "the component could not be transpiled";
+    return {
+      ok: false,
+      error: { code: "JOULE_ERR_DEPLOY_INVALID_COMPONENT", message: `${what}: ${firstLine(error)}` },
+    };
+  }
+}
+
+async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   const { files, imports, exports } = await transpile(bytes, {
     name: GLUE_NAME,
     instantiation: { tag: "sync" },
@@ -29,15 +58,22 @@ export default async function transpileComponent(bytes: Uint8Array): Promise<Der
     map: {},
   } as never);
   const modules: Record<string, Uint8Array> = {};
+  const fuel: Record<string, string> = {};
   let glue = "";
+  const started = performance.now();
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
-    if (name.endsWith(".wasm")) modules[name] = content;
-    else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
+    if (name.endsWith(".wasm")) {
+      const metered = instrument(content, { initialFuel: INSTANTIATION_FUEL });
+      modules[name] = metered.bytes;
+      fuel[name] = metered.fuelExport;
+    } else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
   }
   // Returned by copy: the module views may share one buffer, which cannot be transferred twice.
   return {
     glue,
     modules,
+    fuel,
+    instrumentMs: performance.now() - started,
     imports: imports as string[],
     exports: (exports as Array<[string, string]>).map(([name]) => name),
   };

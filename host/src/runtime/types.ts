@@ -15,6 +15,8 @@ export interface FunctionImage {
   glueUrl: string;
   /** Core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
+  /** Name of the fuel global each core module exports. */
+  fuel: Record<string, string>;
   env: Record<string, string>;
 }
 
@@ -35,6 +37,8 @@ export interface InvokeTask {
   image: FunctionImage;
   request: GuestRequest;
   requestId: string;
+  /** Fuel this invocation may use. */
+  fuelLimit: number;
   maxResponseBytes: number;
   maxLogBytes: number;
 }
@@ -43,6 +47,8 @@ export interface InvokeStats {
   coldStart: boolean;
   /** Time inside the worker: instantiation (if cold) plus the handler. */
   durationUs: number;
+  /** Fuel used: by the handler, plus instantiation on a cold start. */
+  fuel: number;
   /** Linear memory of the instance after the call, in bytes. */
   memoryBytes: number;
   /** This worker's live instances of the function after the call. */

@@ -14,6 +14,7 @@ export class HostMetrics {
   readonly #duration: Histogram<"function">;
   readonly #memory: Histogram<"function">;
   readonly #coldStarts: Counter<"function">;
+  readonly #fuel: Counter<"function">;
   /** Live instances per function and worker thread; summed at scrape time. */
   readonly #instances = new Map<string, Map<number, number>>();
 
@@ -49,6 +50,12 @@ export class HostMetrics {
     this.#coldStarts = new Counter({
       name: "joule_cold_starts_total",
       help: "Invocations that had to create an instance",
+      labelNames: ["function"],
+      registers,
+    });
+    this.#fuel = new Counter({
+      name: "joule_fuel_used_total",
+      help: "Fuel used by invocations (about one unit per Wasm instruction)",
       labelNames: ["function"],
       registers,
     });
@@ -100,6 +107,7 @@ export class HostMetrics {
     this.#duration.observe({ function: fn }, stats.durationUs / 1e6);
     if (stats.memoryBytes > 0) this.#memory.observe({ function: fn }, stats.memoryBytes);
     if (stats.coldStart) this.#coldStarts.inc({ function: fn });
+    this.#fuel.inc({ function: fn }, stats.fuel);
     let perThread = this.#instances.get(fn);
     if (!perThread) {
       perThread = new Map();

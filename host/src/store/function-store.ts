@@ -49,7 +49,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 2;
+export const DERIVATION_VERSION = 3;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
@@ -57,6 +57,10 @@ export const derivedMetaSchema = z
     derivation: z.literal(DERIVATION_VERSION),
     glue: z.string(),
     modules: z.record(z.string(), z.string().regex(DIGEST)),
+    /** Per core module, the name of its exported fuel global (see host/src/fuel). */
+    fuel: z.record(z.string(), z.string()),
+    /** Seconds spent instrumenting, and bytes in, for the record. */
+    instrumentMs: z.number().nonnegative(),
     imports: z.array(z.string()),
     exports: z.array(z.string()),
   })
@@ -66,7 +70,10 @@ export type DerivedMeta = z.infer<typeof derivedMetaSchema>;
 
 export interface DerivedFiles {
   glue: string;
+  /** Core modules, already fuel-instrumented. */
   modules: Record<string, Uint8Array>;
+  fuel: Record<string, string>;
+  instrumentMs: number;
   imports: string[];
   exports: string[];
 }
@@ -138,6 +145,8 @@ export class FunctionStore {
       derivation: DERIVATION_VERSION,
       glue: "component.mjs",
       modules,
+      fuel: files.fuel,
+      instrumentMs: files.instrumentMs,
       imports: files.imports,
       exports: files.exports,
     };

@@ -72,6 +72,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
           image: live.image,
           request: { method: request.method, url, headers: guestHeaders(request), body },
           requestId: String(request.id),
+          fuelLimit: live.record.limits.fuel ?? config.defaultFuel,
           maxResponseBytes: config.maxBodyBytes,
           maxLogBytes: config.maxLogBytesPerInvocation,
         },
@@ -93,6 +94,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
 
     reply.header("x-joule-duration-us", String(result.stats.durationUs));
     reply.header("x-joule-cold-start", String(result.stats.coldStart));
+    reply.header("x-joule-fuel", String(result.stats.fuel));
     if (!result.ok) {
       const error = JouleError.fromWire(result.error);
       metrics.record(name, error.status, result.stats, error.code);

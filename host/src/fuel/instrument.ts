@@ -1,0 +1,465 @@
+/**
+ * The fuel instrumenter: a streaming rewriter of core WebAssembly modules.
+ *
+ * It adds one mutable i64 global, exported (as `joule:fuel`, or with a suffix
+ * if the module already exports that name), holding the fuel left. The new
+ * global is appended after the module's own, so no index changes. Each
+ * function body is cut into straight-line segments, ended by every branch,
+ * merge point, call and trap; at the start of each segment the whole
+ * segment's cost is subtracted (so a trap in the middle charges nothing
+ * more), and at function entries and loop headers the global is checked:
+ * below zero traps with `unreachable`. `memory.grow` is charged per page and
+ * bulk memory and table operations per byte/element, from their operand,
+ * before they run, and checked at once. The host reads the global after a
+ * call, so the budget is exact: a run whose last segments overdrew it fails
+ * even if no check was reached.
+ *
+ * Costs: 1 per instruction; memory.grow GROW_PAGE_COST per 64 KiB page;
+ * bulk memory 1 per 16 bytes; table ops 1 per element.
+ *
+ * The input is never passed through unmetered: what cannot be decoded is
+ * refused with a FuelError.
+ */
+import { Reader, Writer } from "./bytes.ts";
+import { FuelError } from "./fuel-error.ts";
+import {
+  BULK_MEMORY,
+  BULK_TABLE,
+  decode,
+  ENDS,
+  GROW,
+  type IndexTypes,
+  LOOP,
+  operand,
+  STRAIGHT,
+  skipValtype,
+} from "./instructions.ts";
+
+export const FUEL_EXPORT = "joule:fuel";
+
+/**
+ * Fuel each module's global holds when instantiated: the budget of start
+ * functions and initializers, which run before the host can set a limit.
+ * What instantiation uses is charged to the first invocation.
+ */
+export const INSTANTIATION_FUEL = 1_000_000_000n;
+export const GROW_PAGE_COST = 1024n;
+const BULK_BYTES_SHIFT = 4n;
+
+export interface InstrumentOptions {
+  /** Fuel the global holds at instantiation, for start functions and initializers. */
+  initialFuel: bigint;
+}
+
+export interface InstrumentResult {
+  bytes: Uint8Array;
+  /** Name of the exported fuel global. */
+  fuelExport: string;
+  functions: number;
+}
+
+const SECTION_ORDER: Record<number, number> = {
+  1: 1,
+  2: 2,
+  3: 3,
+  4: 4,
+  5: 5,
+  13: 6,
+  6: 7,
+  7: 8,
+  8: 9,
+  9: 10,
+  12: 11,
+  10: 12,
+  11: 13,
+};
+
+interface Section {
+  id: number;
+  start: number;
+  end: number;
+}
+
+interface ModuleInfo {
+  sections: Section[];
+  paramCounts: number[];
+  importedFunctions: number;
+  importedGlobals: number;
+  definedGlobals: number;
+  functionTypes: number[];
+  exportNames: Set<string>;
+  types: IndexTypes;
+}
+
+/** Reads limits and returns whether they describe a 64-bit memory or table. */
+function skipLimits(r: Reader): boolean {
+  const flags = r.byte();
+  const is64 = (flags & 0x04) !== 0;
+  r.skipLeb(is64 ? 10 : 5);
+  if (flags & 0x01) r.skipLeb(is64 ? 10 : 5);
+  return is64;
+}
+
+function readTableType(r: Reader): boolean {
+  skipValtype(r);
+  return skipLimits(r);
+}
+
+function skipConstExpr(r: Reader): void {
+  const types: IndexTypes = { memory64: [], table64: [] };
+  for (;;) {
+    if (r.peek() === 0x0b) {
+      r.pos++;
+      return;
+    }
+    decode(r, types);
+  }
+}
+
+function scan(bytes: Uint8Array): ModuleInfo {
+  const r = new Reader(bytes);
+  const magic = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  for (const b of magic) {
+    if (r.byte() !== b) throw new FuelError("malformed", "not a core WebAssembly module (version 1)");
+  }
+  const info: ModuleInfo = {
+    sections: [],
+    paramCounts: [],
+    importedFunctions: 0,
+    importedGlobals: 0,
+    definedGlobals: 0,
+    functionTypes: [],
+    exportNames: new Set(),
+    types: { memory64: [], table64: [] },
+  };
+  let lastOrder = 0;
+  while (!r.done) {
+    const id = r.byte();
+    const size = r.u32();
+    const start = r.pos;
+    const end = start + size;
+    if (end > bytes.length) throw new FuelError("malformed", `section ${id} runs past the end of the module`);
+    if (id !== 0) {
+      const order = SECTION_ORDER[id];
+      if (order === undefined) throw new FuelError("unsupported", `unknown section ${id}`);
+      if (order <= lastOrder) throw new FuelError("malformed", `section ${id} out of order`);
+      lastOrder = order;
+    }
+    info.sections.push({ id, start, end });
+    const s = new Reader(bytes, start, end);
+    switch (id) {
+      case 1: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) {
+          const form = s.byte();
+          if (form !== 0x60)
+            throw new FuelError("unsupported", `type form 0x${form.toString(16)}: GC types are not metered yet`);
+          const params = s.u32();
+          for (let p = 0; p < params; p++) skipValtype(s);
+          const results = s.u32();
+          for (let p = 0; p < results; p++) skipValtype(s);
+          info.paramCounts.push(params);
+        }
+        break;
+      }
+      case 2: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) {
+          s.name();
+          s.name();
+          const kind = s.byte();
+          if (kind === 0x00) {
+            s.u32();
+            info.importedFunctions++;
+          } else if (kind === 0x01) info.types.table64.push(readTableType(s));
+          else if (kind === 0x02) info.types.memory64.push(skipLimits(s));
+          else if (kind === 0x03) {
+            skipValtype(s);
+            s.byte();
+            info.importedGlobals++;
+          } else if (kind === 0x04) {
+            s.byte();
+            s.u32();
+          } else throw new FuelError("malformed", `import kind ${kind}`);
+        }
+        break;
+      }
+      case 3: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) info.functionTypes.push(s.u32());
+        break;
+      }
+      case 4: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) {
+          if (s.peek() === 0x40) {
+            s.byte();
+            s.byte(); // 0x40 0x00: a table with an initializer
+            info.types.table64.push(readTableType(s));
+            skipConstExpr(s);
+          } else info.types.table64.push(readTableType(s));
+        }
+        break;
+      }
+      case 5: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) info.types.memory64.push(skipLimits(s));
+        break;
+      }
+      case 6:
+        info.definedGlobals = s.u32();
+        break;
+      case 7: {
+        const n = s.u32();
+        for (let i = 0; i < n; i++) {
+          info.exportNames.add(s.name());
+          s.byte();
+          s.u32();
+        }
+        break;
+      }
+    }
+    r.pos = end;
+  }
+  return info;
+}
+
+function chooseExportName(taken: Set<string>): string {
+  let name = FUEL_EXPORT;
+  for (let i = 1; taken.has(name); i++) name = `${FUEL_EXPORT}.${i}`;
+  return name;
+}
+
+/** Emits the code that subtracts `cost` from the fuel global. */
+function charge(w: Writer, fuel: number, cost: number): void {
+  w.byte(0x23); // global.get
+  w.u32(fuel);
+  w.byte(0x42); // i64.const
+  w.s64(BigInt(cost));
+  w.byte(0x7d); // i64.sub
+  w.byte(0x24); // global.set
+  w.u32(fuel);
+}
+
+/** Emits: if fuel < 0 then trap. */
+function check(w: Writer, fuel: number): void {
+  w.byte(0x23);
+  w.u32(fuel);
+  w.byte(0x42);
+  w.byte(0x00);
+  w.byte(0x53); // i64.lt_s
+  w.byte(0x04); // if
+  w.byte(0x40);
+  w.byte(0x00); // unreachable
+  w.byte(0x0b); // end
+}
+
+/**
+ * Charges a dynamic amount taken from the operand on top of the stack (kept
+ * in a scratch local and pushed back), then checks.
+ */
+function chargeOperand(
+  w: Writer,
+  fuel: number,
+  scratch: number,
+  is64: boolean,
+  scale: "pages" | "bytes" | "elements",
+): void {
+  w.byte(0x21); // local.set scratch
+  w.u32(scratch);
+  w.byte(0x23);
+  w.u32(fuel);
+  w.byte(0x20); // local.get scratch
+  w.u32(scratch);
+  if (!is64) w.byte(0xad); // i64.extend_i32_u
+  if (scale === "pages") {
+    w.byte(0x42);
+    w.s64(GROW_PAGE_COST);
+    w.byte(0x7e); // i64.mul
+  } else if (scale === "bytes") {
+    w.byte(0x42);
+    w.s64(BULK_BYTES_SHIFT);
+    w.byte(0x88); // i64.shr_u
+  }
+  w.byte(0x7d); // i64.sub
+  w.byte(0x24);
+  w.u32(fuel);
+  check(w, fuel);
+  w.byte(0x20);
+  w.u32(scratch);
+}
+
+function instrumentBody(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  params: number,
+  fuel: number,
+  types: IndexTypes,
+  out: Writer,
+): void {
+  const r = new Reader(bytes, start, end);
+  const declCount = r.u32();
+  let locals = params;
+  for (let i = 0; i < declCount; i++) {
+    const count = r.u32();
+    skipValtype(r);
+    locals += count;
+  }
+  if (locals > 50_000) throw new FuelError("unsupported", `a function with ${locals} locals`);
+  const declsEnd = r.pos;
+  const scratch32 = locals;
+  const scratch64 = locals + 1;
+  let usedScratch = false;
+
+  const code = new Writer(Math.ceil((end - start) * 1.4) + 64);
+  let segStart = r.pos;
+  let segCost = 0;
+  let segCheck = true; // function entry
+  let depth = 0;
+
+  const flush = (upTo: number) => {
+    if (segCost > 0) charge(code, fuel, segCost);
+    if (segCheck) check(code, fuel);
+    code.bytes(bytes.subarray(segStart, upTo));
+  };
+
+  for (;;) {
+    if (r.pos >= end) throw new FuelError("malformed", "function body ends without `end`");
+    const opStart = r.pos;
+    const op = bytes[opStart] as number;
+    const effect = decode(r, types);
+    segCost++;
+    if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06 || op === 0x1f) depth++;
+    else if (op === 0x0b || op === 0x18) depth--;
+    if (effect === STRAIGHT) continue;
+    if (effect === ENDS || effect === LOOP) {
+      flush(r.pos);
+      segStart = r.pos;
+      segCost = 0;
+      segCheck = effect === LOOP;
+      if (depth < 0) break;
+      continue;
+    }
+    // A dynamically charged operation: the segment up to it, then its own charge, then it.
+    flush(opStart);
+    usedScratch = true;
+    const is64 = operand.is64;
+    chargeOperand(
+      code,
+      fuel,
+      is64 ? scratch64 : scratch32,
+      is64,
+      effect === GROW ? "pages" : effect === BULK_MEMORY ? "bytes" : "elements",
+    );
+    code.bytes(bytes.subarray(opStart, r.pos));
+    segStart = r.pos;
+    segCost = 0;
+    segCheck = false;
+  }
+  if (r.pos !== end) throw new FuelError("malformed", "bytes after a function's final `end`");
+
+  const body = new Writer(code.length + (declsEnd - start) + 16);
+  if (usedScratch) {
+    body.u32(declCount + 2);
+    body.bytes(bytes.subarray(start + leb32Length(bytes, start), declsEnd));
+    body.u32(1);
+    body.byte(0x7f); // i32 scratch
+    body.u32(1);
+    body.byte(0x7e); // i64 scratch
+  } else {
+    body.bytes(bytes.subarray(start, declsEnd));
+  }
+  body.bytes(code.result());
+  out.sized(body);
+}
+
+function leb32Length(bytes: Uint8Array, at: number): number {
+  let n = 1;
+  while ((bytes[at + n - 1] as number) & 0x80) n++;
+  return n;
+}
+
+function writeSection(out: Writer, id: number, payload: Writer): void {
+  out.byte(id);
+  out.sized(payload);
+}
+
+export function instrument(input: Uint8Array, options: InstrumentOptions): InstrumentResult {
+  const info = scan(input);
+  const fuel = info.importedGlobals + info.definedGlobals;
+  const fuelExport = chooseExportName(info.exportNames);
+  const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
+  out.bytes(input.subarray(0, 8));
+
+  const globalSection = () => {
+    const w = new Writer(64);
+    const existing = info.sections.find((s) => s.id === 6);
+    if (existing) {
+      const r = new Reader(input, existing.start, existing.end);
+      w.u32(r.u32() + 1);
+      w.bytes(input.subarray(r.pos, existing.end));
+    } else w.u32(1);
+    w.byte(0x7e); // i64
+    w.byte(0x01); // mutable
+    w.byte(0x42);
+    w.s64(options.initialFuel);
+    w.byte(0x0b);
+    writeSection(out, 6, w);
+  };
+  const exportSection = () => {
+    const w = new Writer(64);
+    const existing = info.sections.find((s) => s.id === 7);
+    if (existing) {
+      const r = new Reader(input, existing.start, existing.end);
+      w.u32(r.u32() + 1);
+      w.bytes(input.subarray(r.pos, existing.end));
+    } else w.u32(1);
+    w.name(fuelExport);
+    w.byte(0x03);
+    w.u32(fuel);
+    writeSection(out, 7, w);
+  };
+
+  let wroteGlobals = false;
+  let wroteExports = false;
+  let functions = 0;
+  for (const section of info.sections) {
+    const order = SECTION_ORDER[section.id] ?? 0;
+    if (section.id !== 0) {
+      if (!wroteGlobals && order >= (SECTION_ORDER[6] as number)) {
+        globalSection();
+        wroteGlobals = true;
+      }
+      if (!wroteExports && order >= (SECTION_ORDER[7] as number)) {
+        exportSection();
+        wroteExports = true;
+      }
+    }
+    if (section.id === 6 || section.id === 7) continue;
+    if (section.id !== 10) {
+      out.byte(section.id);
+      out.u32(section.end - section.start);
+      out.bytes(input.subarray(section.start, section.end));
+      continue;
+    }
+    const r = new Reader(input, section.start, section.end);
+    const count = r.u32();
+    if (count !== info.functionTypes.length) throw new FuelError("malformed", "function and code sections disagree");
+    const w = new Writer(Math.ceil((section.end - section.start) * 1.3) + 16);
+    w.u32(count);
+    for (let i = 0; i < count; i++) {
+      const size = r.u32();
+      const bodyStart = r.pos;
+      const params = info.paramCounts[info.functionTypes[i] as number];
+      if (params === undefined) throw new FuelError("malformed", `function ${i} has an unknown type`);
+      instrumentBody(input, bodyStart, bodyStart + size, params, fuel, info.types, w);
+      r.pos = bodyStart + size;
+      functions++;
+    }
+    writeSection(out, 10, w);
+  }
+  if (!wroteGlobals) globalSection();
+  if (!wroteExports) exportSection();
+  return { bytes: out.result().slice(), fuelExport, functions };
+}
