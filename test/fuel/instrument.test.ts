@@ -1,0 +1,121 @@
+import { readFile } from "node:fs/promises";
+import { expect, it, describe as suite } from "vitest";
+import { FuelError } from "../../host/src/fuel/fuel-error.ts";
+import { instrument } from "../../host/src/fuel/instrument.ts";
+import { call, metered, plain, watModule } from "./harness.ts";
+
+const fixture = (name: string) => readFile(new URL(`../fixtures/wat/${name}`, import.meta.url), "utf8");
+const PLENTY = 1n << 40n;
+
+const CASES: Record<string, number[]> = {
+  block_br: [0, 1],
+  loop_sum: [0, 1, 10, 1000],
+  nested_loops: [1, 3, 20],
+  if_else: [0, 1, 6],
+  br_table: [0, 1, 2, 3, 99],
+  fib: [0, 1, 10, 15],
+  indirect: [0, 1, 2, 5],
+  tail_call: [0, 10, 100_000],
+  multi_value: [3, -4],
+  select_global: [0, 1, 5],
+  early_return: [0, 1],
+  div: [1, 7, 0],
+  unreachable_if: [0, 1],
+  grow: [0, 1, 2, 100],
+  bulk: [10, 500, 70_000],
+  tables: [0, 1, 2],
+  simd: [5, -1],
+  sign_sat: [127, 128, 255],
+};
+
+suite("the fuel instrumenter", () => {
+  it("gives the same results and traps as the original, for every control-flow construct", async () => {
+    const original = await watModule(await fixture("control-flow.wat"));
+    for (const [name, inputs] of Object.entries(CASES)) {
+      for (const input of inputs) {
+        // Fresh instances each time: memory, tables and globals change.
+        const expected = call(() => (plain(original).exports[name] as (x: number) => unknown)(input));
+        const { outcome, exhausted, used } = metered(original).run(name, [input], PLENTY);
+        expect(outcome, `${name}(${input})`).toEqual(expected);
+        expect(exhausted).toBe(false);
+        expect(used).toBeGreaterThan(0n);
+      }
+    }
+  });
+
+  it("meters exception handling", async () => {
+    const original = await watModule(await fixture("exceptions.wat"));
+    for (const name of ["try_catch", "try_table"]) {
+      for (const input of [0, 5]) {
+        const expected = call(() => (plain(original).exports[name] as (x: number) => unknown)(input));
+        expect(expected.ok).toBe(true);
+        expect(metered(original).run(name, [input], PLENTY).outcome, `${name}(${input})`).toEqual(expected);
+      }
+    }
+  });
+
+  it("succeeds with exactly enough fuel and fails with one unit less", async () => {
+    const m = metered(await watModule(await fixture("control-flow.wat")));
+    for (const [name, input] of [
+      ["loop_sum", 100],
+      ["fib", 12],
+      ["bulk", 4096],
+      ["grow", 1],
+    ] as const) {
+      const { used } = m.run(name, [input], PLENTY);
+      const exact = metered(await watModule(await fixture("control-flow.wat"))).run(name, [input], used);
+      expect(exact.exhausted, `${name} with exactly ${used}`).toBe(false);
+      expect(exact.outcome.ok).toBe(true);
+      const short = metered(await watModule(await fixture("control-flow.wat"))).run(name, [input], used - 1n);
+      expect(short.exhausted, `${name} with ${used - 1n}`).toBe(true);
+    }
+  });
+
+  it("charges the whole segment up front, so a trap mid-segment charges nothing more", async () => {
+    const m = metered(await watModule(await fixture("control-flow.wat")));
+    const fine = m.run("div", [5], PLENTY);
+    const trapped = m.run("div", [0], PLENTY);
+    expect(trapped.outcome).toMatchObject({ ok: false, error: expect.stringContaining("divide by zero") });
+    expect(trapped.used).toBe(fine.used);
+  });
+
+  it("traps a runaway loop once the fuel runs out", async () => {
+    const m = metered(await watModule(await fixture("control-flow.wat")));
+    const run = m.run("loop_sum", [2_000_000_000], 10_000n);
+    expect(run.exhausted).toBe(true);
+    expect(run.outcome).toMatchObject({ ok: false, error: expect.stringContaining("unreachable") });
+    // It stopped at the first check past the budget: within one loop iteration.
+    expect(run.used - 10_000n).toBeLessThan(50n);
+  });
+
+  it("charges memory.grow per page and bulk memory per byte", async () => {
+    const m = metered(await watModule(await fixture("control-flow.wat")));
+    const grow0 = m.run("grow", [0], PLENTY).used;
+    const grow2 = metered(await watModule(await fixture("control-flow.wat"))).run("grow", [2], PLENTY).used;
+    expect(grow2 - grow0).toBe(2048n);
+    const small = m.run("bulk", [16], PLENTY).used;
+    const large = m.run("bulk", [16 * 1001], PLENTY).used;
+    expect(large - small).toBe(2000n); // fill and copy: 1000 more units each
+  });
+
+  it("keeps a module's own export named like the fuel global", async () => {
+    const original = await watModule(await fixture("own-fuel-export.wat"));
+    const { fuelExport, bytes } = instrument(original, { initialFuel: 10n });
+    expect(fuelExport).toBe("joule:fuel.1");
+    const instance = plain(bytes);
+    expect((instance.exports["joule:fuel"] as WebAssembly.Global).value).toBe(5);
+    expect((instance.exports.get as () => number)()).toBe(11);
+  });
+
+  it("refuses what it cannot decode, never passing it through unmetered", async () => {
+    const original = await watModule(await fixture("control-flow.wat"));
+    expect(() => instrument(original.subarray(0, original.length - 3), { initialFuel: 1n })).toThrow(FuelError);
+    expect(() => instrument(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]), { initialFuel: 1n })).toThrow(
+      /not a core WebAssembly module/,
+    );
+    const gc = await watModule(
+      '(module (type $s (struct (field i32))) (func (export "f") (result i32) (i32.const 1)))',
+    );
+    expect(() => instrument(gc, { initialFuel: 1n })).toThrow(expect.objectContaining({ kind: "unsupported" }));
+  });
+});
