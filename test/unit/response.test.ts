@@ -17,11 +17,20 @@ describe("checking a guest's response", () => {
     expect(checked.headers).toEqual([["x-mine", "1"]]);
   });
 
+  it("accepts tabs and latin-1 in values, and up to the header limits", () => {
+    const many = Array.from({ length: 256 }, (_, i): [string, string] => [`x-${i}`, "v\tw\u00e9"]);
+    expect(checkResponse(ok(many), 10).headers).toHaveLength(256);
+  });
+
   it.each([
     [ok([], 99), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
     [ok([], 600), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
     [ok([["bad name", "x"]]), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
     [ok([["x-split", "a\r\nset-cookie: evil=1"]]), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
+    [ok([["x-ctl", "a\x01b"]]), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
+    [ok([["x-wide", "\u0100"]]), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
+    [ok(Array.from({ length: 257 }, (_, i): [string, string] => [`x-${i}`, "v"])), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
+    [ok([["x-big", "v".repeat(70 * 1024)]]), "JOULE_ERR_EXECUTION_BAD_RESPONSE"],
     [{ status: 200, headers: [], body: new Uint8Array(11) }, "JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE"],
   ])("refuses %j", (response, code) => {
     expect(() => checkResponse(response as never, 10)).toThrow(expect.objectContaining({ code }));

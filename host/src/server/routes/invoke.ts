@@ -104,7 +104,11 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     metrics.record(name, result.response.status, result.stats);
     reply.code(result.response.status);
     const grouped = new Map<string, string[]>();
-    for (const [header, value] of result.response.headers) grouped.set(header, [...(grouped.get(header) ?? []), value]);
+    for (const [header, value] of result.response.headers) {
+      const values = grouped.get(header);
+      if (values) values.push(value);
+      else grouped.set(header, [value]);
+    }
     for (const [header, values] of grouped) reply.header(header, header === "set-cookie" ? values : values.join(", "));
     const out = result.response.body;
     return reply.send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
