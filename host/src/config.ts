@@ -6,6 +6,7 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { describeIssues } from "./manifest.ts";
 
 const MiB = 1024 * 1024;
 
@@ -77,11 +78,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigInput
   return input;
 }
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
 export function loadConfig(input: ConfigInput = {}): Config {
   const parsed = configSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `config.${issue.path.join(".") || "(root)"}: ${issue.message}`);
-    throw new ConfigError(problems.join("; "));
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, "config").join("; "));
+  const config = parsed.data;
+  // Without a token anyone who reaches the port can deploy code: only loopback may go without.
+  if (!config.adminToken && !LOOPBACK.test(config.host)) {
+    throw new ConfigError(
+      `config.host ${config.host} is reachable from other machines, so the admin API needs a token: set JOULE_ADMIN_TOKEN (16+ characters)`,
+    );
   }
-  return Object.freeze({ ...parsed.data, dataDir: resolve(parsed.data.dataDir) });
+  return Object.freeze({ ...config, dataDir: resolve(config.dataDir) });
 }

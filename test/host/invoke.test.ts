@@ -72,6 +72,17 @@ describe("invoking a function over HTTP", () => {
     }
   });
 
+  it("hands the function the path as sent, without decoding it", async () => {
+    expect(await (await t.fetch("/fn/hello/a%3Fname=evil")).json()).toEqual({
+      greeting: "Howdy, world!",
+      path: "/a%3Fname=evil",
+    });
+    expect(await (await t.fetch("/fn/hello/x%2Fy/z?name=q%26r")).json()).toEqual({
+      greeting: "Howdy, q&r!",
+      path: "/x%2Fy/z",
+    });
+  });
+
   it("passes the request's headers through, without the admin credential", async () => {
     const response = await t.fetch("/fn/echo/", {
       method: "PATCH",

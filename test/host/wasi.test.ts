@@ -60,9 +60,32 @@ describe("what the host gives a function (WASI)", () => {
     expect((await (await t.fetch("/fn/misbehave/count")).json()).requests).toBe(1);
   });
 
-  it("lets a function set its own status and repeated headers, but not the host's", async () => {
+  it("lets a function set its own status and headers, but not the host's", async () => {
     const response = await t.fetch("/fn/misbehave/status?code=418");
     expect(response.status).toBe(418);
     expect(response.headers.get("set-cookie")).toBe("a=1");
+    const own = await t.fetch("/fn/misbehave/host-headers");
+    expect(own.headers.get("x-own")).toBe("kept");
+    expect(own.headers.get("x-joule-cold-start")).toMatch(/^(true|false)$/);
+    expect(Number(own.headers.get("x-joule-fuel"))).toBeGreaterThan(1000);
+  });
+
+  it("shows the function the caller's headers, but never the admin credential", async () => {
+    const seen = await (
+      await t.fetch("/fn/misbehave/headers", { headers: { authorization: "Bearer secret", "x-trace": "abc" } })
+    ).json();
+    expect(seen["x-trace"]).toBe("abc");
+    expect(seen.authorization).toBeUndefined();
+  });
+
+  it("never lets a deleted function's state reach its next deploy", async () => {
+    await t.fetch("/fn/misbehave/count");
+    const before = (await (await t.fetch("/fn/misbehave/count")).json()).requests;
+    expect(before).toBeGreaterThan(0);
+    expect((await t.fetch("/v1/functions/misbehave", { method: "DELETE" })).status).toBe(204);
+    expect((await t.deploy("misbehave", { env: { ROUND: "new" } })).status).toBe(201);
+    const after = await t.fetch("/fn/misbehave/count");
+    expect(after.headers.get("x-joule-cold-start")).toBe("true");
+    expect((await after.json()).requests).toBe(1);
   });
 });

@@ -11,11 +11,13 @@ describe("host configuration", () => {
   });
 
   it("reads HOST, PORT and JOULE_* variables", () => {
-    expect(loadConfig(configFromEnv({ HOST: "0.0.0.0", PORT: "9000", JOULE_WORKERS: "3" }))).toMatchObject({
-      host: "0.0.0.0",
-      port: 9000,
-      workers: 3,
-    });
+    const env = { HOST: "0.0.0.0", PORT: "9000", JOULE_WORKERS: "3", JOULE_ADMIN_TOKEN: "0123456789abcdef" };
+    expect(loadConfig(configFromEnv(env))).toMatchObject({ host: "0.0.0.0", port: 9000, workers: 3 });
+  });
+
+  it("refuses to listen beyond loopback without an admin token", () => {
+    expect(() => loadConfig({ host: "0.0.0.0" })).toThrow(/config\.host 0\.0\.0\.0 .* set JOULE_ADMIN_TOKEN/);
+    for (const host of ["127.0.0.1", "::1", "localhost"]) expect(loadConfig({ host }).host).toBe(host);
   });
 
   it("rejects an unknown JOULE_ variable by name", () => {

@@ -24,7 +24,6 @@ import { Reader, Writer } from "./bytes.ts";
 import { FuelError } from "./fuel-error.ts";
 import {
   BULK_MEMORY,
-  BULK_TABLE,
   decode,
   ENDS,
   GROW,

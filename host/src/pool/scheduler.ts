@@ -1,8 +1,10 @@
 /**
  * Hands invocations to the piscina worker pool (one invocation per worker
- * at a time) and bounds each by its wall-clock limit: a task still running
- * at its deadline is aborted, piscina terminates that worker and starts a
- * fresh one, and the other queued tasks carry on.
+ * at a time) and bounds each by its wall-clock limit, counted from when a
+ * worker starts it, not from when it was queued: the worker stamps the
+ * start into a shared cell. A task still running at its deadline is
+ * aborted; piscina terminates that worker and starts a fresh one, and the
+ * other queued tasks carry on.
  */
 import { Piscina } from "piscina";
 import { JouleError } from "../errors.ts";
@@ -11,6 +13,9 @@ import type { InvokeResult, InvokeTask } from "../runtime/types.ts";
 export interface SchedulerOptions {
   workers: number;
 }
+
+/** How often a deadline is looked at again while its task still waits in the queue. */
+const QUEUED_RECHECK_MS = 10;
 
 export class Scheduler {
   readonly #pool: Piscina<InvokeTask, InvokeResult>;
@@ -26,12 +31,26 @@ export class Scheduler {
     });
   }
 
-  async invoke(task: InvokeTask, timeoutMs: number): Promise<InvokeResult> {
-    const signal = AbortSignal.timeout(timeoutMs);
+  async invoke(task: Omit<InvokeTask, "startedAt">, timeoutMs: number): Promise<InvokeResult> {
+    const startedAt = new BigInt64Array(new SharedArrayBuffer(8));
+    const controller = new AbortController();
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const watch = (delay: number) => {
+      timer = setTimeout(() => {
+        const started = Number(Atomics.load(startedAt, 0));
+        if (started === 0) return watch(QUEUED_RECHECK_MS);
+        const left = started + timeoutMs - Date.now();
+        if (left > 0) return watch(left);
+        timedOut = true;
+        controller.abort();
+      }, delay);
+    };
+    watch(timeoutMs);
     try {
-      return await this.#pool.run(task, { signal });
+      return await this.#pool.run({ ...task, startedAt }, { signal: controller.signal });
     } catch (error) {
-      if (signal.aborted) {
+      if (timedOut) {
         throw new JouleError("JOULE_ERR_LIMIT_TIMEOUT", `${task.image.name} ran past its limit of ${timeoutMs} ms`, {
           timeoutMs,
         });
@@ -40,11 +59,17 @@ export class Scheduler {
         throw new JouleError("JOULE_ERR_HOST_NOT_READY", "too many requests are queued; retry later");
       }
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   get threads(): number {
     return this.#pool.threads.length;
+  }
+
+  threadIds(): Set<number> {
+    return new Set(this.#pool.threads.map((worker) => worker.threadId));
   }
 
   /** Share of the pool's capacity used since it started, 0..1. */

@@ -16,7 +16,15 @@ interface Warm {
   idle: FunctionInstance[];
 }
 
+/** Warm instances by function name, least recently used first. */
 const warm = new Map<string, Warm>();
+
+/**
+ * Functions a worker keeps warm instances of. Past it the least recently
+ * used goes; workers are not told of deletes, so this also bounds what
+ * deleted functions leave behind.
+ */
+const MAX_WARM_FUNCTIONS = 64;
 
 function takeInstance(task: InvokeTask): FunctionInstance | undefined {
   const entry = warm.get(task.image.name);
@@ -30,11 +38,23 @@ function takeInstance(task: InvokeTask): FunctionInstance | undefined {
 
 function giveBack(instance: FunctionInstance, name: string): void {
   let entry = warm.get(name);
-  if (!entry || entry.version !== instance.version) {
-    entry = { version: instance.version, idle: [] };
-    warm.set(name, entry);
-  }
+  if (!entry || entry.version !== instance.version) entry = { version: instance.version, idle: [] };
   entry.idle.push(instance);
+  warm.delete(name);
+  warm.set(name, entry);
+  if (warm.size > MAX_WARM_FUNCTIONS) {
+    const oldest = warm.keys().next().value;
+    if (oldest !== undefined) warm.delete(oldest);
+  }
+}
+
+/** Whether an instance that failed this way can serve again: only the guest's own errors leave it sound. */
+function reusableAfter(error: unknown): boolean {
+  if (error instanceof GuestFailure) return true;
+  return (
+    error instanceof JouleError &&
+    (error.code === "JOULE_ERR_EXECUTION_BAD_RESPONSE" || error.code === "JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE")
+  );
 }
 
 function liveInstances(name: string): number {
@@ -50,6 +70,7 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
 }
 
 export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
+  Atomics.store(task.startedAt, 0, BigInt(Date.now()));
   const started = performance.now();
   const name = task.image.name;
   let instance = takeInstance(task);
@@ -79,7 +100,8 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
     return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped };
   } catch (error) {
     const { lines, dropped } = instance.sink.drain();
-    // The instance is not given back: after a trap its state cannot be trusted.
+    // After a trap or an exhausted limit the instance's state cannot be trusted; it is dropped.
+    if (reusableAfter(error)) giveBack(instance, name);
     return {
       ok: false,
       error: toWire(error, "handle"),

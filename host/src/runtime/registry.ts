@@ -6,6 +6,7 @@
  * such as the engine parts JS guests share, compile once per process), and
  * only then store the record and swap the function in.
  */
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,6 +15,7 @@ import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { JouleError } from "../errors.ts";
 import type { Limits } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
+import { sanitize } from "./response.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
 import type { FunctionImage } from "./types.ts";
 
@@ -51,9 +53,17 @@ export function checkComponentBytes(bytes: Uint8Array): void {
   );
 }
 
+/** What makes two deploys the same: component, env and limits, independent of key order. */
+function contentKey(digest: string, env: Record<string, string>, limits: Limits): string {
+  const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([digest, sorted(env), sorted(limits)]);
+}
+
 export class FunctionRegistry {
   readonly #store: FunctionStore;
   readonly #live = new Map<string, LiveFunction>();
+  /** Deploys and deletes of one name run one after another. */
+  readonly #locks = new Map<string, Promise<unknown>>();
   readonly #compiled = new Map<string, Promise<WebAssembly.Module>>();
   #transpiler: Piscina | undefined;
 
@@ -90,21 +100,41 @@ export class FunctionRegistry {
    * Deploys a function version. Deploying the version that is already live
    * (same component, env and limits) changes nothing: `changed` is false.
    */
-  async deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
+  deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
+    return this.#serially(input.name, () => this.#deploy(input));
+  }
+
+  #serially<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(name) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.#locks.set(name, settled);
+    void settled.then(() => {
+      if (this.#locks.get(name) === settled) this.#locks.delete(name);
+    });
+    return next;
+  }
+
+  async #deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkComponentBytes(input.component);
     const digest = sha256(input.component);
-    const version = sha256(JSON.stringify([digest, input.env, input.limits])).slice(7, 19);
+    const key = contentKey(digest, input.env, input.limits);
     const live = this.#live.get(input.name);
-    if (live?.record.version === version) return { record: live.record, changed: false };
+    if (live && contentKey(live.record.component.digest, live.record.env, live.record.limits) === key) {
+      return { record: live.record, changed: false };
+    }
     const meta = await this.#derive(digest, async () => input.component);
+    const deployedAt = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
-      version,
+      // Unique per deploy: workers key warm instances by it, so a function
+      // deleted and deployed again never meets its old instances.
+      version: sha256(`${key}${deployedAt}${randomUUID()}`).slice(7, 19),
       component: { digest, size: input.component.byteLength },
       env: input.env,
       limits: input.limits,
       imports: meta.imports,
-      deployedAt: new Date().toISOString(),
+      deployedAt,
     };
     const image = await this.#image(record, meta);
     // Order matters: blob, then record, then the in-memory swap. Until the
@@ -115,9 +145,11 @@ export class FunctionRegistry {
     return { record, changed: true };
   }
 
-  async remove(name: string): Promise<boolean> {
-    const existed = this.#live.delete(name);
-    return (await this.#store.deleteRecord(name)) || existed;
+  remove(name: string): Promise<boolean> {
+    return this.#serially(name, async () => {
+      const existed = this.#live.delete(name);
+      return (await this.#store.deleteRecord(name)) || existed;
+    });
   }
 
   async close(): Promise<void> {
@@ -167,7 +199,8 @@ export class FunctionRegistry {
       this.#compiled.set(digest, module);
     }
     return module.catch((error: unknown) => {
-      throw new JouleError("JOULE_ERR_DEPLOY_INVALID_COMPONENT", `a core module does not compile: ${firstLine(error)}`);
+      const message = sanitize(error instanceof Error ? error.message : String(error)).split("\n")[0];
+      throw new JouleError("JOULE_ERR_DEPLOY_INVALID_COMPONENT", `a core module does not compile: ${message}`);
     });
   }
 
@@ -186,9 +219,4 @@ export class FunctionRegistry {
       env: record.env,
     };
   }
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return (text.split("\n")[0] ?? "").replace(/(?:\/[\w.@+-]+){2,}/g, "<path>").slice(0, 500);
 }

@@ -8,6 +8,7 @@ import type { WireError } from "../errors.ts";
 import { FuelError } from "../fuel/fuel-error.ts";
 import { INSTANTIATION_FUEL, instrument } from "../fuel/instrument.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
+import { sanitize } from "./response.ts";
 
 export const GLUE_NAME = "component";
 
@@ -26,8 +27,7 @@ export function optimizeGlue(glue: string): string {
 export type TranspileResult = { ok: true; files: DerivedFiles } | { ok: false; error: WireError };
 
 function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return (text.split("\n")[0] ?? "").replace(/(?:\/[\w.@+-]+){2,}/g, "<path>").slice(0, 500);
+  return sanitize(error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
 }
 
 /** Transpiles and meters a component; failures come back as coded errors, not throws. */

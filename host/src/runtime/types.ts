@@ -37,6 +37,8 @@ export interface InvokeTask {
   image: FunctionImage;
   request: GuestRequest;
   requestId: string;
+  /** The worker writes Date.now() here when it starts the task: the wall-clock limit runs from then. */
+  startedAt: BigInt64Array;
   /** Fuel this invocation may use. */
   fuelLimit: number;
   maxResponseBytes: number;

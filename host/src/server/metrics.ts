@@ -67,9 +67,14 @@ export class HostMetrics {
       registers,
       collect() {
         this.reset();
+        // Workers replaced after a timeout took their instances with them.
+        const live = scheduler.threadIds();
         for (const [fn, perThread] of instances) {
           let total = 0;
-          for (const n of perThread.values()) total += n;
+          for (const [thread, n] of perThread) {
+            if (live.has(thread)) total += n;
+            else perThread.delete(thread);
+          }
           this.set({ function: fn }, total);
         }
       },

@@ -48,17 +48,7 @@ function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: stri
 }
 
 function checkName(name: string): string {
-  const parsed = functionNameSchema.safeParse(name);
-  if (!parsed.success) {
-    throw new JouleError(
-      "JOULE_ERR_MANIFEST_INVALID",
-      `function name "${name}" is invalid: ${parsed.error.issues[0]?.message}`,
-      {
-        problems: [`name: ${parsed.error.issues[0]?.message}`],
-      },
-    );
-  }
-  return parsed.data;
+  return parseOrThrow(z.object({ name: functionNameSchema }), { name }, `function name "${name}"`).name;
 }
 
 async function readMultipart(request: FastifyRequest): Promise<{ component: Uint8Array; config: DeployConfig }> {

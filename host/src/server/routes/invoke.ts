@@ -32,6 +32,19 @@ function guestHeaders(request: FastifyRequest): Array<[string, string]> {
   return headers;
 }
 
+/**
+ * The path and query the function sees: what follows `/fn/<name>` in the
+ * request line, as sent. Taken from the raw URL because the router's
+ * wildcard is already percent-decoded (`a%3Fb` must not become a query).
+ */
+export function guestPath(rawUrl: string): string {
+  const queryAt = rawUrl.indexOf("?");
+  const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
+  const query = queryAt === -1 ? "" : rawUrl.slice(queryAt);
+  const restAt = path.indexOf("/", "/fn/".length);
+  return `${restAt === -1 ? "/" : path.slice(restAt)}${query}`;
+}
+
 export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Promise<void> {
   const { config, registry, scheduler, metrics } = deps;
 
@@ -61,8 +74,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         },
       );
     }
-    const query = request.raw.url?.includes("?") ? request.raw.url.slice(request.raw.url.indexOf("?")) : "";
-    const url = `${request.protocol}://${request.host}/${request.params["*"] ?? ""}${query}`;
+    const url = `${request.protocol}://${request.host}${guestPath(request.raw.url ?? "/")}`;
     const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
 
     let result: Awaited<ReturnType<Scheduler["invoke"]>>;

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestHost, type TestHost } from "../support/host.ts";
+
+/** One worker, so queueing and instance reuse are deterministic. */
+let t: TestHost;
+
+beforeAll(async () => {
+  t = await startTestHost({ workers: 1 });
+  expect((await t.deploy("misbehave", { limits: { timeoutMs: 1500 } })).status).toBe(201);
+  expect((await t.deploy("spin", { limits: { timeoutMs: 200 } })).status).toBe(201);
+  expect((await t.deploy("tiny")).status).toBe(201);
+});
+afterAll(() => t?.close());
+
+const count = async () => (await (await t.fetch("/fn/misbehave/count")).json()).requests as number;
+
+describe("scheduling invocations on the worker pool", () => {
+  it("counts the time limit from when a worker starts the request, not from when it was queued", async () => {
+    // Each takes ~600 ms of a 1500 ms limit; the third waits ~1200 ms in the queue first.
+    const responses = await Promise.all([1, 2, 3].map(() => t.fetch("/fn/misbehave/busy?ms=600")));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+  });
+
+  it("keeps an instance after the function's own error, and drops it after a trap", async () => {
+    const first = await count();
+    expect((await t.fetch("/fn/misbehave/throw")).status).toBe(502);
+    expect(await count()).toBe(first + 2);
+  });
+
+  it("replaces a worker past its limit and reports only live instances", async () => {
+    await count();
+    const started = performance.now();
+    const response = await t.fetch("/fn/spin/");
+    expect(response.status).toBe(504);
+    expect(performance.now() - started).toBeLessThan(5000);
+    // The replacement worker starts cold and serves.
+    const after = await t.fetch("/fn/misbehave/count");
+    expect(after.headers.get("x-joule-cold-start")).toBe("true");
+    expect(await (await t.fetch("/fn/tiny/")).text()).toBe("tiny");
+    const metrics = await (await t.fetch("/metrics")).text();
+    const total = [...metrics.matchAll(/^joule_instances\{function="[^"]+"\} (\d+)$/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+    expect(total).toBe(2); // misbehave and tiny, in the one live worker
+  });
+});
