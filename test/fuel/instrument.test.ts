@@ -10,6 +10,7 @@ const PLENTY = 1n << 40n;
 const CASES: Record<string, number[]> = {
   block_br: [0, 1],
   loop_sum: [0, 1, 10, 1000],
+  loop_then_trap: [0, 10],
   nested_loops: [1, 3, 20],
   if_else: [0, 1, 6],
   br_table: [0, 1, 2, 3, 99],
@@ -38,7 +39,7 @@ suite("the fuel instrumenter", () => {
         const { outcome, exhausted, used } = metered(original).run(name, [input], PLENTY);
         expect(outcome, `${name}(${input})`).toEqual(expected);
         expect(exhausted).toBe(false);
-        expect(used).toBeGreaterThan(0n);
+        if (outcome.ok) expect(used).toBeGreaterThan(0n);
       }
     }
   });
@@ -71,12 +72,23 @@ suite("the fuel instrumenter", () => {
     }
   });
 
-  it("charges the whole segment up front, so a trap mid-segment charges nothing more", async () => {
+  it("never charges a trapping run more than the same run without the trap", async () => {
     const m = metered(await watModule(await fixture("control-flow.wat")));
     const fine = m.run("div", [5], PLENTY);
     const trapped = m.run("div", [0], PLENTY);
     expect(trapped.outcome).toMatchObject({ ok: false, error: expect.stringContaining("divide by zero") });
-    expect(trapped.used).toBe(fine.used);
+    expect(trapped.used).toBeLessThanOrEqual(fine.used);
+    // An explicit trap stores the fuel first: charged exactly for what ran,
+    // the entry segment (local.get, if) and the trapping one (unreachable).
+    expect(m.run("unreachable_if", [1], PLENTY).used).toBe(3n);
+  });
+
+  it("loses at most the current loop iteration when a run traps", async () => {
+    const m = metered(await watModule(await fixture("control-flow.wat")));
+    const loop = m.run("loop_sum", [100_000], PLENTY).used;
+    const trapped = m.run("loop_then_trap", [100_000], PLENTY);
+    expect(trapped.outcome.ok).toBe(false);
+    expect(loop - trapped.used).toBeLessThan(20n);
   });
 
   it("traps a runaway loop once the fuel runs out", async () => {

@@ -28,6 +28,12 @@ export interface IndexTypes {
 /** Set by `decode` for GROW/BULK_*: whether the operand it will be charged on is an i64. */
 export const operand = { is64: false };
 
+/**
+ * Set by `decode` for branches: their label depths; for try_table, the
+ * labels its catch clauses jump to when an exception lands.
+ */
+export const branch = { labels: [] as number[], catches: [] as number[] };
+
 const VALTYPE_SINGLE = new Set([
   0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x69, 0x71, 0x72, 0x73, 0x74,
 ]);
@@ -184,23 +190,27 @@ export function decode(r: Reader, types: IndexTypes): Effect {
     case 0x0a: // throw_ref
     case 0x19: // catch_all
       return ENDS;
+    case 0x0c: // br
+    case 0x0d: // br_if
+    case 0xd5: // br_on_null
+    case 0xd6: // br_on_non_null
+      branch.labels.length = 0;
+      branch.labels.push(r.u32());
+      return ENDS;
     case 0x07: // catch tag
     case 0x08: // throw tag
     case 0x09: // rethrow depth
-    case 0x0c: // br
-    case 0x0d: // br_if
     case 0x10: // call
     case 0x12: // return_call
     case 0x14: // call_ref
     case 0x15: // return_call_ref
     case 0x18: // delegate
-    case 0xd5: // br_on_null
-    case 0xd6: // br_on_non_null
       r.u32();
       return ENDS;
     case 0x0e: {
       const n = r.u32(); // br_table
-      for (let i = 0; i <= n; i++) r.u32();
+      branch.labels.length = 0;
+      for (let i = 0; i <= n; i++) branch.labels.push(r.u32());
       return ENDS;
     }
     case 0x11: // call_indirect type table
@@ -211,12 +221,13 @@ export function decode(r: Reader, types: IndexTypes): Effect {
     case 0x1f: {
       skipBlockType(r); // try_table
       const n = r.u32();
+      branch.catches.length = 0;
       for (let i = 0; i < n; i++) {
         const kind = r.byte();
         if (kind === 0x00 || kind === 0x01) r.u32();
         else if (kind !== 0x02 && kind !== 0x03)
           throw new FuelError("malformed", `catch clause ${kind} at byte ${r.pos}`);
-        r.u32();
+        branch.catches.push(r.u32());
       }
       return ENDS;
     }

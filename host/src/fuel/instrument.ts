@@ -24,6 +24,7 @@ import { Reader, Writer } from "./bytes.ts";
 import { FuelError } from "./fuel-error.ts";
 import {
   BULK_MEMORY,
+  branch,
   decode,
   ENDS,
   GROW,
@@ -229,47 +230,84 @@ function chooseExportName(taken: Set<string>): string {
   return name;
 }
 
-/** Emits the code that subtracts `cost` from the fuel global. */
-function charge(w: Writer, fuel: number, cost: number): void {
-  w.byte(0x23); // global.get
-  w.u32(fuel);
+/*
+ * Code emitted into function bodies. Fuel lives in a local `L` while a
+ * function runs (TurboFan keeps it in a register); the global `F` is the
+ * truth between functions. F is loaded into L at entry and after calls,
+ * and L stored to F before calls, returns and traps and at loop headers, so
+ * a trap loses at most the current loop iteration's charges, and never
+ * charges more.
+ */
+
+function emitGet(w: Writer, op: 0x20 | 0x21 | 0x23 | 0x24, index: number): void {
+  w.byte(op);
+  w.u32(index);
+}
+
+/** L -= cost */
+function charge(w: Writer, local: number, cost: number): void {
+  emitGet(w, 0x20, local);
   w.byte(0x42); // i64.const
   w.s64(BigInt(cost));
   w.byte(0x7d); // i64.sub
-  w.byte(0x24); // global.set
-  w.u32(fuel);
+  emitGet(w, 0x21, local);
 }
 
-/** Emits: if fuel < 0 then trap. */
-function check(w: Writer, fuel: number): void {
-  w.byte(0x23);
-  w.u32(fuel);
+/** F = L */
+function store(w: Writer, local: number, fuel: number): void {
+  emitGet(w, 0x20, local);
+  emitGet(w, 0x24, fuel);
+}
+
+/** L = F */
+function load(w: Writer, local: number, fuel: number): void {
+  emitGet(w, 0x23, fuel);
+  emitGet(w, 0x21, local);
+}
+
+/**
+ * L = min(L, F), where an exception may land: arriving normally L is the
+ * lower (it holds this frame's unstored charges); arriving from a throw in a
+ * callee F is (the callee charged it after L was stored).
+ */
+function land(w: Writer, local: number, fuel: number): void {
+  emitGet(w, 0x20, local);
+  emitGet(w, 0x23, fuel);
+  emitGet(w, 0x20, local);
+  emitGet(w, 0x23, fuel);
+  w.byte(0x53); // i64.lt_s
+  w.byte(0x1b); // select
+  emitGet(w, 0x21, local);
+}
+
+/** if L < 0 { F = L; trap } */
+function check(w: Writer, local: number, fuel: number): void {
+  emitGet(w, 0x20, local);
   w.byte(0x42);
   w.byte(0x00);
   w.byte(0x53); // i64.lt_s
   w.byte(0x04); // if
   w.byte(0x40);
+  store(w, local, fuel);
   w.byte(0x00); // unreachable
   w.byte(0x0b); // end
 }
 
 /**
- * Charges a dynamic amount taken from the operand on top of the stack (kept
- * in a scratch local and pushed back), then checks.
+ * Charges an amount taken from the operand on top of the stack (kept in a
+ * scratch local and pushed back), then checks.
  */
 function chargeOperand(
   w: Writer,
+  local: number,
   fuel: number,
   scratch: number,
   is64: boolean,
   scale: "pages" | "bytes" | "elements",
 ): void {
-  w.byte(0x21); // local.set scratch
-  w.u32(scratch);
-  w.byte(0x23);
-  w.u32(fuel);
-  w.byte(0x20); // local.get scratch
-  w.u32(scratch);
+  emitGet(w, 0x21, scratch);
+  emitGet(w, 0x20, local);
+  emitGet(w, 0x20, scratch);
   if (!is64) w.byte(0xad); // i64.extend_i32_u
   if (scale === "pages") {
     w.byte(0x42);
@@ -281,12 +319,16 @@ function chargeOperand(
     w.byte(0x88); // i64.shr_u
   }
   w.byte(0x7d); // i64.sub
-  w.byte(0x24);
-  w.u32(fuel);
-  check(w, fuel);
-  w.byte(0x20);
-  w.u32(scratch);
+  emitGet(w, 0x21, local);
+  check(w, local, fuel);
+  emitGet(w, 0x20, scratch);
 }
+
+const CALLS = new Set([0x10, 0x11, 0x14]);
+/** Leave the function (or may): L must be in F first. */
+const EXITS = new Set([0x00, 0x08, 0x09, 0x0a, 0x0f, 0x12, 0x13, 0x15]);
+const BRANCHES = new Set([0x0c, 0x0d, 0x0e, 0xd5, 0xd6]);
+const OPENS = new Set([0x02, 0x03, 0x04, 0x06, 0x1f]);
 
 function instrumentBody(
   bytes: Uint8Array,
@@ -307,20 +349,34 @@ function instrumentBody(
   }
   if (locals > 50_000) throw new FuelError("unsupported", `a function with ${locals} locals`);
   const declsEnd = r.pos;
-  const scratch32 = locals;
-  const scratch64 = locals + 1;
-  let usedScratch = false;
+  const L = locals;
+  const scratch32 = locals + 1;
+  const scratch64 = locals + 2;
 
   const code = new Writer(Math.ceil((end - start) * 1.4) + 64);
+  load(code, L, fuel);
   let segStart = r.pos;
   let segCost = 0;
   let segCheck = true; // function entry
-  let depth = 0;
+  let segLoop = false;
+  let segLand = false;
+  /** Open blocks, innermost last: true where an exception from try_table lands at its end. */
+  const blocks: boolean[] = [];
+  /** Which open blocks are loops (a catch may not land at a loop header). */
+  const loops: boolean[] = [];
 
-  const flush = (upTo: number) => {
-    if (segCost > 0) charge(code, fuel, segCost);
-    if (segCheck) check(code, fuel);
-    code.bytes(bytes.subarray(segStart, upTo));
+  const begin = () => {
+    if (segLand) land(code, L, fuel);
+    if (segCost > 0) charge(code, L, segCost);
+    if (segLoop) store(code, L, fuel);
+    if (segCheck) check(code, L, fuel);
+  };
+  const next = (check: boolean, loop: boolean, landing: boolean) => {
+    segStart = r.pos;
+    segCost = 0;
+    segCheck = check;
+    segLoop = loop;
+    segLand = landing;
   };
 
   for (;;) {
@@ -329,46 +385,82 @@ function instrumentBody(
     const op = bytes[opStart] as number;
     const effect = decode(r, types);
     segCost++;
-    if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06 || op === 0x1f) depth++;
-    else if (op === 0x0b || op === 0x18) depth--;
-    if (effect === STRAIGHT) continue;
+    if (effect === STRAIGHT) {
+      if (op === 0x02) {
+        blocks.push(false);
+        loops.push(false);
+      }
+      continue;
+    }
+
+    let flush = CALLS.has(op) || EXITS.has(op);
+    let landing = op === 0x07 || op === 0x19; // catch, catch_all
+    let last = false;
+    if (OPENS.has(op)) {
+      if (op === 0x1f) {
+        for (const label of branch.catches) {
+          const target = blocks.length - 1 - label;
+          if (target < 0) continue; // lands at the function's end: it returns
+          if (loops[target]) throw new FuelError("unsupported", "a try_table catch that branches to a loop");
+          blocks[target] = true;
+        }
+      }
+      blocks.push(false);
+      loops.push(op === 0x03);
+    } else if (op === 0x0b || op === 0x18) {
+      if (blocks.length === 0) {
+        if (op === 0x18) throw new FuelError("malformed", "delegate outside a try");
+        last = true;
+        flush = true;
+      } else {
+        landing = blocks.pop() === true;
+        loops.pop();
+      }
+    } else if (BRANCHES.has(op)) {
+      flush = branch.labels.some((label) => label >= blocks.length);
+    }
+
     if (effect === ENDS || effect === LOOP) {
-      flush(r.pos);
-      segStart = r.pos;
-      segCost = 0;
-      segCheck = effect === LOOP;
-      if (depth < 0) break;
+      begin();
+      if (flush) {
+        code.bytes(bytes.subarray(segStart, opStart));
+        store(code, L, fuel);
+        code.bytes(bytes.subarray(opStart, r.pos));
+      } else {
+        code.bytes(bytes.subarray(segStart, r.pos));
+      }
+      if (last) break;
+      const reload = CALLS.has(op);
+      next(effect === LOOP, effect === LOOP, landing);
+      if (reload) load(code, L, fuel);
       continue;
     }
     // A dynamically charged operation: the segment up to it, then its own charge, then it.
-    flush(opStart);
-    usedScratch = true;
+    begin();
+    code.bytes(bytes.subarray(segStart, opStart));
     const is64 = operand.is64;
     chargeOperand(
       code,
+      L,
       fuel,
       is64 ? scratch64 : scratch32,
       is64,
       effect === GROW ? "pages" : effect === BULK_MEMORY ? "bytes" : "elements",
     );
     code.bytes(bytes.subarray(opStart, r.pos));
-    segStart = r.pos;
-    segCost = 0;
-    segCheck = false;
+    next(false, false, false);
   }
   if (r.pos !== end) throw new FuelError("malformed", "bytes after a function's final `end`");
 
   const body = new Writer(code.length + (declsEnd - start) + 16);
-  if (usedScratch) {
-    body.u32(declCount + 2);
-    body.bytes(bytes.subarray(start + leb32Length(bytes, start), declsEnd));
-    body.u32(1);
-    body.byte(0x7f); // i32 scratch
-    body.u32(1);
-    body.byte(0x7e); // i64 scratch
-  } else {
-    body.bytes(bytes.subarray(start, declsEnd));
-  }
+  body.u32(declCount + 3);
+  body.bytes(bytes.subarray(start + leb32Length(bytes, start), declsEnd));
+  body.u32(1);
+  body.byte(0x7e); // L: i64
+  body.u32(1);
+  body.byte(0x7f); // i32 scratch
+  body.u32(1);
+  body.byte(0x7e); // i64 scratch
   body.bytes(code.result());
   out.sized(body);
 }

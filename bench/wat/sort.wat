@@ -1,0 +1,41 @@
+;; CPU-bound workload: fill n i32s from an LCG, then recursive quicksort; returns a checksum.
+(module
+  (memory (export "memory") 16)
+  (func $swap (param $a i32) (param $b i32)
+    (local $t i32)
+    (local.set $t (i32.load (local.get $a)))
+    (i32.store (local.get $a) (i32.load (local.get $b)))
+    (i32.store (local.get $b) (local.get $t)))
+  (func $sort (param $lo i32) (param $hi i32)
+    (local $pivot i32) (local $i i32) (local $j i32)
+    (if (i32.ge_s (local.get $lo) (local.get $hi)) (then (return)))
+    (local.set $pivot (i32.load (i32.shl (local.get $hi) (i32.const 2))))
+    (local.set $i (local.get $lo))
+    (local.set $j (local.get $lo))
+    (block $done
+      (loop $scan
+        (br_if $done (i32.ge_s (local.get $j) (local.get $hi)))
+        (if (i32.lt_s (i32.load (i32.shl (local.get $j) (i32.const 2))) (local.get $pivot))
+          (then
+            (call $swap (i32.shl (local.get $i) (i32.const 2)) (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $scan)))
+    (call $swap (i32.shl (local.get $i) (i32.const 2)) (i32.shl (local.get $hi) (i32.const 2)))
+    (call $sort (local.get $lo) (i32.sub (local.get $i) (i32.const 1)))
+    (call $sort (i32.add (local.get $i) (i32.const 1)) (local.get $hi)))
+  (func (export "run") (param $n i32) (result i32)
+    (local $i i32) (local $x i32) (local $sum i32)
+    (local.set $x (i32.const 12345))
+    (loop $fill
+      (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+      (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.shr_u (local.get $x) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $fill (i32.lt_u (local.get $i) (local.get $n))))
+    (call $sort (i32.const 0) (i32.sub (local.get $n) (i32.const 1)))
+    (local.set $i (i32.const 0))
+    (loop $check
+      (local.set $sum (i32.add (i32.mul (local.get $sum) (i32.const 31)) (i32.load (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $check (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $sum)))
