@@ -4,7 +4,7 @@
  * (WAT) that answer, trap or spin. Builds are cached by input hash in each
  * guest's dist/, so a second run only checks.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { buildFunction } from "../host/src/build/build-function.ts";
@@ -19,6 +19,20 @@ declare module "vitest" {
   }
 }
 
+/** A handler nested `depth` blocks deep that branches out of all of them and answers 200 "deep". */
+function nestedBlocks(depth: number): string {
+  const open = "(block ".repeat(depth);
+  const close = ")".repeat(depth);
+  return `(module
+  (memory (export "memory") 1)
+  (data (i32.const 64) "deep")
+  (data (i32.const 128) "\\00\\00\\00\\00\\c8\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\40\\00\\00\\00\\04\\00\\00\\00")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+  (func (export "joule:function/handler@0.1.0#handle") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    ${open}(br ${depth - 1})${close}
+    (i32.const 128)))`;
+}
+
 export default async function setup(project: TestProject): Promise<void> {
   const components: Record<string, string> = {};
   for (const dir of ["guests/hello", "guests/json-api", "guests/echo", "test/fixtures/guests/misbehave"]) {
@@ -26,9 +40,17 @@ export default async function setup(project: TestProject): Promise<void> {
     components[result.name] = result.componentPath;
   }
   await mkdir(BUILT, { recursive: true });
-  for (const name of ["tiny", "trap", "spin"]) {
+  const wat: Record<string, string> = {};
+  for (const name of ["tiny", "trap", "spin"]) wat[name] = join(ROOT, `test/fixtures/wat/${name}.wat`);
+  for (const file of await readdir(join(ROOT, "test/fixtures/wat/hostile"))) {
+    wat[`hostile-${file.replace(/\.wat$/, "")}`] = join(ROOT, "test/fixtures/wat/hostile", file);
+  }
+  const nested = join(BUILT, "nested-blocks.wat");
+  await writeFile(nested, nestedBlocks(1000));
+  wat["hostile-nested-blocks"] = nested;
+  for (const [name, source] of Object.entries(wat)) {
     const path = join(BUILT, `${name}.wasm`);
-    await writeFile(path, await watComponent(join(ROOT, `test/fixtures/wat/${name}.wat`)));
+    await writeFile(path, await watComponent(source));
     components[name] = path;
   }
   project.provide("components", components);

@@ -27,6 +27,7 @@ export const ERROR_CATALOG = {
   JOULE_ERR_EXECUTION_BAD_RESPONSE: { status: 502, message: "The function returned an invalid response" },
   JOULE_ERR_LIMIT_TIMEOUT: { status: 504, message: "The function ran past its time limit" },
   JOULE_ERR_LIMIT_FUEL: { status: 503, message: "The function used up its fuel" },
+  JOULE_ERR_LIMIT_MEMORY: { status: 503, message: "The function needed more memory than its limit" },
   JOULE_ERR_FUEL_UNSUPPORTED: { status: 400, message: "A core module uses instructions Joule cannot meter" },
   JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE: { status: 502, message: "The function's response body is over the limit" },
   JOULE_ERR_HOST_NOT_READY: { status: 503, message: "The host is starting or stopping" },

@@ -28,7 +28,7 @@ export async function startHost(
 ): Promise<Host> {
   const store = new FunctionStore(config.dataDir);
   await store.open();
-  const registry = new FunctionRegistry(store);
+  const registry = new FunctionRegistry(store, { defaultMemoryMb: config.defaultMemoryMb });
   const scheduler = new Scheduler({ workers: config.workers });
   const metrics = new HostMetrics(scheduler);
   let ready = false;

@@ -24,6 +24,8 @@ export const limitsSchema = z
   .object({
     /** Wall-clock limit of one invocation. */
     timeoutMs: z.number().int().min(1).max(900_000).optional(),
+    /** Linear memory one instance may grow to, in MiB (64 KiB pages, rounded down). */
+    memoryMb: z.number().int().min(1).max(4096).optional(),
     /** Fuel one invocation may use (about one unit per Wasm instruction). */
     fuel: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     /** Largest request body accepted for this function (bytes). */

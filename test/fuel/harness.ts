@@ -34,9 +34,9 @@ export interface Metered {
 }
 
 export function metered(original: Uint8Array, imports: WebAssembly.Imports = {}): Metered {
-  const { bytes, fuelExport } = instrument(original, { initialFuel: 1_000_000n });
+  const { bytes, exports } = instrument(original, { initialFuel: 1_000_000n });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), imports);
-  const fuel = instance.exports[fuelExport] as WebAssembly.Global<"i64">;
+  const fuel = instance.exports[exports.fuel] as WebAssembly.Global<"i64">;
   return {
     instance,
     fuel,

@@ -112,8 +112,12 @@ suite("the fuel instrumenter", () => {
 
   it("keeps a module's own export named like the fuel global", async () => {
     const original = await watModule(await fixture("own-fuel-export.wat"));
-    const { fuelExport, bytes } = instrument(original, { initialFuel: 10n });
-    expect(fuelExport).toBe("joule:fuel.1");
+    const { exports, bytes } = instrument(original, { initialFuel: 10n });
+    expect(exports).toEqual({
+      fuel: "joule:fuel.1",
+      memoryLimit: "joule:memory-limit",
+      memoryRefused: "joule:memory-refused",
+    });
     const instance = plain(bytes);
     expect((instance.exports["joule:fuel"] as WebAssembly.Global).value).toBe(5);
     expect((instance.exports.get as () => number)()).toBe(11);

@@ -15,9 +15,10 @@ export const ENDS = 1; // a branch, call, merge point or trap: the segment ends 
 export const LOOP = 2; // a loop header: the segment ends and the next one is checked each iteration
 export const GROW = 3; // memory.grow: charged per page, before it runs
 export const BULK_MEMORY = 4; // memory.fill/copy/init: charged per byte
-export const BULK_TABLE = 5; // table.grow/fill/copy/init: charged per element
+export const BULK_TABLE = 5; // table.fill/copy/init: charged per element
+export const TABLE_GROW = 6; // table.grow: charged per element, and bounded
 
-export type Effect = 0 | 1 | 2 | 3 | 4 | 5;
+export type Effect = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
 /** The address types of the module's memories and tables (true = 64-bit), imports first. */
 export interface IndexTypes {
@@ -26,7 +27,7 @@ export interface IndexTypes {
 }
 
 /** Set by `decode` for GROW/BULK_*: whether the operand it will be charged on is an i64. */
-export const operand = { is64: false };
+export const operand = { is64: false, index: 0 };
 
 /**
  * Set by `decode` for branches: their label depths; for try_table, the
@@ -123,8 +124,9 @@ function decodeBulk(r: Reader, types: IndexTypes): Effect {
       return BULK_TABLE;
     }
     case 15:
-      operand.is64 = tableIs64(types, r.u32()); // table.grow
-      return BULK_TABLE;
+      operand.index = r.u32(); // table.grow
+      operand.is64 = tableIs64(types, operand.index);
+      return TABLE_GROW;
     case 16:
       r.u32(); // table.size
       return STRAIGHT;
@@ -256,7 +258,8 @@ export function decode(r: Reader, types: IndexTypes): Effect {
       r.u32();
       return STRAIGHT;
     case 0x40:
-      operand.is64 = memoryIs64(types, r.u32()); // memory.grow
+      operand.index = r.u32(); // memory.grow
+      operand.is64 = memoryIs64(types, operand.index);
       return GROW;
     case 0x41:
       r.skipLeb(5); // i32.const

@@ -17,6 +17,12 @@
  * Costs: 1 per instruction; memory.grow GROW_PAGE_COST per 64 KiB page;
  * bulk memory 1 per 16 bytes; table ops 1 per element.
  *
+ * Memory and tables are bounded the same way: two more globals are
+ * appended and exported, the memory limit in pages (`joule:memory-limit`,
+ * set by the host per instance) and a flag set when a grow was refused
+ * (`joule:memory-refused`). A `memory.grow` that would pass the limit, or a
+ * `table.grow` past MAX_TABLE_ELEMENTS, returns -1 as a failed grow does.
+ *
  * The input is never passed through unmetered: what cannot be decoded is
  * refused with a FuelError.
  */
@@ -33,6 +39,7 @@ import {
   operand,
   STRAIGHT,
   skipValtype,
+  TABLE_GROW,
 } from "./instructions.ts";
 
 export const FUEL_EXPORT = "joule:fuel";
@@ -44,6 +51,11 @@ export const FUEL_EXPORT = "joule:fuel";
  */
 export const INSTANTIATION_FUEL = 1_000_000_000n;
 export const GROW_PAGE_COST = 1024n;
+export const MAX_TABLE_ELEMENTS = 100_000n;
+export const MEMORY_LIMIT_EXPORT = "joule:memory-limit";
+export const MEMORY_REFUSED_EXPORT = "joule:memory-refused";
+/** The memory limit a module starts with (pages): 4 GiB, until the host sets its own. */
+const DEFAULT_MEMORY_LIMIT_PAGES = 65536n;
 const BULK_BYTES_SHIFT = 4n;
 
 export interface InstrumentOptions {
@@ -53,9 +65,17 @@ export interface InstrumentOptions {
 
 export interface InstrumentResult {
   bytes: Uint8Array;
-  /** Name of the exported fuel global. */
-  fuelExport: string;
+  /** Names of the exported globals the host drives. */
+  exports: MeterExports;
+  /** The largest initial size of a memory the module defines, in 64 KiB pages. */
+  memoryMinPages: number;
   functions: number;
+}
+
+export interface MeterExports {
+  fuel: string;
+  memoryLimit: string;
+  memoryRefused: string;
 }
 
 const SECTION_ORDER: Record<number, number> = {
@@ -89,6 +109,7 @@ interface ModuleInfo {
   functionTypes: number[];
   exportNames: Set<string>;
   types: IndexTypes;
+  memoryMinPages: number;
 }
 
 /** Reads limits and returns whether they describe a 64-bit memory or table. */
@@ -131,6 +152,7 @@ function scan(bytes: Uint8Array): ModuleInfo {
     functionTypes: [],
     exportNames: new Set(),
     types: { memory64: [], table64: [] },
+    memoryMinPages: 0,
   };
   let lastOrder = 0;
   while (!r.done) {
@@ -203,7 +225,14 @@ function scan(bytes: Uint8Array): ModuleInfo {
       }
       case 5: {
         const n = s.u32();
-        for (let i = 0; i < n; i++) info.types.memory64.push(skipLimits(s));
+        for (let i = 0; i < n; i++) {
+          const at = s.pos;
+          const flags = s.byte();
+          const min = flags & 0x04 ? Number(s.s64() & 0xffffffffffffffffn) : s.u32();
+          info.memoryMinPages = Math.max(info.memoryMinPages, min);
+          s.pos = at;
+          info.types.memory64.push(skipLimits(s));
+        }
         break;
       }
       case 6:
@@ -224,9 +253,10 @@ function scan(bytes: Uint8Array): ModuleInfo {
   return info;
 }
 
-function chooseExportName(taken: Set<string>): string {
-  let name = FUEL_EXPORT;
-  for (let i = 1; taken.has(name); i++) name = `${FUEL_EXPORT}.${i}`;
+function chooseExportName(taken: Set<string>, wanted: string): string {
+  let name = wanted;
+  for (let i = 1; taken.has(name); i++) name = `${wanted}.${i}`;
+  taken.add(name);
   return name;
 }
 
@@ -330,15 +360,60 @@ const EXITS = new Set([0x00, 0x08, 0x09, 0x0a, 0x0f, 0x12, 0x13, 0x15]);
 const BRANCHES = new Set([0x0c, 0x0d, 0x0e, 0xd5, 0xd6]);
 const OPENS = new Set([0x02, 0x03, 0x04, 0x06, 0x1f]);
 
+interface Globals {
+  fuel: number;
+  memoryLimit: number;
+  memoryRefused: number;
+}
+
+/**
+ * Pushes whether growing memory/table `index` by the operand in `scratch`
+ * would pass `limit` (an i64 from `pushLimit`), as an i32 condition.
+ */
+function emitOverLimit(
+  w: Writer,
+  sizeOp: number[],
+  index: number,
+  scratch: number,
+  is64: boolean,
+  pushLimit: () => void,
+) {
+  for (const b of sizeOp) w.byte(b);
+  w.u32(index);
+  if (!is64) w.byte(0xad);
+  emitGet(w, 0x20, scratch);
+  if (!is64) w.byte(0xad);
+  w.byte(0x7c); // i64.add
+  pushLimit();
+  w.byte(0x56); // i64.gt_u
+}
+
+/** Replaces the grow's operand with one it cannot satisfy (so it returns -1) when it would pass the limit. */
+function emitBoundedGrow(w: Writer, scratch: number, is64: boolean, over: () => void, growOp: number[], index: number) {
+  if (is64) {
+    w.byte(0x42);
+    w.s64(-1n);
+  } else {
+    w.byte(0x41);
+    w.s64(-1n);
+  }
+  emitGet(w, 0x20, scratch);
+  over();
+  w.byte(0x1b); // select
+  for (const b of growOp) w.byte(b);
+  w.u32(index);
+}
+
 function instrumentBody(
   bytes: Uint8Array,
   start: number,
   end: number,
   params: number,
-  fuel: number,
+  globals: Globals,
   types: IndexTypes,
   out: Writer,
 ): void {
+  const fuel = globals.fuel;
   const r = new Reader(bytes, start, end);
   const declCount = r.u32();
   let locals = params;
@@ -438,16 +513,43 @@ function instrumentBody(
     // A dynamically charged operation: the segment up to it, then its own charge, then it.
     begin();
     code.bytes(bytes.subarray(segStart, opStart));
-    const is64 = operand.is64;
+    const { is64, index } = operand;
+    const scratch = is64 ? scratch64 : scratch32;
     chargeOperand(
       code,
       L,
       fuel,
-      is64 ? scratch64 : scratch32,
+      scratch,
       is64,
       effect === GROW ? "pages" : effect === BULK_MEMORY ? "bytes" : "elements",
     );
-    code.bytes(bytes.subarray(opStart, r.pos));
+    if (effect === GROW) {
+      // memory.grow: refused past the instance's limit, and the refusal flagged for the host.
+      const over = () =>
+        emitOverLimit(code, [0x3f], index, scratch, is64, () => emitGet(code, 0x23, globals.memoryLimit));
+      emitGet(code, 0x21, scratch);
+      emitGet(code, 0x23, globals.memoryRefused);
+      over();
+      code.byte(0x72); // i32.or
+      emitGet(code, 0x24, globals.memoryRefused);
+      emitBoundedGrow(code, scratch, is64, over, [0x40], index);
+    } else if (effect === TABLE_GROW) {
+      emitGet(code, 0x21, scratch);
+      emitBoundedGrow(
+        code,
+        scratch,
+        is64,
+        () =>
+          emitOverLimit(code, [0xfc, 16], index, scratch, is64, () => {
+            code.byte(0x42);
+            code.s64(MAX_TABLE_ELEMENTS);
+          }),
+        [0xfc, 15],
+        index,
+      );
+    } else {
+      code.bytes(bytes.subarray(opStart, r.pos));
+    }
     next(false, false, false);
   }
   if (r.pos !== end) throw new FuelError("malformed", "bytes after a function's final `end`");
@@ -479,7 +581,13 @@ function writeSection(out: Writer, id: number, payload: Writer): void {
 export function instrument(input: Uint8Array, options: InstrumentOptions): InstrumentResult {
   const info = scan(input);
   const fuel = info.importedGlobals + info.definedGlobals;
-  const fuelExport = chooseExportName(info.exportNames);
+  const globals: Globals = { fuel, memoryLimit: fuel + 1, memoryRefused: fuel + 2 };
+  const taken = new Set(info.exportNames);
+  const exports: MeterExports = {
+    fuel: chooseExportName(taken, FUEL_EXPORT),
+    memoryLimit: chooseExportName(taken, MEMORY_LIMIT_EXPORT),
+    memoryRefused: chooseExportName(taken, MEMORY_REFUSED_EXPORT),
+  };
   const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
   out.bytes(input.subarray(0, 8));
 
@@ -488,14 +596,20 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     const existing = info.sections.find((s) => s.id === 6);
     if (existing) {
       const r = new Reader(input, existing.start, existing.end);
-      w.u32(r.u32() + 1);
+      w.u32(r.u32() + 3);
       w.bytes(input.subarray(r.pos, existing.end));
-    } else w.u32(1);
-    w.byte(0x7e); // i64
-    w.byte(0x01); // mutable
-    w.byte(0x42);
-    w.s64(options.initialFuel);
-    w.byte(0x0b);
+    } else w.u32(3);
+    for (const [type, init] of [
+      [0x7e, options.initialFuel],
+      [0x7e, DEFAULT_MEMORY_LIMIT_PAGES],
+      [0x7f, 0n],
+    ] as const) {
+      w.byte(type);
+      w.byte(0x01); // mutable
+      w.byte(type === 0x7e ? 0x42 : 0x41); // i64.const / i32.const
+      w.s64(init);
+      w.byte(0x0b);
+    }
     writeSection(out, 6, w);
   };
   const exportSection = () => {
@@ -503,12 +617,18 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     const existing = info.sections.find((s) => s.id === 7);
     if (existing) {
       const r = new Reader(input, existing.start, existing.end);
-      w.u32(r.u32() + 1);
+      w.u32(r.u32() + 3);
       w.bytes(input.subarray(r.pos, existing.end));
-    } else w.u32(1);
-    w.name(fuelExport);
-    w.byte(0x03);
-    w.u32(fuel);
+    } else w.u32(3);
+    for (const [name, index] of [
+      [exports.fuel, globals.fuel],
+      [exports.memoryLimit, globals.memoryLimit],
+      [exports.memoryRefused, globals.memoryRefused],
+    ] as const) {
+      w.name(name);
+      w.byte(0x03);
+      w.u32(index);
+    }
     writeSection(out, 7, w);
   };
 
@@ -544,7 +664,7 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       const bodyStart = r.pos;
       const params = info.paramCounts[info.functionTypes[i] as number];
       if (params === undefined) throw new FuelError("malformed", `function ${i} has an unknown type`);
-      instrumentBody(input, bodyStart, bodyStart + size, params, fuel, info.types, w);
+      instrumentBody(input, bodyStart, bodyStart + size, params, globals, info.types, w);
       r.pos = bodyStart + size;
       functions++;
     }
@@ -552,5 +672,5 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
   }
   if (!wroteGlobals) globalSection();
   if (!wroteExports) exportSection();
-  return { bytes: out.result().slice(), fuelExport, functions };
+  return { bytes: out.result().slice(), exports, memoryMinPages: info.memoryMinPages, functions };
 }

@@ -26,6 +26,9 @@ const warm = new Map<string, Warm>();
  */
 const MAX_WARM_FUNCTIONS = 64;
 
+/** Growth past an instance's initial memory after which it is dropped rather than kept warm. */
+const RECYCLE_AFTER_GROWTH_BYTES = 32 * 1024 * 1024;
+
 function takeInstance(task: InvokeTask): FunctionInstance | undefined {
   const entry = warm.get(task.image.name);
   if (!entry) return undefined;
@@ -86,7 +89,7 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
 
   if (!instance) {
     try {
-      instance = await FunctionInstance.create(task.image, task.maxLogBytes);
+      instance = await FunctionInstance.create(task.image, task.maxLogBytes, task.memoryLimitPages);
     } catch (error) {
       return { ok: false, error: toWire(error, "instantiate"), stats: stats(0, 0), logs: [], droppedLogs: 0 };
     }
@@ -95,7 +98,8 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
   try {
     const raw = instance.handle(task.request, task.requestId, task.fuelLimit);
     const response = checkResponse(raw, task.maxResponseBytes);
-    giveBack(instance, name);
+    // Memory never shrinks: an instance that grew well past its start is not kept.
+    if (instance.memoryBytes() - instance.initialMemoryBytes <= RECYCLE_AFTER_GROWTH_BYTES) giveBack(instance, name);
     const { lines, dropped } = instance.sink.drain();
     return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped };
   } catch (error) {

@@ -9,7 +9,7 @@ import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { JouleError } from "../errors.ts";
-import { INSTANTIATION_FUEL } from "../fuel/instrument.ts";
+import { INSTANTIATION_FUEL, type MeterExports } from "../fuel/instrument.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
@@ -62,10 +62,18 @@ function loadGlue(url: string): Promise<Glue> {
   return glue;
 }
 
-/** What a core instance of the component holds that the host reads: fuel and memory. */
+/** What the core instances of the component hold that the host drives: memories and meters. */
 interface CoreParts {
   memories: WebAssembly.Memory[];
   fuel: WebAssembly.Global<"i64">[];
+  memoryRefused: WebAssembly.Global<"i32">[];
+}
+
+function meter<T extends "i32" | "i64">(instance: WebAssembly.Instance, name: string): WebAssembly.Global<T> {
+  const global = instance.exports[name];
+  // Every module is metered at deploy; one without its meters must not run.
+  if (!(global instanceof WebAssembly.Global)) throw new Error(`core module without its ${name} global`);
+  return global as WebAssembly.Global<T>;
 }
 
 export class FunctionInstance {
@@ -79,6 +87,8 @@ export class FunctionInstance {
   /** Fuel the last call used (what the host charges), and whether it ran out. */
   lastFuel = 0;
   exhausted = false;
+  /** Memory when the instance was made; one that grew well past it is not kept. */
+  readonly initialMemoryBytes: number;
 
   private constructor(image: FunctionImage, handler: Handler, parts: CoreParts, sink: LogSink) {
     this.version = image.version;
@@ -87,6 +97,7 @@ export class FunctionInstance {
     this.#parts = parts;
     this.sink = sink;
     this.#pendingFuel = this.#spent(INSTANTIATION_FUEL);
+    this.initialMemoryBytes = this.memoryBytes();
   }
 
   /** Fuel taken from `budget` across all core instances since they were set to it. */
@@ -100,14 +111,14 @@ export class FunctionInstance {
     return this.#parts.fuel.some((global) => global.value < 0n);
   }
 
-  static async create(image: FunctionImage, maxLogBytes: number): Promise<FunctionInstance> {
+  static async create(image: FunctionImage, maxLogBytes: number, memoryLimitPages: number): Promise<FunctionInstance> {
     const glue = await loadGlue(image.glueUrl);
     const sink = new LogSink(maxLogBytes);
-    const parts: CoreParts = { memories: [], fuel: [] };
-    const fuelExports = new Map<WebAssembly.Module, string>();
+    const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [] };
+    const meters = new Map<WebAssembly.Module, MeterExports>();
     for (const [file, module] of Object.entries(image.modules)) {
-      const name = image.fuel[file];
-      if (name) fuelExports.set(module, name);
+      const names = image.meters[file];
+      if (names) meters.set(module, names);
     }
     const root = glue.instantiate(
       (name) => {
@@ -121,11 +132,11 @@ export class FunctionInstance {
         for (const value of Object.values(instance.exports)) {
           if (value instanceof WebAssembly.Memory) parts.memories.push(value);
         }
-        const fuelName = fuelExports.get(module);
-        const fuel = fuelName ? instance.exports[fuelName] : undefined;
-        // Every module is metered at deploy; one without its fuel global must not run.
-        if (!(fuel instanceof WebAssembly.Global)) throw new Error("core module without a fuel counter");
-        parts.fuel.push(fuel as WebAssembly.Global<"i64">);
+        const names = meters.get(module);
+        if (!names) throw new Error("core module that was not metered at deploy");
+        parts.fuel.push(meter<"i64">(instance, names.fuel));
+        meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
+        parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));
         return instance;
       },
     );
@@ -152,6 +163,7 @@ export class FunctionInstance {
   handle(request: GuestRequest, requestId: string, fuelLimit: number): GuestResponse {
     const budget = BigInt(fuelLimit);
     for (const global of this.#parts.fuel) global.value = budget;
+    for (const global of this.#parts.memoryRefused) global.value = 0;
     let response: GuestResponse | undefined;
     let failure: unknown;
     try {
@@ -166,6 +178,12 @@ export class FunctionInstance {
       throw new JouleError("JOULE_ERR_LIMIT_FUEL", `the function used up its fuel limit of ${fuelLimit}`, {
         limit: fuelLimit,
       });
+    }
+    if (failure !== undefined && this.#parts.memoryRefused.some((global) => global.value !== 0)) {
+      throw new JouleError(
+        "JOULE_ERR_LIMIT_MEMORY",
+        `the function failed after its memory reached its limit (limits.memoryMb) at ${Math.round(this.memoryBytes() / 2 ** 20)} MiB`,
+      );
     }
     if (failure !== undefined) {
       // jco wraps the `err` case of a result in a ComponentError carrying `payload`.

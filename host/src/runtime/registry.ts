@@ -67,8 +67,12 @@ export class FunctionRegistry {
   readonly #compiled = new Map<string, Promise<WebAssembly.Module>>();
   #transpiler: Piscina | undefined;
 
-  constructor(store: FunctionStore) {
+  readonly #defaultMemoryMb: number;
+
+  /** `defaultMemoryMb`: the memory limit of functions whose limits set none. */
+  constructor(store: FunctionStore, options: { defaultMemoryMb: number }) {
     this.#store = store;
+    this.#defaultMemoryMb = options.defaultMemoryMb;
   }
 
   /** Loads every stored function; returns the names that could not be loaded, with why. */
@@ -124,6 +128,15 @@ export class FunctionRegistry {
       return { record: live.record, changed: false };
     }
     const meta = await this.#derive(digest, async () => input.component);
+    const limitMb = input.limits.memoryMb ?? this.#defaultMemoryMb;
+    if (meta.memoryMinPages > limitMb * 16) {
+      const needed = Math.ceil(meta.memoryMinPages / 16);
+      throw new JouleError(
+        "JOULE_ERR_MANIFEST_INVALID",
+        `the component starts with ${needed} MiB of memory, over its limit of ${limitMb} MiB: raise limits.memoryMb`,
+        { problems: [`limits.memoryMb: at least ${needed}`] },
+      );
+    }
     const deployedAt = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
@@ -215,7 +228,7 @@ export class FunctionRegistry {
       version: record.version,
       glueUrl: pathToFileURL(join(dir, meta.glue)).href,
       modules,
-      fuel: meta.fuel,
+      meters: meta.meters,
       env: record.env,
     };
   }

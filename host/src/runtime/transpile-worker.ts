@@ -6,7 +6,7 @@
 import { transpile } from "@bytecodealliance/jco";
 import type { WireError } from "../errors.ts";
 import { FuelError } from "../fuel/fuel-error.ts";
-import { INSTANTIATION_FUEL, instrument } from "../fuel/instrument.ts";
+import { INSTANTIATION_FUEL, instrument, type MeterExports } from "../fuel/instrument.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 
@@ -58,21 +58,24 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
     map: {},
   } as never);
   const modules: Record<string, Uint8Array> = {};
-  const fuel: Record<string, string> = {};
+  const meters: Record<string, MeterExports> = {};
+  let memoryMinPages = 0;
   let glue = "";
   const started = performance.now();
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
     if (name.endsWith(".wasm")) {
       const metered = instrument(content, { initialFuel: INSTANTIATION_FUEL });
       modules[name] = metered.bytes;
-      fuel[name] = metered.fuelExport;
+      meters[name] = metered.exports;
+      memoryMinPages = Math.max(memoryMinPages, metered.memoryMinPages);
     } else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
   }
   // Returned by copy: the module views may share one buffer, which cannot be transferred twice.
   return {
     glue,
     modules,
-    fuel,
+    meters,
+    memoryMinPages,
     instrumentMs: performance.now() - started,
     imports: imports as string[],
     exports: (exports as Array<[string, string]>).map(([name]) => name),

@@ -5,6 +5,7 @@
  */
 import type { LogLine } from "../capabilities/log-sink.ts";
 import type { WireError } from "../errors.ts";
+import type { MeterExports } from "../fuel/instrument.ts";
 
 /** A deployed function as a worker needs it to make instances. */
 export interface FunctionImage {
@@ -15,8 +16,8 @@ export interface FunctionImage {
   glueUrl: string;
   /** Core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
-  /** Name of the fuel global each core module exports. */
-  fuel: Record<string, string>;
+  /** Names of the metering globals each core module exports. */
+  meters: Record<string, MeterExports>;
   env: Record<string, string>;
 }
 
@@ -41,6 +42,8 @@ export interface InvokeTask {
   startedAt: BigInt64Array;
   /** Fuel this invocation may use. */
   fuelLimit: number;
+  /** Linear memory an instance may grow to, in 64 KiB pages. */
+  memoryLimitPages: number;
   maxResponseBytes: number;
   maxLogBytes: number;
 }

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import type { MeterExports } from "../fuel/instrument.ts";
 import { envSchema, functionNameSchema, limitsSchema } from "../manifest.ts";
 import { renameDirAtomic, writeAtomic } from "./atomic.ts";
 
@@ -49,7 +50,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 4;
+export const DERIVATION_VERSION = 5;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
@@ -57,8 +58,13 @@ export const derivedMetaSchema = z
     derivation: z.literal(DERIVATION_VERSION),
     glue: z.string(),
     modules: z.record(z.string(), z.string().regex(DIGEST)),
-    /** Per core module, the name of its exported fuel global (see host/src/fuel). */
-    fuel: z.record(z.string(), z.string()),
+    /** Per core module, the names of the globals metering exports (see host/src/fuel). */
+    meters: z.record(
+      z.string(),
+      z.object({ fuel: z.string(), memoryLimit: z.string(), memoryRefused: z.string() }).strict(),
+    ),
+    /** The largest initial memory of the component's core modules, in 64 KiB pages. */
+    memoryMinPages: z.number().int().nonnegative(),
     /** Seconds spent instrumenting, and bytes in, for the record. */
     instrumentMs: z.number().nonnegative(),
     imports: z.array(z.string()),
@@ -72,7 +78,8 @@ export interface DerivedFiles {
   glue: string;
   /** Core modules, already fuel-instrumented. */
   modules: Record<string, Uint8Array>;
-  fuel: Record<string, string>;
+  meters: Record<string, MeterExports>;
+  memoryMinPages: number;
   instrumentMs: number;
   imports: string[];
   exports: string[];
@@ -145,7 +152,8 @@ export class FunctionStore {
       derivation: DERIVATION_VERSION,
       glue: "component.mjs",
       modules,
-      fuel: files.fuel,
+      meters: files.meters,
+      memoryMinPages: files.memoryMinPages,
       instrumentMs: files.instrumentMs,
       imports: files.imports,
       exports: files.exports,

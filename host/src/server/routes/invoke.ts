@@ -85,6 +85,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
           request: { method: request.method, url, headers: guestHeaders(request), body },
           requestId: String(request.id),
           fuelLimit: live.record.limits.fuel ?? config.defaultFuel,
+          memoryLimitPages: (live.record.limits.memoryMb ?? config.defaultMemoryMb) * 16,
           maxResponseBytes: config.maxBodyBytes,
           maxLogBytes: config.maxLogBytesPerInvocation,
         },
