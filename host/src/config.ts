@@ -29,6 +29,8 @@ export const configSchema = z
       .max(4096 * MiB)
       .default(256 * MiB),
     defaultTimeoutMs: z.coerce.number().int().min(1).max(900_000).default(10_000),
+    /** Average power of one core under load, for the energy model (host/src/energy/model.ts). */
+    wattsPerCore: z.coerce.number().positive().max(1000).default(4.5),
     /** Linear memory an instance may grow to when its function sets no `limits.memoryMb`. */
     defaultMemoryMb: z.coerce.number().int().min(1).max(4096).default(256),
     /** Fuel an invocation may use when its function sets no `limits.fuel` (see docs/fuel.md). */
@@ -56,6 +58,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_DEFAULT_TIMEOUT_MS: "defaultTimeoutMs",
   JOULE_DEFAULT_FUEL: "defaultFuel",
   JOULE_DEFAULT_MEMORY_MB: "defaultMemoryMb",
+  JOULE_WATTS_PER_CORE: "wattsPerCore",
   JOULE_MAX_LOG_BYTES: "maxLogBytesPerInvocation",
   JOULE_ADMIN_TOKEN: "adminToken",
   LOG_LEVEL: "logLevel",

@@ -4,6 +4,8 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.ts";
+import { EnergyLedger } from "./energy/ledger.ts";
+import { loadEnergyModel } from "./energy/model.ts";
 import { Scheduler } from "./pool/scheduler.ts";
 import { FunctionRegistry } from "./runtime/registry.ts";
 import { buildApp } from "./server/app.ts";
@@ -14,6 +16,7 @@ export interface Host {
   readonly url: string;
   readonly app: FastifyInstance;
   readonly registry: FunctionRegistry;
+  readonly ledger: EnergyLedger;
   close(): Promise<void>;
 }
 
@@ -23,21 +26,23 @@ export interface Host {
  */
 export async function startHost(
   config: Config,
-  prepare?: (registry: FunctionRegistry) => Promise<void>,
+  prepare?: (parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>,
   logStream?: NodeJS.WritableStream,
 ): Promise<Host> {
   const store = new FunctionStore(config.dataDir);
   await store.open();
   const registry = new FunctionRegistry(store, { defaultMemoryMb: config.defaultMemoryMb });
+  const model = await loadEnergyModel(config.dataDir, config.wattsPerCore);
+  const ledger = new EnergyLedger(config.dataDir);
   const scheduler = new Scheduler({ workers: config.workers });
   const metrics = new HostMetrics(scheduler);
   let ready = false;
-  const app = buildApp({ config, registry, scheduler, metrics, isReady: () => ready, logStream });
+  const app = buildApp({ config, registry, scheduler, metrics, ledger, model, isReady: () => ready, logStream });
 
   const failed = await registry.load();
   for (const { name, problem } of failed)
     app.log.error({ function: name, problem }, "stored function could not be loaded");
-  if (prepare) await prepare(registry);
+  if (prepare) await prepare({ registry, ledger });
   const address = await app.listen({ host: config.host, port: config.port });
   ready = true;
   app.log.info(
@@ -49,11 +54,13 @@ export async function startHost(
     url: address,
     app,
     registry,
+    ledger,
     async close() {
       ready = false;
       await app.close();
       await scheduler.close();
       await registry.close();
+      ledger.close();
     },
   };
 }

@@ -38,6 +38,19 @@ export const limitsSchema = z
   })
   .strict();
 
+/** An energy budget, as the seed documents' `energy_budget`: joules, optionally refilled every period. */
+export const energyBudgetSchema = z
+  .object({
+    joules: z.number().positive().max(1e12),
+    per: z
+      .string()
+      .regex(/^\d+(s|m|h|d|w)$/, 'a period such as "30s", "15m", "1h", "1d" or "1w"')
+      .optional(),
+  })
+  .strict();
+
+export type EnergyBudget = z.infer<typeof energyBudgetSchema>;
+
 export const manifestSchema = z
   .object({
     $schema: z.string().optional(),
@@ -46,6 +59,8 @@ export const manifestSchema = z
     main: z.string().min(1).default("src/index.ts"),
     env: envSchema.default({}),
     limits: limitsSchema.default({}),
+    /** The function's energy budget; none means unlimited. */
+    energyBudget: energyBudgetSchema.optional(),
   })
   .strict();
 

@@ -2,15 +2,16 @@
  * `joule`: build, deploy, serve, invoke, list and delete functions.
  * Run `joule help` for usage.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { buildFunction } from "../build/build-function.ts";
 import { ConfigError, configFromEnv, loadConfig } from "../config.ts";
+import { calibrate } from "../energy/calibrate.ts";
+import { budgetInput } from "../energy/ledger.ts";
 import { JouleError } from "../errors.ts";
-import { startHost } from "../host.ts";
-import type { FunctionRegistry } from "../runtime/registry.ts";
+import { type Host, startHost } from "../host.ts";
 import { type ClientOptions, deleteFunction, deployUpload, listFunctions } from "./client.ts";
 import { megabytes, Output, seconds } from "./output.ts";
 
@@ -26,6 +27,8 @@ const USAGE = `joule — WebAssembly functions
   joule delete <name>                     remove a deployed function
   joule serve [--port P] [--data-dir D] [--examples DIR | --no-examples]
                                           run a host; builds and deploys the example functions
+  joule calibrate [--data-dir D] [--seconds S] [--watts W]
+                                          measure fuel per second here for the energy model
 
 Common: --host URL (default $JOULE_HOST or ${DEFAULT_HOST}), --token T (default $JOULE_ADMIN_TOKEN), --json`;
 
@@ -91,6 +94,7 @@ async function deploy(args: string[], out: Output): Promise<void> {
   const record = await deployUpload(target, name, built.componentPath, {
     env: built.manifest.env,
     limits: built.manifest.limits,
+    energyBudget: built.manifest.energyBudget,
   });
   const deployMs = performance.now() - started;
   out.done(
@@ -157,7 +161,8 @@ async function remove(args: string[], out: Output): Promise<void> {
 }
 
 /** Builds each example under `dir` and deploys it into the embedded store unless that exact version is there. */
-async function deployExamples(dir: string, registry: FunctionRegistry, out: Output): Promise<string[]> {
+async function deployExamples(dir: string, host: Pick<Host, "registry" | "ledger">, out: Output): Promise<string[]> {
+  const { registry, ledger } = host;
   const names: string[] = [];
   const entries = await readdir(dir).catch(() => []);
   for (const entry of entries.sort()) {
@@ -173,6 +178,7 @@ async function deployExamples(dir: string, registry: FunctionRegistry, out: Outp
       env: built.manifest.env,
       limits: built.manifest.limits,
     });
+    if (built.manifest.energyBudget) ledger.setBudget("function", built.name, budgetInput(built.manifest.energyBudget));
     if (changed) out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);
     names.push(built.name);
   }
@@ -200,8 +206,8 @@ async function serve(args: string[], out: Output): Promise<void> {
     ? undefined
     : resolve((values.examples as string | undefined) ?? join(PROJECT_ROOT, "guests"));
   let deployed: string[] = [];
-  const host = await startHost(config, async (registry) => {
-    if (examples) deployed = await deployExamples(examples, registry, out);
+  const host = await startHost(config, async (parts) => {
+    if (examples) deployed = await deployExamples(examples, parts, out);
   });
   const base = host.url.replace("[::1]", "localhost");
   out.info(`\nJoule is serving on ${base}  (data dir ${config.dataDir}, ${config.workers} workers)`);
@@ -221,7 +227,29 @@ async function serve(args: string[], out: Output): Promise<void> {
   process.on("SIGTERM", stop);
 }
 
+async function calibrateCommand(args: string[], out: Output): Promise<void> {
+  const { values } = parse(args, {
+    "data-dir": { type: "string" },
+    seconds: { type: "string", default: "3" },
+    watts: { type: "string" },
+  });
+  const input = configFromEnv();
+  if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
+  if (values.watts !== undefined) input.wattsPerCore = values.watts as string;
+  const config = loadConfig(input);
+  const secondsToRun = Number(values.seconds);
+  if (!(secondsToRun > 0 && secondsToRun <= 60)) throw usageError("--seconds must be between 0 and 60");
+  await mkdir(config.dataDir, { recursive: true });
+  out.step(`measuring fuel per second on one core for ${secondsToRun}s`);
+  const result = await calibrate({ dataDir: config.dataDir, wattsPerCore: config.wattsPerCore, seconds: secondsToRun });
+  out.done(
+    `${(result.fuelPerSecond / 1e9).toFixed(2)} × 10^9 fuel/s per core at ${result.wattsPerCore} W/core → ${result.joulesPerFuel.toExponential(3)} J per fuel (${(result.joulesPerFuel * 1e15).toFixed(0)} µJ per 10^9 fuel); written to ${join(config.dataDir, "calibration.json")}`,
+    { command: "calibrate", ...result },
+  );
+}
+
 const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> = {
+  calibrate: calibrateCommand,
   build,
   deploy,
   invoke,

@@ -9,8 +9,9 @@ import multipart from "@fastify/multipart";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Config } from "../../config.ts";
+import { budgetInput, type EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
-import { describeIssues, envSchema, functionNameSchema, limitsSchema } from "../../manifest.ts";
+import { describeIssues, energyBudgetSchema, envSchema, functionNameSchema, limitsSchema } from "../../manifest.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
 import type { HostMetrics } from "../metrics.ts";
@@ -20,6 +21,8 @@ export const deployConfigSchema = z
   .object({
     env: envSchema.default({}),
     limits: limitsSchema.default({}),
+    /** Sets the function's energy budget; absent leaves it as it is. */
+    energyBudget: energyBudgetSchema.optional(),
   })
   .strict();
 
@@ -36,6 +39,7 @@ export interface AdminDeps {
   config: Config;
   registry: FunctionRegistry;
   metrics: HostMetrics;
+  ledger: EnergyLedger;
 }
 
 function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
@@ -97,7 +101,7 @@ export function describe(record: FunctionRecord, baseUrl: string) {
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  const { config, registry, metrics } = deps;
+  const { config, registry, metrics, ledger } = deps;
   await app.register(multipart, {
     throwFileSizeLimit: true,
     limits: { fileSize: config.maxUploadBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 5 },
@@ -137,6 +141,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       env: deployConfig.env,
       limits: deployConfig.limits,
     });
+    if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);
       request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");

@@ -6,6 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../../config.ts";
+import type { EnergyLedger, Reservation } from "../../energy/ledger.ts";
+import { type EnergyModel, microjoules } from "../../energy/model.ts";
 import { JouleError } from "../../errors.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
@@ -16,7 +18,12 @@ export interface InvokeDeps {
   registry: FunctionRegistry;
   scheduler: Scheduler;
   metrics: HostMetrics;
+  ledger: EnergyLedger;
+  model: EnergyModel;
 }
+
+/** Who is invoking, for principal budgets. API keys (and so named principals) come with host security. */
+const ANONYMOUS = "anonymous";
 
 const EMPTY = new Uint8Array(0);
 
@@ -46,7 +53,7 @@ export function guestPath(rawUrl: string): string {
 }
 
 export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Promise<void> {
-  const { config, registry, scheduler, metrics } = deps;
+  const { config, registry, scheduler, metrics, ledger, model } = deps;
 
   // Every content type, including none, reaches the function as bytes.
   app.removeAllContentTypeParsers();
@@ -76,6 +83,15 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     }
     const url = `${request.protocol}://${request.host}${guestPath(request.raw.url ?? "/")}`;
     const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
+    const fuelLimit = live.record.limits.fuel ?? config.defaultFuel;
+    // Reserve what the invocation could use at most; refused here, nothing runs.
+    let reservation: Reservation;
+    try {
+      reservation = ledger.reserve(name, ANONYMOUS, microjoules(model, fuelLimit));
+    } catch (error) {
+      metrics.record(name, 429, undefined, "JOULE_ERR_ENERGY_INSUFFICIENT");
+      throw error;
+    }
 
     let result: Awaited<ReturnType<Scheduler["invoke"]>>;
     try {
@@ -84,7 +100,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
           image: live.image,
           request: { method: request.method, url, headers: guestHeaders(request), body },
           requestId: String(request.id),
-          fuelLimit: live.record.limits.fuel ?? config.defaultFuel,
+          fuelLimit,
           memoryLimitPages: (live.record.limits.memoryMb ?? config.defaultMemoryMb) * 16,
           maxResponseBytes: config.maxBodyBytes,
           maxLogBytes: config.maxLogBytesPerInvocation,
@@ -92,6 +108,13 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         timeoutMs,
       );
     } catch (error) {
+      // No figures came back (the worker was stopped): charge what was reserved.
+      ledger.settle(reservation, {
+        microjoules: reservation.microjoules,
+        fuel: fuelLimit,
+        requestId: String(request.id),
+      });
+      reply.header("x-joule-energy-uj", String(reservation.microjoules));
       const code = error instanceof JouleError ? error.code : "JOULE_ERR_HOST_INTERNAL";
       metrics.record(name, error instanceof JouleError ? error.status : 500, undefined, code);
       throw error;
@@ -108,6 +131,9 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     reply.header("x-joule-duration-us", String(result.stats.durationUs));
     reply.header("x-joule-cold-start", String(result.stats.coldStart));
     reply.header("x-joule-fuel", String(result.stats.fuel));
+    const energy = microjoules(model, result.stats.fuel);
+    ledger.settle(reservation, { microjoules: energy, fuel: result.stats.fuel, requestId: String(request.id) });
+    reply.header("x-joule-energy-uj", String(energy));
     if (!result.ok) {
       const error = JouleError.fromWire(result.error);
       metrics.record(name, error.status, result.stats, error.code);

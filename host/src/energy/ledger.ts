@@ -1,0 +1,253 @@
+/**
+ * Energy budgets and the ledger of what every invocation used, in the data
+ * dir (`energy.db`, node:sqlite, WAL). Budgets are per function and per
+ * principal, in microjoules, with an optional refill period.
+ *
+ * An invocation first reserves what it could use at most (its fuel limit ×
+ * joules-per-fuel) against every budget that applies, and is refused before
+ * running if any cannot cover it; afterwards the reservation is replaced by
+ * what it actually used. Reservations live in memory and are checked and
+ * taken in one synchronous step, so concurrent invocations cannot overspend;
+ * charges are committed before the response is sent, so a restart loses
+ * none (WAL with synchronous=NORMAL: safe against a crash of the process,
+ * not of the operating system).
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { JouleError } from "../errors.ts";
+import { periodMs } from "./duration.ts";
+
+export type Scope = "function" | "principal";
+
+export interface BudgetInput {
+  microjoules: number;
+  periodMs: number | null;
+}
+
+export interface BudgetStatus {
+  scope: Scope;
+  id: string;
+  budget: { joules: number; periodMs: number | null } | null;
+  /** Used in the current period (all time without a period). */
+  usedJoules: number;
+  reservedJoules: number;
+  remainingJoules: number | null;
+  refillAt: string | null;
+  /** Used since the ledger began. */
+  totalJoules: number;
+  invocations: number;
+}
+
+export interface Reservation {
+  fn: string;
+  principal: string;
+  microjoules: number;
+  settled: boolean;
+}
+
+interface BudgetRow {
+  limit_uj: number;
+  period_ms: number | null;
+  period_start: number;
+  used_uj: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS budgets (
+  scope TEXT NOT NULL,
+  id TEXT NOT NULL,
+  limit_uj INTEGER NOT NULL,
+  period_ms INTEGER,
+  period_start INTEGER NOT NULL,
+  used_uj INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope, id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS totals (
+  scope TEXT NOT NULL,
+  id TEXT NOT NULL,
+  used_uj INTEGER NOT NULL,
+  invocations INTEGER NOT NULL,
+  PRIMARY KEY (scope, id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS charges (
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  function TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  fuel INTEGER NOT NULL,
+  energy_uj INTEGER NOT NULL
+) STRICT;
+`;
+
+const toJoules = (uj: number) => uj / 1e6;
+
+/** A budget as written in joule.json or the API: joules, and an optional refill period. */
+export function budgetInput(budget: { joules: number; per?: string | undefined }): BudgetInput {
+  return { microjoules: Math.round(budget.joules * 1e6), periodMs: budget.per ? periodMs(budget.per) : null };
+}
+
+export class EnergyLedger {
+  readonly #db: DatabaseSync;
+  readonly #reserved = new Map<string, number>();
+  readonly #now: () => number;
+  readonly #q: Record<
+    "budget" | "upsertBudget" | "deleteBudget" | "setUsed" | "addUsed" | "total" | "addTotal" | "charge" | "list",
+    StatementSync
+  >;
+
+  constructor(dataDir: string, now: () => number = Date.now) {
+    mkdirSync(dataDir, { recursive: true });
+    this.#db = new DatabaseSync(join(dataDir, "energy.db"));
+    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    this.#db.exec(SCHEMA);
+    this.#now = now;
+    this.#q = {
+      budget: this.#db.prepare(
+        "SELECT limit_uj, period_ms, period_start, used_uj FROM budgets WHERE scope = ? AND id = ?",
+      ),
+      upsertBudget: this.#db.prepare(
+        `INSERT INTO budgets (scope, id, limit_uj, period_ms, period_start, used_uj) VALUES (?, ?, ?, ?, ?, 0)
+         ON CONFLICT (scope, id) DO UPDATE SET limit_uj = excluded.limit_uj,
+           period_start = CASE WHEN budgets.period_ms IS excluded.period_ms THEN budgets.period_start ELSE excluded.period_start END,
+           used_uj = CASE WHEN budgets.period_ms IS excluded.period_ms THEN budgets.used_uj ELSE 0 END,
+           period_ms = excluded.period_ms`,
+      ),
+      deleteBudget: this.#db.prepare("DELETE FROM budgets WHERE scope = ? AND id = ?"),
+      setUsed: this.#db.prepare("UPDATE budgets SET period_start = ?, used_uj = ? WHERE scope = ? AND id = ?"),
+      addUsed: this.#db.prepare("UPDATE budgets SET used_uj = used_uj + ? WHERE scope = ? AND id = ?"),
+      total: this.#db.prepare("SELECT used_uj, invocations FROM totals WHERE scope = ? AND id = ?"),
+      addTotal: this.#db.prepare(
+        `INSERT INTO totals (scope, id, used_uj, invocations) VALUES (?, ?, ?, 1)
+         ON CONFLICT (scope, id) DO UPDATE SET used_uj = used_uj + excluded.used_uj, invocations = invocations + 1`,
+      ),
+      charge: this.#db.prepare(
+        "INSERT INTO charges (at, function, principal, request_id, fuel, energy_uj) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      list: this.#db.prepare("SELECT scope, id FROM budgets UNION SELECT scope, id FROM totals ORDER BY scope, id"),
+    };
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  setBudget(scope: Scope, id: string, input: BudgetInput): BudgetStatus {
+    this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now());
+    return this.status(scope, id);
+  }
+
+  removeBudget(scope: Scope, id: string): boolean {
+    return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
+  }
+
+  /** The budget row with its period rolled forward to now (a refill resets what was used). */
+  #current(scope: Scope, id: string): BudgetRow | undefined {
+    const row = this.#q.budget.get(scope, id) as BudgetRow | undefined;
+    if (!row || row.period_ms === null) return row;
+    const now = this.#now();
+    if (now < row.period_start + row.period_ms) return row;
+    const periods = Math.floor((now - row.period_start) / row.period_ms);
+    const start = row.period_start + periods * row.period_ms;
+    this.#q.setUsed.run(start, 0, scope, id);
+    return { ...row, period_start: start, used_uj: 0 };
+  }
+
+  /**
+   * Reserves `microjoules` against the function's and the principal's
+   * budgets, or throws JOULE_ERR_ENERGY_INSUFFICIENT naming the one that
+   * cannot cover it. Nothing is reserved unless all can.
+   */
+  reserve(fn: string, principal: string, microjoules: number): Reservation {
+    const keys: Array<[Scope, string]> = [
+      ["function", fn],
+      ["principal", principal],
+    ];
+    for (const [scope, id] of keys) {
+      const row = this.#current(scope, id);
+      if (!row) continue;
+      const reserved = this.#reserved.get(`${scope}:${id}`) ?? 0;
+      const remaining = row.limit_uj - row.used_uj - reserved;
+      if (microjoules > remaining) {
+        const refillAt = row.period_ms === null ? null : new Date(row.period_start + row.period_ms).toISOString();
+        throw new JouleError(
+          "JOULE_ERR_ENERGY_INSUFFICIENT",
+          `the ${scope} ${id} has ${toJoules(Math.max(0, remaining))} J of energy left and this invocation may use up to ${toJoules(microjoules)} J (limits.fuel × joules-per-fuel)${refillAt ? `; it refills at ${refillAt}` : ""}`,
+          {
+            scope,
+            id,
+            remainingJoules: toJoules(Math.max(0, remaining)),
+            neededJoules: toJoules(microjoules),
+            refillAt,
+          },
+        );
+      }
+    }
+    for (const [scope, id] of keys) {
+      const key = `${scope}:${id}`;
+      this.#reserved.set(key, (this.#reserved.get(key) ?? 0) + microjoules);
+    }
+    return { fn, principal, microjoules, settled: false };
+  }
+
+  /** Replaces a reservation by what the invocation used, and records the charge. */
+  settle(reservation: Reservation, used: { microjoules: number; fuel: number; requestId: string }): void {
+    if (reservation.settled) return;
+    reservation.settled = true;
+    for (const [scope, id] of [
+      ["function", reservation.fn],
+      ["principal", reservation.principal],
+    ] as const) {
+      const key = `${scope}:${id}`;
+      const left = (this.#reserved.get(key) ?? 0) - reservation.microjoules;
+      if (left > 0) this.#reserved.set(key, left);
+      else this.#reserved.delete(key);
+    }
+    this.#db.exec("BEGIN");
+    try {
+      this.#q.charge.run(
+        this.#now(),
+        reservation.fn,
+        reservation.principal,
+        used.requestId,
+        used.fuel,
+        used.microjoules,
+      );
+      for (const [scope, id] of [
+        ["function", reservation.fn],
+        ["principal", reservation.principal],
+      ] as const) {
+        this.#current(scope, id);
+        this.#q.addUsed.run(used.microjoules, scope, id);
+        this.#q.addTotal.run(scope, id, used.microjoules);
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  status(scope: Scope, id: string): BudgetStatus {
+    const row = this.#current(scope, id);
+    const total = this.#q.total.get(scope, id) as { used_uj: number; invocations: number } | undefined;
+    const reserved = this.#reserved.get(`${scope}:${id}`) ?? 0;
+    const used = row ? row.used_uj : (total?.used_uj ?? 0);
+    return {
+      scope,
+      id,
+      budget: row ? { joules: toJoules(row.limit_uj), periodMs: row.period_ms } : null,
+      usedJoules: toJoules(used),
+      reservedJoules: toJoules(reserved),
+      remainingJoules: row ? toJoules(Math.max(0, row.limit_uj - row.used_uj - reserved)) : null,
+      refillAt: row && row.period_ms !== null ? new Date(row.period_start + row.period_ms).toISOString() : null,
+      totalJoules: toJoules(total?.used_uj ?? 0),
+      invocations: total?.invocations ?? 0,
+    };
+  }
+
+  list(): BudgetStatus[] {
+    return (this.#q.list.all() as Array<{ scope: Scope; id: string }>).map(({ scope, id }) => this.status(scope, id));
+  }
+}
