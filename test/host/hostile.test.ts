@@ -66,6 +66,20 @@ describe("hostile guests are contained", () => {
     await stillServing();
   });
 
+  it("out-of-bounds traps, and the instance is dropped", async () => {
+    await deployHostile("out-of-bounds");
+    for (let i = 0; i < 2; i++) {
+      const r = await invoke("out-of-bounds");
+      expect(r.status).toBe(502);
+      expect(r.json().error).toMatchObject({
+        code: "JOULE_ERR_EXECUTION_TRAP",
+        message: expect.stringContaining("out of bounds"),
+      });
+      expect(r.headers.get("x-joule-cold-start")).toBe("true");
+    }
+    await stillServing();
+  });
+
   it("recursion-bomb hits the stack limit and traps", async () => {
     await deployHostile("recursion-bomb");
     const r = await invoke("recursion-bomb");
