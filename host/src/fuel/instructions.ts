@@ -35,6 +35,9 @@ export const operand = { is64: false, index: 0 };
  */
 export const branch = { labels: [] as number[], catches: [] as number[] };
 
+/** Set by `decode` when it meets memory.init or data.drop: the code uses its data segments. */
+export const seen = { dataSegmentOps: false };
+
 const VALTYPE_SINGLE = new Set([
   0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x69, 0x71, 0x72, 0x73, 0x74,
 ]);
@@ -92,12 +95,14 @@ function decodeBulk(r: Reader, types: IndexTypes): Effect {
     case 7:
       return STRAIGHT; // saturating truncations
     case 8: {
+      seen.dataSegmentOps = true;
       r.u32(); // memory.init data
       operand.is64 = false; // its length is always an i32
       r.u32();
       return BULK_MEMORY;
     }
     case 9:
+      seen.dataSegmentOps = true;
       r.u32(); // data.drop
       return STRAIGHT;
     case 10: {

@@ -38,6 +38,7 @@ import {
   LOOP,
   operand,
   STRAIGHT,
+  seen,
   skipValtype,
   TABLE_GROW,
 } from "./instructions.ts";
@@ -61,7 +62,21 @@ const BULK_BYTES_SHIFT = 4n;
 export interface InstrumentOptions {
   /** Fuel the global holds at instantiation, for start functions and initializers. */
   initialFuel: bigint;
+  /**
+   * Split the module's data off into a memory image where that is safe (no
+   * start function, a memory of its own, only active segments at constant
+   * offsets, no memory.init/data.drop): the code module left is then the
+   * same for every guest built from the same engine, and compiles once.
+   */
+  splitData?: boolean;
 }
+
+/** Active data segments, to be written into memory `MEMORY_EXPORT` right after instantiation. */
+export interface MemoryImage {
+  segments: Array<{ offset: number; bytes: Uint8Array }>;
+}
+
+export const MEMORY_EXPORT = "joule:memory";
 
 export interface InstrumentResult {
   bytes: Uint8Array;
@@ -70,12 +85,16 @@ export interface InstrumentResult {
   /** The largest initial size of a memory the module defines, in 64 KiB pages. */
   memoryMinPages: number;
   functions: number;
+  /** With `splitData`, when the data could be split off. */
+  image?: MemoryImage;
 }
 
 export interface MeterExports {
   fuel: string;
   memoryLimit: string;
   memoryRefused: string;
+  /** Where the memory image goes, for a module whose data was split off. */
+  memory?: string;
 }
 
 const SECTION_ORDER: Record<number, number> = {
@@ -110,6 +129,13 @@ interface ModuleInfo {
   exportNames: Set<string>;
   types: IndexTypes;
   memoryMinPages: number;
+  hasStart: boolean;
+  importedMemories: number;
+  definedMemories: number;
+  /** The data segments, when all are active at constant offsets in memory 0; else undefined. */
+  activeData: MemoryImage | undefined;
+  /** Whether any data section exists at all. */
+  hasData: boolean;
 }
 
 /** Reads limits and returns whether they describe a 64-bit memory or table. */
@@ -153,6 +179,11 @@ function scan(bytes: Uint8Array): ModuleInfo {
     exportNames: new Set(),
     types: { memory64: [], table64: [] },
     memoryMinPages: 0,
+    hasStart: false,
+    importedMemories: 0,
+    definedMemories: 0,
+    activeData: undefined,
+    hasData: false,
   };
   let lastOrder = 0;
   while (!r.done) {
@@ -194,8 +225,10 @@ function scan(bytes: Uint8Array): ModuleInfo {
             s.u32();
             info.importedFunctions++;
           } else if (kind === 0x01) info.types.table64.push(readTableType(s));
-          else if (kind === 0x02) info.types.memory64.push(skipLimits(s));
-          else if (kind === 0x03) {
+          else if (kind === 0x02) {
+            info.types.memory64.push(skipLimits(s));
+            info.importedMemories++;
+          } else if (kind === 0x03) {
             skipValtype(s);
             s.byte();
             info.importedGlobals++;
@@ -232,9 +265,17 @@ function scan(bytes: Uint8Array): ModuleInfo {
           info.memoryMinPages = Math.max(info.memoryMinPages, min);
           s.pos = at;
           info.types.memory64.push(skipLimits(s));
+          info.definedMemories++;
         }
         break;
       }
+      case 8:
+        info.hasStart = true;
+        break;
+      case 11:
+        info.hasData = true;
+        info.activeData = readActiveData(s, bytes);
+        break;
       case 6:
         info.definedGlobals = s.u32();
         break;
@@ -251,6 +292,25 @@ function scan(bytes: Uint8Array): ModuleInfo {
     r.pos = end;
   }
   return info;
+}
+
+/** Reads a data section whose segments are all active at i32.const offsets in memory 0; else undefined. */
+function readActiveData(s: Reader, bytes: Uint8Array): MemoryImage | undefined {
+  const segments: MemoryImage["segments"] = [];
+  const n = s.u32();
+  for (let i = 0; i < n; i++) {
+    const flags = s.u32();
+    if (flags === 2 && s.u32() !== 0) return undefined;
+    if (flags !== 0 && flags !== 2) return undefined; // passive
+    if (s.byte() !== 0x41) return undefined; // only i32.const offsets
+    const offset = Number(s.s64());
+    if (s.byte() !== 0x0b || offset < 0) return undefined;
+    const length = s.u32();
+    const start = s.pos;
+    s.skip(length);
+    segments.push({ offset, bytes: bytes.subarray(start, start + length) });
+  }
+  return { segments };
 }
 
 function chooseExportName(taken: Set<string>, wanted: string): string {
@@ -588,6 +648,38 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     memoryLimit: chooseExportName(taken, MEMORY_LIMIT_EXPORT),
     memoryRefused: chooseExportName(taken, MEMORY_REFUSED_EXPORT),
   };
+  // The code first: whether it uses its data segments decides whether the data can be split off.
+  seen.dataSegmentOps = false;
+  let functions = 0;
+  const codeSection = info.sections.find((s) => s.id === 10);
+  let code: Writer | undefined;
+  if (codeSection) {
+    const r = new Reader(input, codeSection.start, codeSection.end);
+    const count = r.u32();
+    if (count !== info.functionTypes.length) throw new FuelError("malformed", "function and code sections disagree");
+    code = new Writer(Math.ceil((codeSection.end - codeSection.start) * 1.3) + 16);
+    code.u32(count);
+    for (let i = 0; i < count; i++) {
+      const size = r.u32();
+      const bodyStart = r.pos;
+      const params = info.paramCounts[info.functionTypes[i] as number];
+      if (params === undefined) throw new FuelError("malformed", `function ${i} has an unknown type`);
+      instrumentBody(input, bodyStart, bodyStart + size, params, globals, info.types, code);
+      r.pos = bodyStart + size;
+      functions++;
+    }
+  } else if (info.functionTypes.length > 0) throw new FuelError("malformed", "functions without a code section");
+  const image =
+    options.splitData &&
+    info.hasData &&
+    info.activeData &&
+    !info.hasStart &&
+    info.importedMemories === 0 &&
+    info.definedMemories > 0 &&
+    !seen.dataSegmentOps
+      ? info.activeData
+      : undefined;
+  if (image) exports.memory = chooseExportName(taken, MEMORY_EXPORT);
   const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
   out.bytes(input.subarray(0, 8));
 
@@ -617,9 +709,9 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     const existing = info.sections.find((s) => s.id === 7);
     if (existing) {
       const r = new Reader(input, existing.start, existing.end);
-      w.u32(r.u32() + 3);
+      w.u32(r.u32() + (exports.memory ? 4 : 3));
       w.bytes(input.subarray(r.pos, existing.end));
-    } else w.u32(3);
+    } else w.u32(exports.memory ? 4 : 3);
     for (const [name, index] of [
       [exports.fuel, globals.fuel],
       [exports.memoryLimit, globals.memoryLimit],
@@ -629,12 +721,16 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       w.byte(0x03);
       w.u32(index);
     }
+    if (exports.memory) {
+      w.name(exports.memory);
+      w.byte(0x02);
+      w.u32(0);
+    }
     writeSection(out, 7, w);
   };
 
   let wroteGlobals = false;
   let wroteExports = false;
-  let functions = 0;
   for (const section of info.sections) {
     const order = SECTION_ORDER[section.id] ?? 0;
     if (section.id !== 0) {
@@ -648,29 +744,24 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       }
     }
     if (section.id === 6 || section.id === 7) continue;
+    // The data goes into the image; with no memory.init/data.drop the data count is not needed either.
+    if (image && (section.id === 11 || section.id === 12)) continue;
     if (section.id !== 10) {
       out.byte(section.id);
       out.u32(section.end - section.start);
       out.bytes(input.subarray(section.start, section.end));
       continue;
     }
-    const r = new Reader(input, section.start, section.end);
-    const count = r.u32();
-    if (count !== info.functionTypes.length) throw new FuelError("malformed", "function and code sections disagree");
-    const w = new Writer(Math.ceil((section.end - section.start) * 1.3) + 16);
-    w.u32(count);
-    for (let i = 0; i < count; i++) {
-      const size = r.u32();
-      const bodyStart = r.pos;
-      const params = info.paramCounts[info.functionTypes[i] as number];
-      if (params === undefined) throw new FuelError("malformed", `function ${i} has an unknown type`);
-      instrumentBody(input, bodyStart, bodyStart + size, params, globals, info.types, w);
-      r.pos = bodyStart + size;
-      functions++;
-    }
-    writeSection(out, 10, w);
+    writeSection(out, 10, code as Writer);
   }
   if (!wroteGlobals) globalSection();
   if (!wroteExports) exportSection();
-  return { bytes: out.result().slice(), exports, memoryMinPages: info.memoryMinPages, functions };
+  const result: InstrumentResult = {
+    bytes: out.result().slice(),
+    exports,
+    memoryMinPages: info.memoryMinPages,
+    functions,
+  };
+  if (image) result.image = { segments: image.segments.map(({ offset, bytes }) => ({ offset, bytes: bytes.slice() })) };
+  return result;
 }

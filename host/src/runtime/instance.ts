@@ -5,11 +5,14 @@
  * later requests of the same function version only; one that trapped is
  * thrown away.
  */
+
+import { readFileSync } from "node:fs";
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { JouleError } from "../errors.ts";
-import { INSTANTIATION_FUEL, type MeterExports } from "../fuel/instrument.ts";
+import { INSTANTIATION_FUEL, type MemoryImage, type MeterExports } from "../fuel/instrument.ts";
+import { applyImage, decodeImage } from "./memory-image.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
@@ -52,6 +55,19 @@ function withDirectClock(imports: WebAssembly.Imports | undefined): WebAssembly.
 }
 
 const glueCache = new Map<string, Promise<Glue>>();
+
+/** Memory images read by this worker, most recently used last. */
+const imageCache = new Map<string, MemoryImage>();
+const MAX_CACHED_IMAGES = 32;
+
+function loadImage(path: string): MemoryImage {
+  let image = imageCache.get(path);
+  if (image) imageCache.delete(path);
+  else image = decodeImage(readFileSync(path));
+  imageCache.set(path, image);
+  if (imageCache.size > MAX_CACHED_IMAGES) imageCache.delete(imageCache.keys().next().value as string);
+  return image;
+}
 
 function loadGlue(url: string): Promise<Glue> {
   let glue = glueCache.get(url);
@@ -116,9 +132,12 @@ export class FunctionInstance {
     const sink = new LogSink(maxLogBytes);
     const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [] };
     const meters = new Map<WebAssembly.Module, MeterExports>();
+    const images = new Map<WebAssembly.Module, string>();
     for (const [file, module] of Object.entries(image.modules)) {
       const names = image.meters[file];
       if (names) meters.set(module, names);
+      const imagePath = image.images[file];
+      if (imagePath) images.set(module, imagePath);
     }
     const root = glue.instantiate(
       (name) => {
@@ -134,6 +153,12 @@ export class FunctionInstance {
         }
         const names = meters.get(module);
         if (!names) throw new Error("core module that was not metered at deploy");
+        const imagePath = images.get(module);
+        if (imagePath) {
+          const memory = instance.exports[names.memory ?? ""];
+          if (!(memory instanceof WebAssembly.Memory)) throw new Error("module with a memory image exports no memory");
+          applyImage(memory, loadImage(imagePath));
+        }
         parts.fuel.push(meter<"i64">(instance, names.fuel));
         meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
         parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));

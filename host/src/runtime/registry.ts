@@ -221,7 +221,7 @@ export class FunctionRegistry {
     const dir = this.#store.derivedDir(record.component.digest);
     const modules: Record<string, WebAssembly.Module> = {};
     for (const [file, digest] of Object.entries(meta.modules)) {
-      modules[file] = await this.#compile(digest, () => readFile(join(dir, file)));
+      modules[file] = await this.#compile(digest, () => readFile(this.#store.modulePath(digest)));
     }
     return {
       name: record.name,
@@ -229,6 +229,7 @@ export class FunctionRegistry {
       glueUrl: pathToFileURL(join(dir, meta.glue)).href,
       modules,
       meters: meta.meters,
+      images: Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)])),
       env: record.env,
     };
   }

@@ -8,6 +8,7 @@ import type { WireError } from "../errors.ts";
 import { FuelError } from "../fuel/fuel-error.ts";
 import { INSTANTIATION_FUEL, instrument, type MeterExports } from "../fuel/instrument.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
+import { encodeImage } from "./memory-image.ts";
 import { sanitize } from "./response.ts";
 
 export const GLUE_NAME = "component";
@@ -59,13 +60,15 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   } as never);
   const modules: Record<string, Uint8Array> = {};
   const meters: Record<string, MeterExports> = {};
+  const images: Record<string, Uint8Array> = {};
   let memoryMinPages = 0;
   let glue = "";
   const started = performance.now();
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
     if (name.endsWith(".wasm")) {
-      const metered = instrument(content, { initialFuel: INSTANTIATION_FUEL });
+      const metered = instrument(content, { initialFuel: INSTANTIATION_FUEL, splitData: true });
       modules[name] = metered.bytes;
+      if (metered.image) images[name] = encodeImage(metered.image);
       meters[name] = metered.exports;
       memoryMinPages = Math.max(memoryMinPages, metered.memoryMinPages);
     } else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
@@ -75,6 +78,7 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
     glue,
     modules,
     meters,
+    images,
     memoryMinPages,
     instrumentMs: performance.now() - started,
     imports: imports as string[],

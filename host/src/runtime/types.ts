@@ -16,6 +16,8 @@ export interface FunctionImage {
   glueUrl: string;
   /** Core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
+  /** Memory images (file paths) of modules whose data was split off at deploy. */
+  images: Record<string, string>;
   /** Names of the metering globals each core module exports. */
   meters: Record<string, MeterExports>;
   env: Record<string, string>;

@@ -3,8 +3,10 @@
  *
  *   blobs/sha256/<hex>        deployed components, as uploaded
  *   cache/v<N>/<hex>/         what deploy derived from component <hex>: the jco
- *                             glue (`component.mjs`), its core modules, `meta.json`;
+ *                             glue (`component.mjs`), memory images, `meta.json`;
  *                             N is DERIVATION_VERSION, other versions are dropped
+ *   cache/v<N>/modules/<hex>.wasm  metered core modules by digest, shared by every
+ *                             component that has the same one (the JS engine)
  *   functions/<name>.json     the deployed version of each function
  *   tmp/                      staging; emptied at start
  *
@@ -50,7 +52,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 5;
+export const DERIVATION_VERSION = 6;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
@@ -61,8 +63,12 @@ export const derivedMetaSchema = z
     /** Per core module, the names of the globals metering exports (see host/src/fuel). */
     meters: z.record(
       z.string(),
-      z.object({ fuel: z.string(), memoryLimit: z.string(), memoryRefused: z.string() }).strict(),
+      z
+        .object({ fuel: z.string(), memoryLimit: z.string(), memoryRefused: z.string(), memory: z.string().optional() })
+        .strict(),
     ),
+    /** Per core module whose data was split off, the file holding its memory image. */
+    images: z.record(z.string(), z.string()),
     /** The largest initial memory of the component's core modules, in 64 KiB pages. */
     memoryMinPages: z.number().int().nonnegative(),
     /** Seconds spent instrumenting, and bytes in, for the record. */
@@ -79,6 +85,8 @@ export interface DerivedFiles {
   /** Core modules, already fuel-instrumented. */
   modules: Record<string, Uint8Array>;
   meters: Record<string, MeterExports>;
+  /** Memory images of modules whose data was split off, encoded (runtime/memory-image.ts). */
+  images: Record<string, Uint8Array>;
   memoryMinPages: number;
   instrumentMs: number;
   imports: string[];
@@ -127,6 +135,11 @@ export class FunctionStore {
     return readFile(this.blobPath(digest));
   }
 
+  /** A derived core module, by the digest of its bytes. */
+  modulePath(digest: string): string {
+    return join(this.root, "cache", `v${DERIVATION_VERSION}`, "modules", `${hex(digest)}.wasm`);
+  }
+
   derivedDir(componentDigest: string): string {
     return join(this.root, "cache", `v${DERIVATION_VERSION}`, hex(componentDigest));
   }
@@ -144,15 +157,23 @@ export class FunctionStore {
     await mkdir(staging, { recursive: true });
     const modules: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(files.modules)) {
+      // Core modules are shared by digest: JS guests built from one engine have the same code module.
       modules[name] = sha256(bytes);
-      await writeFile(join(staging, name), bytes);
+      const shared = this.modulePath(modules[name]);
+      if (!(await stat(shared).catch(() => undefined))) await writeAtomic(this.#tmp, shared, bytes);
     }
     await writeFile(join(staging, "component.mjs"), files.glue);
+    const images: Record<string, string> = {};
+    for (const [name, bytes] of Object.entries(files.images)) {
+      images[name] = `${name}.image`;
+      await writeFile(join(staging, images[name]), bytes);
+    }
     const meta: DerivedMeta = {
       derivation: DERIVATION_VERSION,
       glue: "component.mjs",
       modules,
       meters: files.meters,
+      images,
       memoryMinPages: files.memoryMinPages,
       instrumentMs: files.instrumentMs,
       imports: files.imports,
