@@ -32,6 +32,7 @@ export const ERROR_CATALOG = {
   JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE: { status: 502, message: "The function's response body is over the limit" },
   JOULE_ERR_ENERGY_NO_BUDGET: { status: 404, message: "No energy budget is set for this function or principal" },
   JOULE_ERR_ENERGY_INSUFFICIENT: { status: 429, message: "Not enough energy budget left for this invocation" },
+  JOULE_ERR_CAPACITY: { status: 503, message: "The function is at its capacity; retry later" },
   JOULE_ERR_HOST_NOT_READY: { status: 503, message: "The host is starting or stopping" },
   JOULE_ERR_HOST_INTERNAL: { status: 500, message: "Internal error" },
   JOULE_ERR_BUILD_MANIFEST: { status: 400, message: "joule.json is missing or invalid" },

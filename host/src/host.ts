@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.ts";
 import { EnergyLedger } from "./energy/ledger.ts";
 import { loadEnergyModel } from "./energy/model.ts";
+import { prewarm } from "./pool/prewarm.ts";
 import { Scheduler } from "./pool/scheduler.ts";
 import { FunctionRegistry } from "./runtime/registry.ts";
 import { buildApp } from "./server/app.ts";
@@ -37,12 +38,17 @@ export async function startHost(
   const scheduler = new Scheduler({ workers: config.workers });
   const metrics = new HostMetrics(scheduler);
   let ready = false;
+  const warmUp = async (name: string) => {
+    const live = registry.get(name);
+    if (live) await prewarm(scheduler, live, config);
+  };
   const app = buildApp({ config, registry, scheduler, metrics, ledger, model, isReady: () => ready, logStream });
 
   const failed = await registry.load();
   for (const { name, problem } of failed)
     app.log.error({ function: name, problem }, "stored function could not be loaded");
   if (prepare) await prepare({ registry, ledger });
+  await Promise.all(registry.list().map((record) => warmUp(record.name)));
   const address = await app.listen({ host: config.host, port: config.port });
   ready = true;
   app.log.info(
@@ -58,6 +64,7 @@ export async function startHost(
     async close() {
       ready = false;
       await app.close();
+      metrics.close();
       await scheduler.close();
       await registry.close();
       ledger.close();

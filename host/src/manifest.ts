@@ -38,6 +38,30 @@ export const limitsSchema = z
   })
   .strict();
 
+/**
+ * How many instances of a function run, and for how long they stay warm.
+ * Instances live in the worker threads: at most one per function per worker
+ * is kept warm, so `minInstances` above the worker count is capped there.
+ */
+export const scalingSchema = z
+  .object({
+    /** Instances made at deploy and at host start, and never dropped for idleness. */
+    minInstances: z.number().int().min(0).max(256).default(0),
+    /** Invocations of this function running at once; more wait in its queue. */
+    maxInstances: z.number().int().min(1).max(10_000).optional(),
+    /** Invocations that may wait for one of `maxInstances`; past it, JOULE_ERR_CAPACITY. */
+    maxQueue: z.number().int().min(0).max(100_000).default(100),
+    /** An instance idle this long is dropped (scale to zero); compiled code stays cached. */
+    idleTimeoutMs: z.number().int().min(1000).max(86_400_000).default(300_000),
+  })
+  .strict();
+
+/** "reuse": an instance keeps its state across requests (Workers/Lambda); "per-request": a fresh one each time. */
+export const isolationSchema = z.enum(["reuse", "per-request"]);
+
+/** The defaults, also for records stored before these settings existed. */
+export const DEFAULT_SCALING = { minInstances: 0, maxQueue: 100, idleTimeoutMs: 300_000 } as const;
+
 /** An energy budget, as the seed documents' `energy_budget`: joules, optionally refilled every period. */
 export const energyBudgetSchema = z
   .object({
@@ -59,12 +83,16 @@ export const manifestSchema = z
     main: z.string().min(1).default("src/index.ts"),
     env: envSchema.default({}),
     limits: limitsSchema.default({}),
+    scaling: scalingSchema.default(DEFAULT_SCALING),
+    isolation: isolationSchema.default("reuse"),
     /** The function's energy budget; none means unlimited. */
     energyBudget: energyBudgetSchema.optional(),
   })
   .strict();
 
 export type Manifest = z.infer<typeof manifestSchema>;
+export type Scaling = z.infer<typeof scalingSchema>;
+export type Isolation = z.infer<typeof isolationSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
 
 /** Lists every failing field path, e.g. `limits.timeoutMs: Too small`. */

@@ -22,8 +22,11 @@ describe("the error catalog", () => {
     }
   });
 
-  it("names every code JOULE_ERR_<AREA>_<WHAT>", () => {
-    for (const code of Object.keys(ERROR_CATALOG)) expect(code).toMatch(/^JOULE_ERR_[A-Z]+_[A-Z_]+$/);
+  it("names every code JOULE_ERR_<AREA>_<WHAT>, but the one the capacity issue named itself", () => {
+    for (const code of Object.keys(ERROR_CATALOG)) {
+      if (code === "JOULE_ERR_CAPACITY") continue;
+      expect(code).toMatch(/^JOULE_ERR_[A-Z]+_[A-Z_]+$/);
+    }
   });
 
   it("rebuilds an error that crossed a thread from its code", () => {

@@ -1,7 +1,7 @@
 /** The CLI's client of the admin API. */
 import { readFile } from "node:fs/promises";
 import { JouleError, type WireError } from "../errors.ts";
-import type { EnergyBudget, Limits } from "../manifest.ts";
+import type { EnergyBudget, Isolation, Limits, Scaling } from "../manifest.ts";
 
 export interface ClientOptions {
   host: string;
@@ -40,7 +40,13 @@ export async function deployUpload(
   options: ClientOptions,
   name: string,
   componentPath: string,
-  config: { env: Record<string, string>; limits: Limits; energyBudget?: EnergyBudget | undefined },
+  config: {
+    env: Record<string, string>;
+    limits: Limits;
+    scaling: Scaling;
+    isolation: Isolation;
+    energyBudget?: EnergyBudget | undefined;
+  },
 ): Promise<Record<string, unknown>> {
   const form = new FormData();
   form.set("config", JSON.stringify(config));

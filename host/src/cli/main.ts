@@ -94,6 +94,8 @@ async function deploy(args: string[], out: Output): Promise<void> {
   const record = await deployUpload(target, name, built.componentPath, {
     env: built.manifest.env,
     limits: built.manifest.limits,
+    scaling: built.manifest.scaling,
+    isolation: built.manifest.isolation,
     energyBudget: built.manifest.energyBudget,
   });
   const deployMs = performance.now() - started;
@@ -177,6 +179,8 @@ async function deployExamples(dir: string, host: Pick<Host, "registry" | "ledger
       component: await readFile(built.componentPath),
       env: built.manifest.env,
       limits: built.manifest.limits,
+      scaling: built.manifest.scaling,
+      isolation: built.manifest.isolation,
     });
     if (built.manifest.energyBudget) ledger.setBudget("function", built.name, budgetInput(built.manifest.energyBudget));
     if (changed) out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);

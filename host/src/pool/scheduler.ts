@@ -28,6 +28,9 @@ export class Scheduler {
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
       maxQueue: options.workers * 512,
+      // Idle workers must keep their event loop running: their timers drop idle instances.
+      // ("sync" parks them in Atomics.wait between tasks.)
+      atomics: "async",
     });
   }
 

@@ -9,11 +9,21 @@ import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
 import { FunctionInstance, GuestFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
-import type { InvokeResult, InvokeStats, InvokeTask } from "../runtime/types.ts";
+import {
+  INSTANCES_CHANNEL,
+  type InstanceCount,
+  type InvokeResult,
+  type InvokeStats,
+  type InvokeTask,
+} from "../runtime/types.ts";
 
+/** The warm instance of one function in this worker (one task runs at a time, so one is enough). */
 interface Warm {
   version: string;
-  idle: FunctionInstance[];
+  instance: FunctionInstance;
+  lastUsed: number;
+  idleTimeoutMs: number;
+  keepWarm: boolean;
 }
 
 /** Warm instances by function name, least recently used first. */
@@ -29,26 +39,56 @@ const MAX_WARM_FUNCTIONS = 64;
 /** Growth past an instance's initial memory after which it is dropped rather than kept warm. */
 const RECYCLE_AFTER_GROWTH_BYTES = 32 * 1024 * 1024;
 
+/** Tells the main thread (metrics) how many instances of a function this worker holds. */
+const counts = new BroadcastChannel(INSTANCES_CHANNEL);
+(counts as unknown as { unref?: () => void }).unref?.();
+
+function report(fn: string, count: number): void {
+  counts.postMessage({ threadId, fn, count } satisfies InstanceCount);
+}
+
+/** Scale to zero: instances unused for their function's idle timeout are dropped. */
+setInterval(() => {
+  const now = Date.now();
+  for (const [name, entry] of warm) {
+    if (!entry.keepWarm && now - entry.lastUsed > entry.idleTimeoutMs) {
+      warm.delete(name);
+      report(name, 0);
+    }
+  }
+}, 1000).unref();
+
 function takeInstance(task: InvokeTask): FunctionInstance | undefined {
   const entry = warm.get(task.image.name);
   if (!entry) return undefined;
-  if (entry.version !== task.image.version) {
-    warm.delete(task.image.name);
-    return undefined;
-  }
-  return entry.idle.pop();
+  warm.delete(task.image.name);
+  if (entry.version !== task.image.version) return undefined; // the old version's instance goes
+  return entry.instance;
 }
 
-function giveBack(instance: FunctionInstance, name: string): void {
-  let entry = warm.get(name);
-  if (!entry || entry.version !== instance.version) entry = { version: instance.version, idle: [] };
-  entry.idle.push(instance);
-  warm.delete(name);
-  warm.set(name, entry);
+function giveBack(instance: FunctionInstance, task: InvokeTask): void {
+  const name = task.image.name;
+  warm.set(name, {
+    version: instance.version,
+    instance,
+    lastUsed: Date.now(),
+    idleTimeoutMs: task.idleTimeoutMs,
+    keepWarm: task.keepWarm,
+  });
   if (warm.size > MAX_WARM_FUNCTIONS) {
     const oldest = warm.keys().next().value;
-    if (oldest !== undefined) warm.delete(oldest);
+    if (oldest !== undefined) {
+      warm.delete(oldest);
+      report(oldest, 0);
+    }
   }
+}
+
+/** Keeps the instance for the next request if the function's isolation and the instance's state allow. */
+function keepOrDrop(instance: FunctionInstance, task: InvokeTask): void {
+  const grown = instance.memoryBytes() - instance.initialMemoryBytes > RECYCLE_AFTER_GROWTH_BYTES;
+  if (task.isolation === "reuse" && !grown) giveBack(instance, task);
+  else report(task.image.name, 0);
 }
 
 /** Whether an instance that failed this way can serve again: only the guest's own errors leave it sound. */
@@ -58,10 +98,6 @@ function reusableAfter(error: unknown): boolean {
     error instanceof JouleError &&
     (error.code === "JOULE_ERR_EXECUTION_BAD_RESPONSE" || error.code === "JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE")
   );
-}
-
-function liveInstances(name: string): number {
-  return warm.get(name)?.idle.length ?? 0;
 }
 
 function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
@@ -83,7 +119,6 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
     fuel,
     durationUs: Math.round((performance.now() - started) * 1000),
     memoryBytes,
-    liveInstances: liveInstances(name),
     threadId,
   });
 
@@ -93,19 +128,31 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
     } catch (error) {
       return { ok: false, error: toWire(error, "instantiate"), stats: stats(0, 0), logs: [], droppedLogs: 0 };
     }
+    report(name, 1);
+  }
+  if (task.warmOnly) {
+    giveBack(instance, task);
+    return {
+      ok: true,
+      response: { status: 204, headers: [], body: new Uint8Array() },
+      stats: stats(instance.memoryBytes()),
+      logs: [],
+      droppedLogs: 0,
+    };
   }
 
   try {
     const raw = instance.handle(task.request, task.requestId, task.fuelLimit);
     const response = checkResponse(raw, task.maxResponseBytes);
     // Memory never shrinks: an instance that grew well past its start is not kept.
-    if (instance.memoryBytes() - instance.initialMemoryBytes <= RECYCLE_AFTER_GROWTH_BYTES) giveBack(instance, name);
+    keepOrDrop(instance, task);
     const { lines, dropped } = instance.sink.drain();
     return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped };
   } catch (error) {
     const { lines, dropped } = instance.sink.drain();
     // After a trap or an exhausted limit the instance's state cannot be trusted; it is dropped.
-    if (reusableAfter(error)) giveBack(instance, name);
+    if (reusableAfter(error)) keepOrDrop(instance, task);
+    else report(name, 0);
     return {
       ok: false,
       error: toWire(error, "handle"),

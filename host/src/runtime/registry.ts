@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { JouleError } from "../errors.ts";
-import type { Limits } from "../manifest.ts";
+import type { Isolation, Limits, Scaling } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
@@ -33,6 +33,8 @@ export interface DeployInput {
   component: Uint8Array;
   env: Record<string, string>;
   limits: Limits;
+  scaling: Scaling;
+  isolation: Isolation;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -54,9 +56,9 @@ export function checkComponentBytes(bytes: Uint8Array): void {
 }
 
 /** What makes two deploys the same: component, env and limits, independent of key order. */
-function contentKey(digest: string, env: Record<string, string>, limits: Limits): string {
+function contentKey(digest: string, input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation">): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([digest, sorted(env), sorted(limits)]);
+  return JSON.stringify([digest, sorted(input.env), sorted(input.limits), sorted(input.scaling), input.isolation]);
 }
 
 export class FunctionRegistry {
@@ -122,9 +124,9 @@ export class FunctionRegistry {
   async #deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkComponentBytes(input.component);
     const digest = sha256(input.component);
-    const key = contentKey(digest, input.env, input.limits);
+    const key = contentKey(digest, input);
     const live = this.#live.get(input.name);
-    if (live && contentKey(live.record.component.digest, live.record.env, live.record.limits) === key) {
+    if (live && contentKey(live.record.component.digest, live.record) === key) {
       return { record: live.record, changed: false };
     }
     const meta = await this.#derive(digest, async () => input.component);
@@ -146,6 +148,8 @@ export class FunctionRegistry {
       component: { digest, size: input.component.byteLength },
       env: input.env,
       limits: input.limits,
+      scaling: input.scaling,
+      isolation: input.isolation,
       imports: meta.imports,
       deployedAt,
     };

@@ -6,6 +6,7 @@
 import type { LogLine } from "../capabilities/log-sink.ts";
 import type { WireError } from "../errors.ts";
 import type { MeterExports } from "../fuel/instrument.ts";
+import type { Isolation } from "../manifest.ts";
 
 /** A deployed function as a worker needs it to make instances. */
 export interface FunctionImage {
@@ -48,7 +49,23 @@ export interface InvokeTask {
   memoryLimitPages: number;
   maxResponseBytes: number;
   maxLogBytes: number;
+  /** "per-request": the instance is never reused. */
+  isolation: Isolation;
+  /** Drop the warm instance after this long unused, unless `keepWarm`. */
+  idleTimeoutMs: number;
+  keepWarm: boolean;
+  /** Only make (or keep) a warm instance; `request` is not run. */
+  warmOnly?: boolean;
 }
+
+/** Posted by workers on INSTANCES_CHANNEL whenever their count of warm instances of a function changes. */
+export interface InstanceCount {
+  threadId: number;
+  fn: string;
+  count: number;
+}
+
+export const INSTANCES_CHANNEL = "joule:instances";
 
 export interface InvokeStats {
   coldStart: boolean;
@@ -58,8 +75,6 @@ export interface InvokeStats {
   fuel: number;
   /** Linear memory of the instance after the call, in bytes. */
   memoryBytes: number;
-  /** This worker's live instances of the function after the call. */
-  liveInstances: number;
   threadId: number;
 }
 

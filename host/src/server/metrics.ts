@@ -5,7 +5,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Scheduler } from "../pool/scheduler.ts";
-import type { InvokeStats } from "../runtime/types.ts";
+import { INSTANCES_CHANNEL, type InstanceCount, type InvokeStats } from "../runtime/types.ts";
 
 export class HostMetrics {
   readonly registry = new Registry();
@@ -15,11 +15,22 @@ export class HostMetrics {
   readonly #memory: Histogram<"function">;
   readonly #coldStarts: Counter<"function">;
   readonly #fuel: Counter<"function">;
-  /** Live instances per function and worker thread; summed at scrape time. */
+  /** Live instances per function and worker thread, as the workers report them; summed at scrape time. */
   readonly #instances = new Map<string, Map<number, number>>();
+  readonly #counts = new BroadcastChannel(INSTANCES_CHANNEL);
 
   constructor(scheduler: Scheduler) {
     const registers = [this.registry];
+    (this.#counts as unknown as { unref?: () => void }).unref?.();
+    this.#counts.onmessage = (event) => {
+      const { threadId, fn, count } = (event as MessageEvent<InstanceCount>).data;
+      let perThread = this.#instances.get(fn);
+      if (!perThread) {
+        perThread = new Map();
+        this.#instances.set(fn, perThread);
+      }
+      perThread.set(threadId, count);
+    };
     collectDefaultMetrics({ register: this.registry, prefix: "joule_process_" });
     this.#invocations = new Counter({
       name: "joule_invocations_total",
@@ -113,12 +124,10 @@ export class HostMetrics {
     if (stats.memoryBytes > 0) this.#memory.observe({ function: fn }, stats.memoryBytes);
     if (stats.coldStart) this.#coldStarts.inc({ function: fn });
     this.#fuel.inc({ function: fn }, stats.fuel);
-    let perThread = this.#instances.get(fn);
-    if (!perThread) {
-      perThread = new Map();
-      this.#instances.set(fn, perThread);
-    }
-    perThread.set(stats.threadId, stats.liveInstances);
+  }
+
+  close(): void {
+    this.#counts.close();
   }
 
   /** A removed or redeployed function has no live instances of its old version. */

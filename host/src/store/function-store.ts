@@ -19,7 +19,14 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { z } from "zod";
 import type { MeterExports } from "../fuel/instrument.ts";
-import { envSchema, functionNameSchema, limitsSchema } from "../manifest.ts";
+import {
+  DEFAULT_SCALING,
+  envSchema,
+  functionNameSchema,
+  isolationSchema,
+  limitsSchema,
+  scalingSchema,
+} from "../manifest.ts";
 import { renameDirAtomic, writeAtomic } from "./atomic.ts";
 
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -40,6 +47,8 @@ export const functionRecordSchema = z
     component: z.object({ digest: z.string().regex(DIGEST), size: z.number().int().nonnegative() }).strict(),
     env: envSchema,
     limits: limitsSchema,
+    scaling: scalingSchema.default(DEFAULT_SCALING),
+    isolation: isolationSchema.default("reuse"),
     imports: z.array(z.string()),
     deployedAt: z.string(),
   })

@@ -11,7 +11,18 @@ import { z } from "zod";
 import type { Config } from "../../config.ts";
 import { budgetInput, type EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
-import { describeIssues, energyBudgetSchema, envSchema, functionNameSchema, limitsSchema } from "../../manifest.ts";
+import {
+  DEFAULT_SCALING,
+  describeIssues,
+  energyBudgetSchema,
+  envSchema,
+  functionNameSchema,
+  isolationSchema,
+  limitsSchema,
+  scalingSchema,
+} from "../../manifest.ts";
+import { prewarm } from "../../pool/prewarm.ts";
+import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
 import type { HostMetrics } from "../metrics.ts";
@@ -21,6 +32,8 @@ export const deployConfigSchema = z
   .object({
     env: envSchema.default({}),
     limits: limitsSchema.default({}),
+    scaling: scalingSchema.default(DEFAULT_SCALING),
+    isolation: isolationSchema.default("reuse"),
     /** Sets the function's energy budget; absent leaves it as it is. */
     energyBudget: energyBudgetSchema.optional(),
   })
@@ -40,6 +53,7 @@ export interface AdminDeps {
   registry: FunctionRegistry;
   metrics: HostMetrics;
   ledger: EnergyLedger;
+  scheduler: Scheduler;
 }
 
 function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
@@ -101,7 +115,7 @@ export function describe(record: FunctionRecord, baseUrl: string) {
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  const { config, registry, metrics, ledger } = deps;
+  const { config, registry, metrics, ledger, scheduler } = deps;
   await app.register(multipart, {
     throwFileSizeLimit: true,
     limits: { fileSize: config.maxUploadBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 5 },
@@ -140,10 +154,14 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       component,
       env: deployConfig.env,
       limits: deployConfig.limits,
+      scaling: deployConfig.scaling,
+      isolation: deployConfig.isolation,
     });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);
+      const live = registry.get(name);
+      if (live) await prewarm(scheduler, live, config);
       request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
     }
     reply.code(existed ? 200 : 201);

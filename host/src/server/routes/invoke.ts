@@ -9,8 +9,10 @@ import type { Config } from "../../config.ts";
 import type { EnergyLedger, Reservation } from "../../energy/ledger.ts";
 import { type EnergyModel, microjoules } from "../../energy/model.ts";
 import { JouleError } from "../../errors.ts";
+import { CapacityGate } from "../../pool/capacity.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
-import type { FunctionRegistry } from "../../runtime/registry.ts";
+import type { FunctionRegistry, LiveFunction } from "../../runtime/registry.ts";
+import { type TaskBase, taskBase } from "../../runtime/task.ts";
 import type { HostMetrics } from "../metrics.ts";
 
 export interface InvokeDeps {
@@ -54,6 +56,7 @@ export function guestPath(rawUrl: string): string {
 
 export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Promise<void> {
   const { config, registry, scheduler, metrics, ledger, model } = deps;
+  const gate = new CapacityGate();
 
   // Every content type, including none, reaches the function as bytes.
   app.removeAllContentTypeParsers();
@@ -81,9 +84,34 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         },
       );
     }
-    const url = `${request.protocol}://${request.host}${guestPath(request.raw.url ?? "/")}`;
     const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
-    const fuelLimit = live.record.limits.fuel ?? config.defaultFuel;
+    const base = taskBase(live, config);
+    const { maxInstances, maxQueue } = live.record.scaling;
+    let release: () => void;
+    try {
+      release = await gate.acquire(name, maxInstances, maxQueue);
+    } catch (error) {
+      metrics.record(name, 503, undefined, "JOULE_ERR_CAPACITY");
+      throw error;
+    }
+    try {
+      return await run(request, reply, live, base, timeoutMs);
+    } finally {
+      release();
+    }
+  }
+
+  async function run(
+    request: FastifyRequest<{ Params: { name: string; "*"?: string } }>,
+    reply: FastifyReply,
+    live: LiveFunction,
+    base: TaskBase,
+    timeoutMs: number,
+  ) {
+    const { name } = request.params;
+    const { fuelLimit } = base;
+    const body = (request.body as Buffer | undefined) ?? EMPTY;
+    const url = `${request.protocol}://${request.host}${guestPath(request.raw.url ?? "/")}`;
     // Reserve what the invocation could use at most; refused here, nothing runs.
     let reservation: Reservation;
     try {
@@ -97,13 +125,9 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     try {
       result = await scheduler.invoke(
         {
-          image: live.image,
+          ...base,
           request: { method: request.method, url, headers: guestHeaders(request), body },
           requestId: String(request.id),
-          fuelLimit,
-          memoryLimitPages: (live.record.limits.memoryMb ?? config.defaultMemoryMb) * 16,
-          maxResponseBytes: config.maxBodyBytes,
-          maxLogBytes: config.maxLogBytesPerInvocation,
         },
         timeoutMs,
       );
