@@ -29,6 +29,7 @@ const USAGE = `joule — WebAssembly functions
                                           run a host; builds and deploys the example functions
   joule calibrate [--data-dir D] [--seconds S] [--watts W]
                                           measure fuel per second here for the energy model
+  joule bench                             compare cold and warm latency against the alternatives
 
 Common: --host URL (default $JOULE_HOST or ${DEFAULT_HOST}), --token T (default $JOULE_ADMIN_TOKEN), --json`;
 
@@ -252,8 +253,20 @@ async function calibrateCommand(args: string[], out: Output): Promise<void> {
   );
 }
 
+/** `joule bench`: the comparison benchmark in bench/compare.ts (the same as `npm run bench`). */
+async function bench(args: string[]): Promise<void> {
+  parse(args, {});
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, "bench/compare.ts")], {
+    stdio: "inherit",
+    cwd: PROJECT_ROOT,
+  });
+  process.exitCode = await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
+}
+
 const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> = {
   calibrate: calibrateCommand,
+  bench,
   build,
   deploy,
   invoke,

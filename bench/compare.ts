@@ -1,0 +1,337 @@
+/**
+ * `npm run bench` / `joule bench`: cold starts and warm requests, over HTTP
+ * on loopback, side by side in one run, for the hello JS guest and a tiny
+ * core-Wasm guest:
+ *
+ *   joule pooled        Joule with its instance pools (cold: the first request
+ *                       to a freshly deployed version, which has no instance yet)
+ *   joule per-request   Joule with isolation "per-request": a new instance every time
+ *   jco stock           jco's own path: transpiled glue with preview2-shim's WASI,
+ *                       a fresh instance per request (compiled modules reused)
+ *   process/request     the same handler as plain JS in a new node process per request
+ *   worker/request      the same handler in a new worker thread per request
+ *   bare fastify        fastify returning the same body: the floor
+ *
+ * Rows where every request is fresh have one distribution, shown as both
+ * cold and warm. Then: memory per warm instance and what one host holds
+ * (BENCH_FUNCTIONS deployed, 100 of them warm). Prints the machine, Node,
+ * p50/p99 and throughput; writes bench/results/<date>.json and .svg. It
+ * fails only on errors, never on a number.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { transpile } from "@bytecodealliance/jco";
+import * as shim from "@bytecodealliance/preview2-shim";
+import Fastify from "fastify";
+import { buildFunction } from "../host/src/build/build-function.ts";
+import { loadConfig } from "../host/src/config.ts";
+import { startHost } from "../host/src/host.ts";
+import { watComponent } from "../test/support/wat-component.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
+const WARM = Number(process.env.BENCH_WARM ?? 1000);
+const FUNCTIONS = Number(process.env.BENCH_FUNCTIONS ?? 1000);
+const CONCURRENCY = 8;
+const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 2000);
+
+const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+
+function get(url: string): Promise<{ status: number; ms: number; cold?: string }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    request(url, { agent }, (res) => {
+      res.resume();
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          ms: performance.now() - started,
+          cold: res.headers["x-joule-cold-start"] as string,
+        }),
+      );
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+async function ok(url: string) {
+  const r = await get(url);
+  if (r.status !== 200) throw new Error(`${url}: status ${r.status}`);
+  return r;
+}
+
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+
+async function sequential(url: string, n: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) times.push((await ok(url)).ms);
+  return times;
+}
+
+async function throughput(url: string): Promise<number> {
+  let done = 0;
+  const until = performance.now() + THROUGHPUT_MS;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        await ok(url);
+        done++;
+      }
+    }),
+  );
+  return done / (THROUGHPUT_MS / 1000);
+}
+
+interface Row {
+  row: string;
+  workload: "hello" | "tiny";
+  coldP50: number;
+  coldP99: number;
+  warmP50: number;
+  warmP99: number;
+  rps: number;
+}
+
+/** A row where every request gets a fresh sandbox: one distribution serves as cold and warm. */
+async function freshRow(row: string, workload: Row["workload"], url: string): Promise<Row> {
+  await ok(url);
+  const times = await sequential(url, SAMPLES);
+  return {
+    row,
+    workload,
+    coldP50: pct(times, 50),
+    coldP99: pct(times, 99),
+    warmP50: pct(times, 50),
+    warmP99: pct(times, 99),
+    rps: await throughput(url),
+  };
+}
+
+async function warmRow(row: string, workload: Row["workload"], url: string, cold: number[]): Promise<Row> {
+  await sequential(url, 100);
+  const times = await sequential(url, WARM);
+  return {
+    row,
+    workload,
+    coldP50: pct(cold, 50),
+    coldP99: pct(cold, 99),
+    warmP50: pct(times, 50),
+    warmP99: pct(times, 99),
+    rps: await throughput(url),
+  };
+}
+
+interface Glue {
+  instantiate(
+    get: (name: string) => WebAssembly.Module,
+    imports: Record<string, unknown>,
+  ): Record<
+    string,
+    { handle(r: unknown, i: unknown): { status: number; headers: Array<[string, string]>; body: Uint8Array } }
+  >;
+}
+
+/** jco's stock path: its own glue and preview2-shim's Node WASI, a fresh instance per request. */
+async function jcoStock(component: Uint8Array, work: string, name: string) {
+  const { files } = (await transpile(component, {
+    name,
+    instantiation: { tag: "async" },
+    noTypescript: true,
+  } as never)) as unknown as { files: Record<string, Uint8Array> };
+  const modules: Record<string, WebAssembly.Module> = {};
+  for (const [file, bytes] of Object.entries(files)) {
+    if (file.endsWith(".wasm")) modules[file] = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    else if (file === `${name}.js`) await writeFile(join(work, `${name}.mjs`), bytes);
+  }
+  const glue = (await import(pathToFileURL(join(work, `${name}.mjs`)).href)) as Glue;
+  const imports: Record<string, unknown> = {
+    "joule:function/host": { log: () => {}, environment: () => [["GREETING", "Hello"]] },
+  };
+  for (const [pkg, members] of Object.entries(shim as unknown as Record<string, Record<string, unknown>>)) {
+    for (const [member, value] of Object.entries(members))
+      imports[`wasi:${pkg}/${member.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`] = value;
+  }
+  return async (url: string) => {
+    const root = await glue.instantiate((file) => modules[file] as WebAssembly.Module, imports);
+    const handler = root["joule:function/handler@0.1.0"];
+    if (!handler) throw new Error("no handler");
+    return handler.handle(
+      { method: "GET", url, headers: [], body: new Uint8Array() },
+      { requestId: "b", functionName: name },
+    );
+  };
+}
+
+function perProcess(which: string, url: string): Promise<{ type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "bench/stock/process.mjs"), which, url], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", () => resolve(JSON.parse(out)));
+  });
+}
+
+function perWorker(which: string, url: string): Promise<{ type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(join(ROOT, "bench/stock/worker.mjs"), { workerData: { which, url } });
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+}
+
+function svg(rows: Row[]): string {
+  const width = 900;
+  const barH = 12;
+  const lineH = 34;
+  const left = 230;
+  const max = Math.log10(Math.max(...rows.flatMap((r) => [r.coldP50, r.warmP50])) * 2);
+  const min = Math.log10(0.05);
+  const x = (ms: number) => left + ((Math.log10(Math.max(ms, 0.05)) - min) / (max - min)) * (width - left - 90);
+  const parts = rows.map((r, i) => {
+    const y = 40 + i * lineH;
+    return [
+      `<text x="8" y="${y + 14}" font-size="12">${r.workload} · ${r.row}</text>`,
+      `<rect x="${left}" y="${y}" width="${x(r.coldP50) - left}" height="${barH}" fill="#d9534f"/>`,
+      `<text x="${x(r.coldP50) + 4}" y="${y + 10}" font-size="10">cold ${r.coldP50.toFixed(2)} ms</text>`,
+      `<rect x="${left}" y="${y + barH + 2}" width="${x(r.warmP50) - left}" height="${barH}" fill="#5bc0de"/>`,
+      `<text x="${x(r.warmP50) + 4}" y="${y + barH + 12}" font-size="10">warm ${r.warmP50.toFixed(2)} ms</text>`,
+    ].join("");
+  });
+  const height = 60 + rows.length * lineH;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><text x="8" y="20" font-size="14">Cold and warm p50 latency over HTTP, log scale (ms)</text>${parts.join("")}</svg>\n`;
+}
+
+async function main() {
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}`;
+  console.log(`machine: ${machine}`);
+  const work = await mkdtemp(join(tmpdir(), "joule-bench-"));
+  const hello = await buildFunction(join(ROOT, "guests/hello"));
+  const helloBytes = await readFile(hello.componentPath);
+  const tinyBytes = await watComponent(join(ROOT, "test/fixtures/wat/tiny.wat"));
+  const tinyPath = join(work, "tiny.wasm");
+  await writeFile(tinyPath, tinyBytes);
+
+  const host = await startHost(loadConfig({ port: 0, dataDir: join(work, "store"), logLevel: "silent" }));
+  const deploy = async (name: string, path: string, extra: Record<string, unknown> = {}) => {
+    const started = performance.now();
+    const response = await fetch(`${host.url}/v1/functions/${name}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ component: { path }, env: { GREETING: "Hello" }, ...extra }),
+    });
+    if (!response.ok) throw new Error(`deploy ${name}: ${await response.text()}`);
+    return performance.now() - started;
+  };
+
+  const stock = { hello: await jcoStock(helloBytes, work, "hello"), tiny: await jcoStock(tinyBytes, work, "tiny") };
+  const helloBody = JSON.stringify({ greeting: "Hello, world!", path: "/" });
+  const baseline = Fastify();
+  baseline.get("/bare/hello", async (_q, reply) => reply.type("application/json").send(helloBody));
+  baseline.get("/bare/tiny", async () => "tiny");
+  for (const which of ["hello", "tiny"] as const) {
+    baseline.get(`/jco/${which}`, async (q, reply) => {
+      const r = await stock[which](`http://bench${q.url.slice(`/jco/${which}`.length) || "/"}`);
+      return reply.code(r.status).send(Buffer.from(r.body));
+    });
+    baseline.get(`/process/${which}`, async (q, reply) => {
+      const r = await perProcess(which, `http://bench${q.url}`);
+      return reply.type(r.type).send(r.body);
+    });
+    baseline.get(`/worker/${which}`, async (q, reply) => {
+      const r = await perWorker(which, `http://bench${q.url}`);
+      return reply.type(r.type).send(r.body);
+    });
+  }
+  const base = await baseline.listen({ host: "127.0.0.1", port: 0 });
+
+  const rows: Row[] = [];
+  const deployMs: Record<string, number> = {};
+  for (const [workload, path] of [
+    ["hello", hello.componentPath],
+    ["tiny", tinyPath],
+  ] as const) {
+    deployMs[workload] = await deploy(workload, path);
+    const cold: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      await deploy(workload, path, { env: { GREETING: "Hello", SAMPLE: String(i) } });
+      const r = await ok(`${host.url}/fn/${workload}/`);
+      if (r.cold !== "true") throw new Error(`expected a cold start, got ${r.cold}`);
+      cold.push(r.ms);
+    }
+    rows.push(await warmRow("joule pooled", workload, `${host.url}/fn/${workload}/`, cold));
+    await deploy(`${workload}-fresh`, path, { isolation: "per-request" });
+    rows.push(await freshRow("joule per-request", workload, `${host.url}/fn/${workload}-fresh/`));
+    rows.push(await freshRow("jco stock (fresh instance)", workload, `${base}/jco/${workload}`));
+    rows.push(await freshRow("process per request", workload, `${base}/process/${workload}`));
+    rows.push(await freshRow("worker per request", workload, `${base}/worker/${workload}`));
+    const bare = await sequential(`${base}/bare/${workload}`, 20);
+    rows.push(await warmRow("bare fastify", workload, `${base}/bare/${workload}`, bare));
+  }
+
+  const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
+  const table = [["workload", "row", "cold p50", "cold p99", "warm p50", "warm p99", `rps @${CONCURRENCY}`]];
+  for (const r of rows)
+    table.push([r.workload, r.row, fmt(r.coldP50), fmt(r.coldP99), fmt(r.warmP50), fmt(r.warmP99), r.rps.toFixed(0)]);
+  const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((t) => (t[i] ?? "").length)));
+  for (const line of table) console.log(line.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  "));
+  console.log(
+    `deploy: hello ${deployMs.hello?.toFixed(0)} ms, tiny ${deployMs.tiny?.toFixed(0)} ms (first deploy: transpile, meter, compile)`,
+  );
+  for (const workload of ["hello", "tiny"] as const) {
+    const joule = rows.find((r) => r.workload === workload && r.row === "joule pooled") as Row;
+    const bare = rows.find((r) => r.workload === workload && r.row === "bare fastify") as Row;
+    console.log(
+      `${workload}: warm overhead over bare fastify ${((joule.warmP50 - bare.warmP50) * 1000).toFixed(0)} µs p50; throughput ${((joule.rps / bare.rps) * 100).toFixed(0)}% of bare fastify's`,
+    );
+  }
+
+  // Capacity: many deployed functions sharing the engine, some of them warm.
+  const rssBefore = process.memoryUsage().rss;
+  const started = performance.now();
+  for (let i = 0; i < FUNCTIONS; i++)
+    await deploy(`many-${i}`, hello.componentPath, { env: { GREETING: "Hello", N: String(i) } });
+  const deployedRss = process.memoryUsage().rss;
+  const warmCount = Math.min(100, FUNCTIONS);
+  for (let i = 0; i < warmCount; i++) await ok(`${host.url}/fn/many-${i}/`);
+  const warmRss = process.memoryUsage().rss;
+  const capacity = {
+    deployed: FUNCTIONS,
+    warm: warmCount,
+    deploySecondsTotal: (performance.now() - started) / 1000,
+    rssBeforeMb: rssBefore / 2 ** 20,
+    rssDeployedMb: deployedRss / 2 ** 20,
+    rssWarmMb: warmRss / 2 ** 20,
+    perWarmInstanceMb: (warmRss - deployedRss) / warmCount / 2 ** 20,
+  };
+  console.log(
+    `capacity: ${FUNCTIONS} JS functions deployed in ${capacity.deploySecondsTotal.toFixed(1)} s (RSS ${capacity.rssBeforeMb.toFixed(0)} → ${capacity.rssDeployedMb.toFixed(0)} MB); ${warmCount} warm: RSS ${capacity.rssWarmMb.toFixed(0)} MB, ${capacity.perWarmInstanceMb.toFixed(1)} MB per warm JS instance (instances are spread over the workers; at most 64 kept warm per worker)`,
+  );
+
+  const date = new Date().toISOString().replace(/[:.]/g, "-");
+  await mkdir(join(ROOT, "bench/results"), { recursive: true });
+  await writeFile(
+    join(ROOT, `bench/results/${date}.json`),
+    `${JSON.stringify({ machine, samples: SAMPLES, rows, deployMs, capacity }, null, 2)}\n`,
+  );
+  await writeFile(join(ROOT, `bench/results/${date}.svg`), svg(rows));
+  console.log(`wrote bench/results/${date}.json and .svg`);
+
+  await baseline.close();
+  await host.close();
+  agent.destroy();
+  await rm(work, { recursive: true, force: true });
+}
+
+await main();
