@@ -210,7 +210,7 @@ function svg(rows: Row[]): string {
     ].join("");
   });
   const height = 60 + rows.length * lineH;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><text x="8" y="20" font-size="14">Cold and warm p50 latency over HTTP, log scale (ms)</text>${parts.join("")}</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" role="img"><title>Joule bench: cold and warm p50 latency per row</title><text x="8" y="20" font-size="14">Cold and warm p50 latency over HTTP, log scale (ms)</text>${parts.join("")}</svg>\n`;
 }
 
 async function main() {
