@@ -99,33 +99,27 @@ interface Row {
   rps: number;
 }
 
+async function summary(
+  row: string,
+  workload: Row["workload"],
+  url: string,
+  cold: number[],
+  warm: number[],
+): Promise<Row> {
+  const [coldP50, coldP99, warmP50, warmP99] = [pct(cold, 50), pct(cold, 99), pct(warm, 50), pct(warm, 99)];
+  return { row, workload, coldP50, coldP99, warmP50, warmP99, rps: await throughput(url) };
+}
+
 /** A row where every request gets a fresh sandbox: one distribution serves as cold and warm. */
 async function freshRow(row: string, workload: Row["workload"], url: string): Promise<Row> {
   await ok(url);
   const times = await sequential(url, SAMPLES);
-  return {
-    row,
-    workload,
-    coldP50: pct(times, 50),
-    coldP99: pct(times, 99),
-    warmP50: pct(times, 50),
-    warmP99: pct(times, 99),
-    rps: await throughput(url),
-  };
+  return summary(row, workload, url, times, times);
 }
 
 async function warmRow(row: string, workload: Row["workload"], url: string, cold: number[]): Promise<Row> {
   await sequential(url, 100);
-  const times = await sequential(url, WARM);
-  return {
-    row,
-    workload,
-    coldP50: pct(cold, 50),
-    coldP99: pct(cold, 99),
-    warmP50: pct(times, 50),
-    warmP99: pct(times, 99),
-    rps: await throughput(url),
-  };
+  return summary(row, workload, url, cold, await sequential(url, WARM));
 }
 
 interface Glue {

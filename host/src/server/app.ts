@@ -6,25 +6,13 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
-import type { Config } from "../config.ts";
-import type { EnergyLedger } from "../energy/ledger.ts";
-import type { EnergyModel } from "../energy/model.ts";
 import { JouleError } from "../errors.ts";
-import type { Scheduler } from "../pool/scheduler.ts";
-import type { FunctionRegistry } from "../runtime/registry.ts";
-import type { HostMetrics } from "./metrics.ts";
-import { adminRoutes } from "./routes/admin.ts";
+import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
 import { energyRoutes } from "./routes/energy.ts";
-import { invokeRoutes } from "./routes/invoke.ts";
+import { type InvokeDeps, invokeRoutes } from "./routes/invoke.ts";
 import { opsRoutes } from "./routes/ops.ts";
 
-export interface AppDeps {
-  config: Config;
-  registry: FunctionRegistry;
-  scheduler: Scheduler;
-  metrics: HostMetrics;
-  ledger: EnergyLedger;
-  model: EnergyModel;
+export interface AppDeps extends InvokeDeps, AdminDeps {
   isReady: () => boolean;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;

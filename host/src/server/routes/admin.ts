@@ -11,32 +11,20 @@ import { z } from "zod";
 import type { Config } from "../../config.ts";
 import { budgetInput, type EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
-import {
-  DEFAULT_SCALING,
-  describeIssues,
-  energyBudgetSchema,
-  envSchema,
-  functionNameSchema,
-  isolationSchema,
-  limitsSchema,
-  scalingSchema,
-} from "../../manifest.ts";
+import { describeIssues, functionNameSchema, manifestSchema } from "../../manifest.ts";
 import { prewarm } from "../../pool/prewarm.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
 import type { HostMetrics } from "../metrics.ts";
 
-/** What a deploy sets besides the component; the CLI sends the manifest's `env` and `limits`. */
-export const deployConfigSchema = z
-  .object({
-    env: envSchema.default({}),
-    limits: limitsSchema.default({}),
-    scaling: scalingSchema.default(DEFAULT_SCALING),
-    isolation: isolationSchema.default("reuse"),
-    /** Sets the function's energy budget; absent leaves it as it is. */
-    energyBudget: energyBudgetSchema.optional(),
-  })
+/**
+ * What a deploy sets besides the component: the manifest's settings (the CLI
+ * sends them from joule.json). An absent energyBudget leaves the function's
+ * budget as it is.
+ */
+export const deployConfigSchema = manifestSchema
+  .pick({ env: true, limits: true, scaling: true, isolation: true, energyBudget: true })
   .strict();
 
 export const deployJsonSchema = deployConfigSchema
