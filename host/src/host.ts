@@ -3,6 +3,8 @@
  * worker pool and the HTTP server, started and stopped in the right order.
  */
 import type { FastifyInstance } from "fastify";
+import { AuditLog } from "./auth/audit.ts";
+import { KeyStore, openAuthDb, SCOPES } from "./auth/keys.ts";
 import type { Config } from "./config.ts";
 import { EnergyLedger } from "./energy/ledger.ts";
 import { loadEnergyModel } from "./energy/model.ts";
@@ -10,6 +12,7 @@ import { prewarm } from "./pool/prewarm.ts";
 import { Scheduler } from "./pool/scheduler.ts";
 import { FunctionRegistry } from "./runtime/registry.ts";
 import { buildApp } from "./server/app.ts";
+import { Authenticator } from "./server/auth.ts";
 import { HostMetrics } from "./server/metrics.ts";
 import { FunctionStore } from "./store/function-store.ts";
 
@@ -18,6 +21,9 @@ export interface Host {
   readonly app: FastifyInstance;
   readonly registry: FunctionRegistry;
   readonly ledger: EnergyLedger;
+  readonly keys: KeyStore;
+  /** An API key with every scope, made on the first start of a data dir; undefined afterwards. */
+  readonly bootstrapKey: string | undefined;
   close(): Promise<void>;
 }
 
@@ -35,6 +41,12 @@ export async function startHost(
   const registry = new FunctionRegistry(store, { defaultMemoryMb: config.defaultMemoryMb });
   const model = await loadEnergyModel(config.dataDir, config.wattsPerCore);
   const ledger = new EnergyLedger(config.dataDir);
+  const authDb = openAuthDb(config.dataDir);
+  const keys = new KeyStore(authDb);
+  const audit = new AuditLog(authDb);
+  const auth = new Authenticator({ keys, audit, adminToken: config.adminToken });
+  // The first start makes a key with every scope; it is handed back once and never stored or logged.
+  const bootstrapKey = keys.count() === 0 ? keys.create({ name: "bootstrap", scopes: [...SCOPES] }).key : undefined;
   const scheduler = new Scheduler({ workers: config.workers });
   const metrics = new HostMetrics(scheduler);
   let ready = false;
@@ -42,7 +54,18 @@ export async function startHost(
     const live = registry.get(name);
     if (live) await prewarm(scheduler, live, config);
   };
-  const app = buildApp({ config, registry, scheduler, metrics, ledger, model, isReady: () => ready, logStream });
+  const app = buildApp({
+    config,
+    registry,
+    scheduler,
+    metrics,
+    ledger,
+    model,
+    auth,
+    audit,
+    isReady: () => ready,
+    logStream,
+  });
 
   const failed = await registry.load();
   for (const { name, problem } of failed)
@@ -61,6 +84,8 @@ export async function startHost(
     app,
     registry,
     ledger,
+    keys,
+    bootstrapKey,
     async close() {
       ready = false;
       await app.close();
@@ -68,6 +93,7 @@ export async function startHost(
       await scheduler.close();
       await registry.close();
       ledger.close();
+      authDb.close();
     },
   };
 }

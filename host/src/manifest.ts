@@ -85,6 +85,8 @@ export const manifestSchema = z
     limits: limitsSchema.default({}),
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
+    /** Anyone may invoke it, without an API key. */
+    public: z.boolean().default(false),
     /** The function's energy budget; none means unlimited. */
     energyBudget: energyBudgetSchema.optional(),
   })

@@ -97,22 +97,32 @@ describe("joule deploy, invoke, list, delete against a running host", () => {
   });
 
   it("deploys a function directory and invokes it", async () => {
-    const deployed = await joule("deploy", join(work, "mine"), "--name", "mine", "--host", t.url, "--json");
+    const deployed = await joule(
+      "deploy",
+      join(work, "mine"),
+      "--name",
+      "mine",
+      "--host",
+      t.url,
+      "--key",
+      t.key,
+      "--json",
+    );
     expect(deployed.code).toBe(0);
     const record = JSON.parse(deployed.stdout);
     expect(record).toMatchObject({ command: "deploy", name: "mine", built: true, url: `${t.url}/fn/mine/` });
     expect(record.buildMs).toBeGreaterThan(0);
 
-    const invoked = await joule("invoke", "mine", "/x?name=cli", "--host", t.url);
+    const invoked = await joule("invoke", "mine", "/x?name=cli", "--host", t.url, "--key", t.key);
     expect(invoked.code).toBe(0);
     expect(JSON.parse(invoked.stdout)).toEqual({ greeting: "Hello from Joule, cli!", path: "/x" });
     expect(invoked.stderr).toMatch(/^200 in /);
 
-    const listed = await joule("list", "--host", t.url);
+    const listed = await joule("list", "--host", t.url, "--key", t.key);
     expect(listed.stdout).toMatch(/^mine\t[0-9a-f]{12}\thttp/m);
 
-    expect((await joule("delete", "mine", "--host", t.url)).code).toBe(0);
-    const gone = await joule("delete", "mine", "--host", t.url);
+    expect((await joule("delete", "mine", "--host", t.url, "--key", t.key)).code).toBe(0);
+    const gone = await joule("delete", "mine", "--host", t.url, "--key", t.key);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain("JOULE_ERR_FUNCTION_NOT_FOUND");
   });

@@ -96,12 +96,14 @@ describe("energy", () => {
     await t.fetch("/v1/energy/functions/tiny", { method: "DELETE" });
   });
 
-  it("applies a principal's budget to its invocations of any function", async () => {
-    expect((await budget("principals", "anonymous", { joules: 0.000001 })).status).toBe(200);
+  it("applies a principal's budget, keyed by API key, to its invocations of any function", async () => {
+    const keyId = t.key.split("_")[1] as string;
+    expect((await budget("principals", keyId, { joules: 0.000001 })).status).toBe(200);
     const refused = await t.fetch("/fn/tiny/");
-    expect((await refused.json()).error.details).toMatchObject({ scope: "principal", id: "anonymous" });
-    expect((await t.fetch("/v1/energy/principals/anonymous", { method: "DELETE" })).status).toBe(204);
-    expect((await t.fetch("/v1/energy/principals/anonymous", { method: "DELETE" })).status).toBe(404);
+    expect((await refused.json()).error.details).toMatchObject({ scope: "principal", id: keyId });
+    expect((await t.fetch(`/v1/energy/principals/${keyId}`, { method: "DELETE" })).status).toBe(204);
+    expect((await t.fetch(`/v1/energy/principals/${keyId}`, { method: "DELETE" })).status).toBe(404);
+    expect((await status("principals", keyId)).invocations).toBeGreaterThan(0);
   });
 
   it("validates budgets, naming the bad field", async () => {

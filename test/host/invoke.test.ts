@@ -87,7 +87,7 @@ describe("invoking a function over HTTP", () => {
     const response = await t.fetch("/fn/echo/", {
       method: "PATCH",
       body: "x",
-      headers: { "content-type": "text/x-custom", authorization: "Bearer secret" },
+      headers: { "content-type": "text/x-custom" },
     });
     expect(response.headers.get("x-echo-method")).toBe("PATCH");
     expect(response.headers.get("content-type")).toBe("text/x-custom");

@@ -15,8 +15,12 @@ export interface TestHost {
   url: string;
   dataDir: string;
   logs: Array<Record<string, unknown>>;
-  /** fetch relative to the host. */
+  /** The API key with every scope made on the data dir's first start. */
+  key: string;
+  /** fetch relative to the host, with `key` unless the request sets its own authorization. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** fetch relative to the host without credentials. */
+  anonymous(path: string, init?: RequestInit): Promise<Response>;
   /** Deploys one of the components built in global setup, by path on the host's disk. */
   deploy(
     name: string,
@@ -48,7 +52,10 @@ export async function startTestHost(overrides: ConfigInput = {}, dataDir?: strin
   const config = () =>
     loadConfig({ host: "127.0.0.1", port: 0, workers: 2, logLevel: "info", ...overrides, dataDir: dir });
   let host = await startHost(config(), undefined, stream);
+  const key = host.bootstrapKey;
+  if (!key) throw new Error("the test host's data dir already had keys; start it on a fresh one");
   const test: TestHost = {
+    key,
     get host() {
       return host;
     },
@@ -57,14 +64,16 @@ export async function startTestHost(overrides: ConfigInput = {}, dataDir?: strin
     },
     dataDir: dir,
     logs,
-    fetch: (path, init) => fetch(new URL(path, host.url), init),
+    fetch: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (!headers.has("authorization")) headers.set("authorization", `Bearer ${key}`);
+      return fetch(new URL(path, host.url), { ...init, headers });
+    },
+    anonymous: (path, init) => fetch(new URL(path, host.url), init),
     deploy: (name, options = {}) =>
       test.fetch(`/v1/functions/${name}`, {
         method: "PUT",
-        headers: {
-          "content-type": "application/json",
-          ...(overrides.adminToken ? { authorization: `Bearer ${overrides.adminToken}` } : {}),
-        },
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({
           component: { path: options.component ?? componentPath(name) },
           env: options.env ?? {},

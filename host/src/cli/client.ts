@@ -45,6 +45,7 @@ export async function deployUpload(
     limits: Limits;
     scaling: Scaling;
     isolation: Isolation;
+    public: boolean;
     energyBudget?: EnergyBudget | undefined;
   },
 ): Promise<Record<string, unknown>> {

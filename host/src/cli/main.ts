@@ -6,6 +6,7 @@ import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
 import { buildFunction } from "../build/build-function.ts";
 import { ConfigError, configFromEnv, loadConfig } from "../config.ts";
 import { calibrate } from "../energy/calibrate.ts";
@@ -30,13 +31,17 @@ const USAGE = `joule — WebAssembly functions
   joule calibrate [--data-dir D] [--seconds S] [--watts W]
                                           measure fuel per second here for the energy model
   joule bench                             compare cold and warm latency against the alternatives
+  joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>
+                                          API keys of the host whose data dir this is
 
-Common: --host URL (default $JOULE_HOST or ${DEFAULT_HOST}), --token T (default $JOULE_ADMIN_TOKEN), --json`;
+Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read
+
+Common: --host URL (default $JOULE_HOST or ${DEFAULT_HOST}), --key K (default $JOULE_API_KEY), --json`;
 
 const COMMON = {
   json: { type: "boolean", default: false },
   host: { type: "string" },
-  token: { type: "string" },
+  key: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -44,10 +49,10 @@ function usageError(message: string): JouleError {
   return new JouleError("JOULE_ERR_CLI_USAGE", `${message}\n\n${USAGE}`);
 }
 
-function client(values: { host?: string | undefined; token?: string | undefined }): ClientOptions {
+function client(values: { host?: string | undefined; key?: string | undefined }): ClientOptions {
   return {
     host: values.host ?? process.env.JOULE_HOST ?? DEFAULT_HOST,
-    token: values.token ?? process.env.JOULE_ADMIN_TOKEN,
+    token: values.key ?? process.env.JOULE_API_KEY ?? process.env.JOULE_ADMIN_TOKEN,
   };
 }
 
@@ -97,6 +102,7 @@ async function deploy(args: string[], out: Output): Promise<void> {
     limits: built.manifest.limits,
     scaling: built.manifest.scaling,
     isolation: built.manifest.isolation,
+    public: built.manifest.public,
     energyBudget: built.manifest.energyBudget,
   });
   const deployMs = performance.now() - started;
@@ -124,7 +130,8 @@ async function invoke(args: string[], out: Output): Promise<void> {
   const started = performance.now();
   let response: Response;
   try {
-    response = await fetch(url, { method: String(values.method), body: values.data as string | undefined });
+    const headers: Record<string, string> = target.token ? { authorization: `Bearer ${target.token}` } : {};
+    response = await fetch(url, { method: String(values.method), body: values.data as string | undefined, headers });
   } catch (error) {
     throw new JouleError("JOULE_ERR_CLI_HOST_UNREACHABLE", `cannot reach ${target.host}: ${(error as Error).message}`);
   }
@@ -182,6 +189,7 @@ async function deployExamples(dir: string, host: Pick<Host, "registry" | "ledger
       limits: built.manifest.limits,
       scaling: built.manifest.scaling,
       isolation: built.manifest.isolation,
+      public: built.manifest.public,
     });
     if (built.manifest.energyBudget) ledger.setBudget("function", built.name, budgetInput(built.manifest.energyBudget));
     if (changed) out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);
@@ -215,6 +223,11 @@ async function serve(args: string[], out: Output): Promise<void> {
     if (examples) deployed = await deployExamples(examples, parts, out);
   });
   const base = host.url.replace("[::1]", "localhost");
+  if (host.bootstrapKey) {
+    out.info(
+      `\nA first API key, with every scope (shown once, never again; keep it):\n\n  export JOULE_API_KEY=${host.bootstrapKey}\n`,
+    );
+  }
   out.info(`\nJoule is serving on ${base}  (data dir ${config.dataDir}, ${config.workers} workers)`);
   for (const name of deployed) out.info(`  ${base}/fn/${name}/`);
   const example = deployed.includes("hello") ? "hello" : deployed[0];
@@ -264,8 +277,63 @@ async function bench(args: string[]): Promise<void> {
   process.exitCode = await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
 }
 
+/** `joule keys create|list|revoke`: API keys, managed in the data dir of a host on this machine. */
+async function keysCommand(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, {
+    "data-dir": { type: "string" },
+    scopes: { type: "string" },
+    functions: { type: "string" },
+    name: { type: "string" },
+  });
+  const [action, id] = positionals;
+  const input = configFromEnv();
+  if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
+  const db = openAuthDb(loadConfig(input).dataDir);
+  try {
+    const keys = new KeyStore(db);
+    if (action === "create") {
+      const list = (values.scopes as string | undefined)?.split(",").filter(Boolean) ?? [];
+      const bad = list.filter((s) => !scopeSchema.safeParse(s).success);
+      if (list.length === 0 || bad.length > 0) {
+        throw usageError(
+          `--scopes takes a comma-separated list of ${SCOPES.join(", ")}${bad.length ? `; not scopes: ${bad.join(", ")}` : ""}`,
+        );
+      }
+      const functions = (values.functions as string | undefined)?.split(",").filter(Boolean);
+      const { key, info } = keys.create({
+        name: (values.name as string | undefined) ?? "key",
+        scopes: list as Scope[],
+        functions,
+      });
+      out.done(
+        `created key ${info.id} (${info.scopes.join(", ")}${info.functions ? `; functions ${info.functions.join(", ")}` : ""}); shown once:\n  ${key}`,
+        {
+          command: "keys create",
+          key,
+          ...info,
+        },
+      );
+    } else if (action === "list") {
+      const all = keys.list();
+      if (out.json) return out.done("", { command: "keys list", keys: all });
+      for (const k of all)
+        out.info(
+          `${k.id}\t${k.name}\t${k.scopes.join(",")}\t${k.functions?.join(",") ?? "*"}\t${k.revoked ? "revoked" : "active"}`,
+        );
+    } else if (action === "revoke" && id) {
+      if (!keys.revoke(id)) throw usageError(`no active key ${id}`);
+      out.done(`revoked key ${id}`, { command: "keys revoke", id });
+    } else {
+      throw usageError("joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>");
+    }
+  } finally {
+    db.close();
+  }
+}
+
 const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> = {
   calibrate: calibrateCommand,
+  keys: keysCommand,
   bench,
   build,
   deploy,

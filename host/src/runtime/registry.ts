@@ -35,6 +35,7 @@ export interface DeployInput {
   limits: Limits;
   scaling: Scaling;
   isolation: Isolation;
+  public: boolean;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -56,9 +57,19 @@ export function checkComponentBytes(bytes: Uint8Array): void {
 }
 
 /** What makes two deploys the same: component, env and limits, independent of key order. */
-function contentKey(digest: string, input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation">): string {
+function contentKey(
+  digest: string,
+  input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "public">,
+): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([digest, sorted(input.env), sorted(input.limits), sorted(input.scaling), input.isolation]);
+  return JSON.stringify([
+    digest,
+    sorted(input.env),
+    sorted(input.limits),
+    sorted(input.scaling),
+    input.isolation,
+    input.public,
+  ]);
 }
 
 export class FunctionRegistry {
@@ -150,6 +161,7 @@ export class FunctionRegistry {
       limits: input.limits,
       scaling: input.scaling,
       isolation: input.isolation,
+      public: input.public,
       imports: meta.imports,
       deployedAt,
     };

@@ -4,15 +4,19 @@
  * `{ "error": { "code", "message", "details"? } }` from the catalog and
  * never a stack trace or a host path.
  */
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
+import type { AuditLog } from "../auth/audit.ts";
+import type { Scope } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { energyRoutes } from "./routes/energy.ts";
 import { type InvokeDeps, invokeRoutes } from "./routes/invoke.ts";
 import { opsRoutes } from "./routes/ops.ts";
 
 export interface AppDeps extends InvokeDeps, AdminDeps {
+  audit: AuditLog;
   isReady: () => boolean;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
@@ -29,10 +33,6 @@ function toJouleError(error: FastifyError): JouleError {
     "JOULE_ERR_HOST_INTERNAL",
     "internal error; the host log has the details under this request id",
   );
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -68,23 +68,27 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.register(opsRoutes, { metrics: deps.metrics, isReady: deps.isReady });
 
-  app.register(async (admin) => {
-    const token = config.adminToken;
-    if (token) {
-      const expected = digest(`Bearer ${token}`);
-      admin.addHook("onRequest", async (request) => {
-        const given = digest(request.headers.authorization ?? "");
-        if (!timingSafeEqual(given, expected)) {
-          throw new JouleError(
-            "JOULE_ERR_REQUEST_UNAUTHORIZED",
-            "send the admin token as `Authorization: Bearer <token>`",
-          );
-        }
+  // Each admin area needs its scope; every change made through it is audited.
+  const guarded = (scope: Scope, routes: (app: FastifyInstance) => Promise<void>) =>
+    app.register(async (area) => {
+      const what = (request: FastifyRequest) => ({
+        action: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        fn: (request.params as { name?: string; id?: string }).name ?? null,
       });
-    }
-    await adminRoutes(admin, deps);
-    await energyRoutes(admin, deps);
-  });
+      area.addHook("onRequest", async (request) => {
+        const { action, fn } = what(request);
+        deps.auth.require(request, scope, action, fn);
+      });
+      area.addHook("onResponse", async (request, reply) => {
+        if (request.method === "GET" || request.method === "HEAD") return;
+        const { action, fn } = what(request);
+        deps.auth.recordOperation(request, reply, action, fn);
+      });
+      await routes(area);
+    });
+  guarded("functions:manage", (area) => adminRoutes(area, deps));
+  guarded("energy:manage", (area) => energyRoutes(area, deps));
+  guarded("audit:read", (area) => auditRoutes(area, deps));
 
   app.register(async (scope) => invokeRoutes(scope, deps));
   return app;

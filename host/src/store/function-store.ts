@@ -49,6 +49,7 @@ export const functionRecordSchema = z
     limits: limitsSchema,
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
+    public: z.boolean().default(false),
     imports: z.array(z.string()),
     deployedAt: z.string(),
   })

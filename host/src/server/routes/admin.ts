@@ -24,7 +24,7 @@ import type { HostMetrics } from "../metrics.ts";
  * budget as it is.
  */
 export const deployConfigSchema = manifestSchema
-  .pick({ env: true, limits: true, scaling: true, isolation: true, energyBudget: true })
+  .pick({ env: true, limits: true, scaling: true, isolation: true, public: true, energyBudget: true })
   .strict();
 
 export const deployJsonSchema = deployConfigSchema
@@ -144,6 +144,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       limits: deployConfig.limits,
       scaling: deployConfig.scaling,
       isolation: deployConfig.isolation,
+      public: deployConfig.public,
     });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {

@@ -5,6 +5,7 @@
  * in `x-joule-*` headers.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ANONYMOUS } from "../../auth/keys.ts";
 import type { Config } from "../../config.ts";
 import type { EnergyLedger, Reservation } from "../../energy/ledger.ts";
 import { type EnergyModel, microjoules } from "../../energy/model.ts";
@@ -13,6 +14,7 @@ import { CapacityGate } from "../../pool/capacity.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry, LiveFunction } from "../../runtime/registry.ts";
 import { type TaskBase, taskBase } from "../../runtime/task.ts";
+import type { Authenticator } from "../auth.ts";
 import type { HostMetrics } from "../metrics.ts";
 
 export interface InvokeDeps {
@@ -22,10 +24,8 @@ export interface InvokeDeps {
   metrics: HostMetrics;
   ledger: EnergyLedger;
   model: EnergyModel;
+  auth: Authenticator;
 }
-
-/** Who is invoking, for principal budgets. API keys (and so named principals) come with host security. */
-const ANONYMOUS = "anonymous";
 
 const EMPTY = new Uint8Array(0);
 
@@ -72,6 +72,12 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         function: name,
       });
     }
+    // A public function takes anyone; a private one needs functions:invoke for it. Either way,
+    // credentials that were sent must be valid, and they name whose energy budget is charged.
+    const action = `invoke ${name}`;
+    request.principal = live.record.public
+      ? deps.auth.identify(request, action, name)
+      : deps.auth.require(request, "functions:invoke", action, name);
     const body = (request.body as Buffer | undefined) ?? EMPTY;
     const limit = live.record.limits.maxBodyBytes ?? config.maxBodyBytes;
     if (body.byteLength > limit) {
@@ -115,7 +121,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     // Reserve what the invocation could use at most; refused here, nothing runs.
     let reservation: Reservation;
     try {
-      reservation = ledger.reserve(name, ANONYMOUS, microjoules(model, fuelLimit));
+      reservation = ledger.reserve(name, (request.principal ?? ANONYMOUS).id, microjoules(model, fuelLimit));
     } catch (error) {
       metrics.record(name, 429, undefined, "JOULE_ERR_ENERGY_INSUFFICIENT");
       throw error;

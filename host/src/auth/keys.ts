@@ -1,0 +1,135 @@
+/**
+ * API keys: who may manage and invoke functions. A key is shown once, when
+ * it is made (`jk_<id>_<secret>`); the host keeps only its id, scopes and
+ * the SHA-256 of its secret (the secret is 256 random bits, so a slow hash
+ * adds nothing), and compares digests in constant time.
+ *
+ * Keys live in `auth.db` in the data dir beside the audit log; `joule keys`
+ * manages them there directly, as an operator on the host machine would.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { z } from "zod";
+
+export const SCOPES = [
+  "functions:manage",
+  "functions:invoke",
+  "energy:manage",
+  "artifacts:manage",
+  "audit:read",
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const scopeSchema = z.enum(SCOPES);
+
+export interface Principal {
+  /** The key's id (what budgets and the audit log name), or "anonymous". */
+  id: string;
+  name: string;
+  scopes: ReadonlySet<Scope>;
+  /** With functions:invoke: the functions it may invoke; undefined means all. */
+  functions: ReadonlySet<string> | undefined;
+}
+
+export interface KeyInfo {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  functions: string[] | null;
+  createdAt: string;
+  revoked: boolean;
+}
+
+export const ANONYMOUS: Principal = { id: "anonymous", name: "anonymous", scopes: new Set(), functions: undefined };
+
+const KEY = /^jk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+const digest = (secret: string) => createHash("sha256").update(secret).digest();
+
+export function openAuthDb(dataDir: string): DatabaseSync {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new DatabaseSync(join(dataDir, "auth.db"));
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS keys (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      secret_sha256 BLOB NOT NULL,
+      scopes TEXT NOT NULL,
+      functions TEXT,
+      created_at TEXT NOT NULL,
+      revoked INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+  `);
+  return db;
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  secret_sha256: Uint8Array;
+  scopes: string;
+  functions: string | null;
+  created_at: string;
+  revoked: number;
+}
+
+export class KeyStore {
+  readonly #db: DatabaseSync;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  count(): number {
+    return Number((this.#db.prepare("SELECT count(*) AS n FROM keys").get() as { n: number }).n);
+  }
+
+  /** Makes a key and returns it in full: the only time its secret exists outside the caller. */
+  create(input: { name: string; scopes: Scope[]; functions?: string[] | undefined }): { key: string; info: KeyInfo } {
+    const id = randomBytes(8).toString("hex");
+    const secret = randomBytes(32).toString("base64url");
+    const createdAt = new Date().toISOString();
+    const scopes = [...new Set(input.scopes)].sort();
+    const functions = input.functions?.length ? [...new Set(input.functions)].sort() : null;
+    this.#db
+      .prepare("INSERT INTO keys (id, name, secret_sha256, scopes, functions, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(id, input.name, digest(secret), JSON.stringify(scopes), functions && JSON.stringify(functions), createdAt);
+    return { key: `jk_${id}_${secret}`, info: { id, name: input.name, scopes, functions, createdAt, revoked: false } };
+  }
+
+  revoke(id: string): boolean {
+    return Number(this.#db.prepare("UPDATE keys SET revoked = 1 WHERE id = ? AND revoked = 0").run(id).changes) > 0;
+  }
+
+  list(): KeyInfo[] {
+    return (this.#db.prepare("SELECT * FROM keys ORDER BY created_at").all() as unknown as KeyRow[]).map(info);
+  }
+
+  /** The principal a presented key stands for, or undefined for an unknown, malformed or revoked key. */
+  verify(presented: string): Principal | undefined {
+    const match = KEY.exec(presented);
+    // Malformed keys cost the same digest and compare as well-formed ones.
+    const row = match
+      ? (this.#db.prepare("SELECT * FROM keys WHERE id = ?").get(match[1] as string) as KeyRow | undefined)
+      : undefined;
+    const expected = row ? Buffer.from(row.secret_sha256) : Buffer.alloc(32);
+    const equal = timingSafeEqual(digest(match?.[2] ?? presented), expected);
+    if (!row || !equal || row.revoked) return undefined;
+    const { id, name, scopes, functions } = info(row);
+    return { id, name, scopes: new Set(scopes), functions: functions ? new Set(functions) : undefined };
+  }
+}
+
+function info(row: KeyRow): KeyInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as Scope[],
+    functions: row.functions ? (JSON.parse(row.functions) as string[]) : null,
+    createdAt: row.created_at,
+    revoked: row.revoked === 1,
+  };
+}

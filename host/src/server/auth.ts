@@ -1,0 +1,121 @@
+/**
+ * Who is calling: the API key in `Authorization: Bearer <key>` (or the
+ * operator's JOULE_ADMIN_TOKEN, which holds every scope), checked against
+ * the scope a route needs. Missing or invalid credentials answer 401, a
+ * missing scope 403; every denial is audited. A client that fails too often
+ * is refused for a while (per address) before its keys are even looked at.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { AuditLog } from "../auth/audit.ts";
+import { type KeyStore, type Principal, SCOPES, type Scope } from "../auth/keys.ts";
+import { JouleError } from "../errors.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+const FAILURE_WINDOW_MS = 60_000;
+const MAX_FAILURES = 20;
+
+export interface AuthDeps {
+  keys: KeyStore;
+  audit: AuditLog;
+  adminToken?: string | undefined;
+}
+
+export class Authenticator {
+  readonly #keys: KeyStore;
+  readonly #audit: AuditLog;
+  readonly #adminDigest: Buffer | undefined;
+  readonly #failures = new Map<string, { count: number; since: number }>();
+
+  constructor({ keys, audit, adminToken }: AuthDeps) {
+    this.#keys = keys;
+    this.#audit = audit;
+    this.#adminDigest = adminToken ? createHash("sha256").update(adminToken).digest() : undefined;
+  }
+
+  /** The principal of the request's credentials; undefined when it sent none. Throws on bad ones. */
+  identify(request: FastifyRequest, action: string, fn: string | null): Principal | undefined {
+    const header = request.headers.authorization;
+    if (header === undefined) return undefined;
+    const ip = request.ip;
+    const failures = this.#failures.get(ip);
+    if (failures && failures.count >= MAX_FAILURES && Date.now() - failures.since < FAILURE_WINDOW_MS) {
+      this.#deny(request, "anonymous", action, fn, "too many failed attempts");
+      throw new JouleError(
+        "JOULE_ERR_REQUEST_RATE_LIMITED",
+        "too many failed authentication attempts from this address; wait a minute",
+      );
+    }
+    const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+    const principal = this.#operator(presented) ?? this.#keys.verify(presented);
+    if (principal) return principal;
+    const now = Date.now();
+    const entry = failures && now - failures.since < FAILURE_WINDOW_MS ? failures : { count: 0, since: now };
+    entry.count++;
+    this.#failures.set(ip, entry);
+    this.#deny(request, "anonymous", action, fn, "invalid credentials");
+    throw new JouleError(
+      "JOULE_ERR_REQUEST_UNAUTHORIZED",
+      "the API key is not valid; send `Authorization: Bearer <key>`",
+    );
+  }
+
+  #operator(presented: string): Principal | undefined {
+    if (!this.#adminDigest) return undefined;
+    const given = createHash("sha256").update(presented).digest();
+    if (!timingSafeEqual(given, this.#adminDigest)) return undefined;
+    return { id: "operator", name: "JOULE_ADMIN_TOKEN", scopes: new Set(SCOPES), functions: undefined };
+  }
+
+  /** Requires `scope` (and, for functions:invoke, that `fn` is among the key's functions). */
+  require(request: FastifyRequest, scope: Scope, action: string, fn: string | null): Principal {
+    const principal = request.principal ?? this.identify(request, action, fn);
+    if (!principal) {
+      this.#deny(request, "anonymous", action, fn, "no credentials");
+      throw new JouleError(
+        "JOULE_ERR_REQUEST_UNAUTHORIZED",
+        "an API key is required: send `Authorization: Bearer <key>`",
+      );
+    }
+    request.principal = principal;
+    const limited = scope === "functions:invoke" && fn !== null && principal.functions && !principal.functions.has(fn);
+    if (!principal.scopes.has(scope) || limited) {
+      const why = limited ? `key is limited to other functions` : `key lacks the ${scope} scope`;
+      this.#deny(request, principal.id, action, fn, why);
+      throw new JouleError("JOULE_ERR_PERMISSION_DENIED", `this ${why}`, { scope, ...(fn ? { function: fn } : {}) });
+    }
+    return principal;
+  }
+
+  #deny(request: FastifyRequest, principal: string, action: string, fn: string | null, reason: string): void {
+    this.#audit.record({
+      principal,
+      action,
+      function: fn,
+      allowed: false,
+      reason,
+      requestId: String(request.id),
+      ip: request.ip,
+    });
+  }
+
+  /** Records an admin operation once it was answered. */
+  recordOperation(request: FastifyRequest, reply: FastifyReply, action: string, fn: string | null): void {
+    if (!request.principal) return; // denied before: already audited
+    const allowed = reply.statusCode < 400;
+    this.#audit.record({
+      principal: request.principal.id,
+      action,
+      function: fn,
+      allowed,
+      reason: allowed ? "ok" : `answered ${reply.statusCode}`,
+      requestId: String(request.id),
+      ip: request.ip,
+    });
+  }
+}

@@ -1,0 +1,31 @@
+/** `GET /v1/audit`: the audit log, newest first, with filters. */
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import type { AuditLog } from "../../auth/audit.ts";
+import { JouleError } from "../../errors.ts";
+import { describeIssues } from "../../manifest.ts";
+
+const querySchema = z
+  .object({
+    principal: z.string().max(128).optional(),
+    function: z.string().max(128).optional(),
+    action: z.string().max(256).optional(),
+    allowed: z.enum(["true", "false"]).optional(),
+    since: z.iso.datetime().optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+export async function auditRoutes(app: FastifyInstance, { audit }: { audit: AuditLog }): Promise<void> {
+  app.get("/v1/audit", async (request) => {
+    const parsed = querySchema.safeParse(request.query);
+    if (!parsed.success) {
+      const problems = describeIssues(parsed.error, "query");
+      throw new JouleError("JOULE_ERR_REQUEST_INVALID", `the audit query is invalid: ${problems.join("; ")}`, {
+        problems,
+      });
+    }
+    const { allowed, ...rest } = parsed.data;
+    return { records: audit.query({ ...rest, allowed: allowed === undefined ? undefined : allowed === "true" }) };
+  });
+}
