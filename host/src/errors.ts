@@ -23,6 +23,7 @@ export const ERROR_CATALOG = {
     message: "The component does not implement the Joule function world",
   },
   JOULE_ERR_CAPABILITY_MISSING: { status: 400, message: "The component imports interfaces the host does not grant" },
+  JOULE_ERR_SECRET_MISSING: { status: 503, message: "A secret the function's env references is not set" },
   JOULE_ERR_CAPABILITY_DENIED: { status: 403, message: "The function was not granted this capability" },
   JOULE_ERR_EXECUTION_TRAP: { status: 502, message: "The function trapped" },
   JOULE_ERR_EXECUTION_FAILED: { status: 502, message: "The function failed" },

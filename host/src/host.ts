@@ -5,6 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
 import { KeyStore, openAuthDb, SCOPES } from "./auth/keys.ts";
+import { SecretStore } from "./capabilities/secrets.ts";
 import type { Config } from "./config.ts";
 import { EnergyLedger } from "./energy/ledger.ts";
 import { loadEnergyModel } from "./energy/model.ts";
@@ -22,6 +23,7 @@ export interface Host {
   readonly registry: FunctionRegistry;
   readonly ledger: EnergyLedger;
   readonly keys: KeyStore;
+  readonly secrets: SecretStore;
   /** An API key with every scope, made on the first start of a data dir; undefined afterwards. */
   readonly bootstrapKey: string | undefined;
   close(): Promise<void>;
@@ -38,7 +40,8 @@ export async function startHost(
 ): Promise<Host> {
   const store = new FunctionStore(config.dataDir);
   await store.open();
-  const registry = new FunctionRegistry(store, { defaultMemoryMb: config.defaultMemoryMb });
+  const secrets = new SecretStore(config.dataDir);
+  const registry = new FunctionRegistry(store, { defaultMemoryMb: config.defaultMemoryMb, secrets });
   const model = await loadEnergyModel(config.dataDir, config.wattsPerCore);
   const ledger = new EnergyLedger(config.dataDir);
   const authDb = openAuthDb(config.dataDir);
@@ -85,6 +88,7 @@ export async function startHost(
     registry,
     ledger,
     keys,
+    secrets,
     bootstrapKey,
     async close() {
       ready = false;
@@ -94,6 +98,7 @@ export async function startHost(
       await registry.close();
       ledger.close();
       authDb.close();
+      secrets.close();
     },
   };
 }

@@ -14,7 +14,7 @@ export const functionNameSchema = z
   .string()
   .regex(FUNCTION_NAME, "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter");
 
-/** Environment variables handed to the function as `env`. */
+/** Environment variables handed to the function as `env`; a value `secret://<name>` is read from the host's secret store. */
 export const envSchema = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and '_', not starting with a digit"),
   z.string().max(64 * 1024),

@@ -36,7 +36,7 @@ describe("API keys and scopes", () => {
       "nonsense",
       `${t.key}x`,
       t.key.replace(/.$/, (c) => (c === "A" ? "B" : "A")),
-      "jk_0000000000000000_" + "a".repeat(43),
+      `jk_0000000000000000_${"a".repeat(43)}`,
     ]) {
       expect(await code(await t.fetch("/v1/functions", as(bad)))).toEqual([401, "JOULE_ERR_REQUEST_UNAUTHORIZED"]);
     }

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
 import { buildFunction } from "../build/build-function.ts";
+import { SecretStore } from "../capabilities/secrets.ts";
 import { ConfigError, configFromEnv, loadConfig } from "../config.ts";
 import { calibrate } from "../energy/calibrate.ts";
 import { budgetInput } from "../energy/ledger.ts";
@@ -33,6 +34,9 @@ const USAGE = `joule — WebAssembly functions
   joule bench                             compare cold and warm latency against the alternatives
   joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>
                                           API keys of the host whose data dir this is
+
+  joule secrets set <name> [--value V] | list | delete <name>
+                                          values env may reference as secret://<name>
 
 Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read
 
@@ -331,8 +335,43 @@ async function keysCommand(args: string[], out: Output): Promise<void> {
   }
 }
 
+/** `joule secrets set|list|delete`: the secret store of the host whose data dir this is. */
+async function secretsCommand(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, { "data-dir": { type: "string" }, value: { type: "string" } });
+  const [action, name] = positionals;
+  const input = configFromEnv();
+  if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
+  const store = new SecretStore(loadConfig(input).dataDir);
+  try {
+    if (action === "set" && name && /^[A-Za-z0-9_.-]{1,128}$/.test(name)) {
+      // From --value, or stdin (so the value stays out of the shell history).
+      const value = (values.value as string | undefined) ?? (await readStdin()).replace(/\r?\n$/, "");
+      store.set(name, value);
+      out.done(`set secret ${name}; reference it as secret://${name}`, { command: "secrets set", name });
+    } else if (action === "list") {
+      const names = store.names();
+      if (out.json) return out.done("", { command: "secrets list", secrets: names });
+      for (const s of names) out.info(`${s.name}\t${s.updatedAt}`);
+    } else if (action === "delete" && name) {
+      if (!store.delete(name)) throw usageError(`no secret ${name}`);
+      out.done(`deleted secret ${name}`, { command: "secrets delete", name });
+    } else {
+      throw usageError("joule secrets set <name> [--value V] | list | delete <name>   (names: letters, digits, . _ -)");
+    }
+  } finally {
+    store.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> = {
   calibrate: calibrateCommand,
+  secrets: secretsCommand,
   keys: keysCommand,
   bench,
   build,

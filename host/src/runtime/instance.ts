@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
+import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import { INSTANTIATION_FUEL, type MemoryImage, type MeterExports } from "../fuel/instrument.ts";
 import { applyImage, decodeImage } from "./memory-image.ts";
@@ -55,6 +56,24 @@ function withDirectClock(imports: WebAssembly.Imports | undefined): WebAssembly.
 }
 
 const glueCache = new Map<string, Promise<Glue>>();
+
+/** Secret stores this worker has opened, by file. */
+const secretStores = new Map<string, SecretStore>();
+
+/** The function's env with secret references replaced by their current values. */
+function resolveEnv(image: FunctionImage): Record<string, string> {
+  if (!image.secrets) return image.env;
+  let store = secretStores.get(image.secrets);
+  if (!store) {
+    store = new SecretStore(image.secrets);
+    secretStores.set(image.secrets, store);
+  }
+  try {
+    return store.resolve(image.env);
+  } catch (error) {
+    throw new JouleError("JOULE_ERR_SECRET_MISSING", (error as Error).message);
+  }
+}
 
 /** Memory images read by this worker, most recently used last. */
 const imageCache = new Map<string, MemoryImage>();
@@ -145,7 +164,7 @@ export class FunctionInstance {
         if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
         return module;
       },
-      buildImports({ env: image.env, sink }),
+      buildImports({ env: resolveEnv(image), sink }),
       (module, imports) => {
         const instance = new WebAssembly.Instance(module, withDirectClock(imports));
         for (const value of Object.values(instance.exports)) {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
+import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { Isolation, Limits, Scaling } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
@@ -81,11 +82,16 @@ export class FunctionRegistry {
   #transpiler: Piscina | undefined;
 
   readonly #defaultMemoryMb: number;
+  readonly #secrets: SecretStore | undefined;
 
-  /** `defaultMemoryMb`: the memory limit of functions whose limits set none. */
-  constructor(store: FunctionStore, options: { defaultMemoryMb: number }) {
+  /**
+   * `defaultMemoryMb`: the memory limit of functions whose limits set none.
+   * `secrets`: where `secret://` references in env are checked at deploy (and read by workers).
+   */
+  constructor(store: FunctionStore, options: { defaultMemoryMb: number; secrets?: SecretStore | undefined }) {
     this.#store = store;
     this.#defaultMemoryMb = options.defaultMemoryMb;
+    this.#secrets = options.secrets;
   }
 
   /** Loads every stored function; returns the names that could not be loaded, with why. */
@@ -139,6 +145,22 @@ export class FunctionRegistry {
     const live = this.#live.get(input.name);
     if (live && contentKey(live.record.component.digest, live.record) === key) {
       return { record: live.record, changed: false };
+    }
+    const unset = Object.entries(input.env).filter(([, value]) => {
+      const name = secretName(value);
+      return name !== undefined && this.#secrets?.get(name) === undefined;
+    });
+    if (unset.length > 0) {
+      const problems = unset.map(
+        ([key, value]) => `env.${key}: ${value} is not set (joule secrets set ${secretName(value)})`,
+      );
+      throw new JouleError(
+        "JOULE_ERR_MANIFEST_INVALID",
+        `env references secrets that are not set: ${problems.join("; ")}`,
+        {
+          problems,
+        },
+      );
     }
     const meta = await this.#derive(digest, async () => input.component);
     const limitMb = input.limits.memoryMb ?? this.#defaultMemoryMb;
@@ -247,6 +269,9 @@ export class FunctionRegistry {
       meters: meta.meters,
       images: Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)])),
       env: record.env,
+      ...(this.#secrets && Object.values(record.env).some((v) => secretName(v) !== undefined)
+        ? { secrets: this.#secrets.path }
+        : {}),
     };
   }
 }

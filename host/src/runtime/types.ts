@@ -21,7 +21,10 @@ export interface FunctionImage {
   images: Record<string, string>;
   /** Names of the metering globals each core module exports. */
   meters: Record<string, MeterExports>;
+  /** May hold `secret://<name>` references, resolved from `secrets` when an instance is made. */
   env: Record<string, string>;
+  /** The secret store's file, when `env` references secrets. */
+  secrets?: string;
 }
 
 export interface GuestRequest {
