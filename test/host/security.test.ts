@@ -132,3 +132,35 @@ describe("failed attempts", () => {
     void records;
   });
 });
+
+describe("HTTP hardening", () => {
+  it("sends security headers on the admin API", async () => {
+    const host = await startTestHost();
+    try {
+      const response = await host.fetch("/v1/functions");
+      expect(
+        Object.fromEntries(
+          ["x-content-type-options", "x-frame-options", "cache-control"].map((h) => [h, response.headers.get(h)]),
+        ),
+      ).toEqual({
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "cache-control": "no-store",
+      });
+      expect(response.headers.get("content-security-policy")).toContain("default-src 'none'");
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("refuses oversized request headers with 431 and keeps serving", async () => {
+    const host = await startTestHost();
+    try {
+      const response = await host.fetch("/healthz", { headers: { "x-big": "x".repeat(20_000) } });
+      expect(response.status).toBe(431);
+      expect((await host.fetch("/healthz")).status).toBe(200);
+    } finally {
+      await host.close();
+    }
+  });
+});

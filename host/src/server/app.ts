@@ -35,6 +35,18 @@ function toJouleError(error: FastifyError): JouleError {
   );
 }
 
+const MAX_HEADER_BYTES = 16 * 1024;
+/** Headers parsed per request; Node ignores the ones past this. */
+const MAX_HEADERS = 100;
+
+const ADMIN_SECURITY_HEADERS: Array<[string, string]> = [
+  ["x-content-type-options", "nosniff"],
+  ["x-frame-options", "DENY"],
+  ["content-security-policy", "default-src 'none'; frame-ancestors 'none'"],
+  ["cache-control", "no-store"],
+  ["referrer-policy", "no-referrer"],
+];
+
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const app = Fastify({
@@ -43,12 +55,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ requestIdLogLabel: "requestId" }),
     bodyLimit: config.maxBodyBytes,
     routerOptions: { maxParamLength: 200 },
+    // Request-line plus headers at most 16 KiB (Node answers 431 past it); a whole request at most
+    // two minutes to arrive; idle keep-alive connections closed after five seconds.
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
     requestTimeout: 120_000,
+    keepAliveTimeout: 5_000,
     return503OnClosing: true,
   });
 
+  app.server.maxHeadersCount = MAX_HEADERS;
+
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-joule-request-id", request.id);
+    // The admin API's answers are data for programs: never sniffed, framed, cached or referred.
+    if (request.url.startsWith("/v1/")) {
+      for (const [name, value] of ADMIN_SECURITY_HEADERS) reply.header(name, value);
+    }
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
