@@ -110,7 +110,7 @@ async function jsWorkload(work: string) {
   const instantiate = (modules: Record<string, WebAssembly.Module>) => {
     const root = glue.instantiate(
       (name) => modules[name] as WebAssembly.Module,
-      buildImports({ env: {}, sink: new LogSink(65536) }),
+      buildImports({ env: {}, sink: new LogSink(65536), kv: { stores: [] }, denials: [] }),
       (module, imports) => {
         const instance = new WebAssembly.Instance(module, imports);
         refuel(instance.exports);

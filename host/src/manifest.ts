@@ -62,6 +62,18 @@ export const isolationSchema = z.enum(["reuse", "per-request"]);
 /** The defaults, also for records stored before these settings existed. */
 export const DEFAULT_SCALING = { minInstances: 0, maxQueue: 100, idleTimeoutMs: 300_000 } as const;
 
+export const capabilitiesSchema = z
+  .object({
+    /** Names of the key-value stores the function may use. */
+    kv: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "store names are 1-63 of a-z, 0-9 and '-'"))
+      .max(32)
+      .default([]),
+  })
+  .strict();
+
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+
 /** An energy budget, as the seed documents' `energy_budget`: joules, optionally refilled every period. */
 export const energyBudgetSchema = z
   .object({
@@ -85,6 +97,8 @@ export const manifestSchema = z
     limits: limitsSchema.default({}),
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
+    /** What the function may reach beyond its env, clocks, random and logs. Deny by default. */
+    capabilities: capabilitiesSchema.default({ kv: [] }),
     /** Anyone may invoke it, without an API key. */
     public: z.boolean().default(false),
     /** The function's energy budget; none means unlimited. */

@@ -5,7 +5,8 @@
  * this file themselves.
  */
 import { environment, type LogLevel, log } from "joule:function/host@0.1.0";
-import type { Context, Env, FunctionDefinition } from "./index.ts";
+import * as kv from "joule:function/kv@0.1.0";
+import type { Context, Env, FunctionDefinition, KvStore } from "./index.ts";
 
 /** The request record of the WIT `types` interface. */
 export interface WitRequest {
@@ -55,6 +56,50 @@ function logger(level: LogLevel) {
   return (...data: unknown[]) => log(level, format(data));
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A kv-error from the host as an Error with its message. */
+function kvCall<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    const payload =
+      (error as { payload?: { tag?: string; val?: string } })?.payload ?? (error as { tag?: string; val?: string });
+    if (payload && typeof payload.val === "string") throw new Error(`kv ${payload.tag}: ${payload.val}`);
+    throw error;
+  }
+}
+
+function kvStore(store: string): KvStore {
+  const bytes = (key: string) => kvCall(() => kv.get(store, key)) ?? null;
+  return {
+    async get(key) {
+      const value = bytes(key);
+      return value === null ? null : decoder.decode(value);
+    },
+    async getJSON<T>(key: string) {
+      const value = bytes(key);
+      return value === null ? null : (JSON.parse(decoder.decode(value)) as T);
+    },
+    async getBytes(key) {
+      return bytes(key);
+    },
+    async put(key, value, options) {
+      const data =
+        value instanceof Uint8Array ? value : encoder.encode(typeof value === "string" ? value : JSON.stringify(value));
+      const ttl = options?.ttlMs === undefined ? undefined : BigInt(Math.max(0, Math.floor(options.ttlMs)));
+      kvCall(() => kv.set(store, key, data, ttl));
+    },
+    async delete(key) {
+      return kvCall(() => kv.delete(store, key));
+    },
+    async list(options) {
+      return kvCall(() => kv.list(store, options?.prefix ?? "", Math.min(options?.limit ?? 100, 1000)));
+    },
+  };
+}
+
 function toRequest(req: WitRequest): Request {
   const init: RequestInit = { method: req.method, headers: req.headers };
   if (!BODYLESS_METHODS.has(req.method.toUpperCase()) && req.body.byteLength > 0)
@@ -86,6 +131,7 @@ export function adapt(definition: FunctionDefinition) {
       const ctx: Context = {
         requestId: inv.requestId,
         functionName: inv.functionName,
+        kv: kvStore,
         log: logger("info"),
         warn: logger("warn"),
         error: logger("error"),

@@ -5,3 +5,12 @@ declare module "joule:function/host@0.1.0" {
   export function log(level: LogLevel, message: string): void;
   export function environment(): Array<[string, string]>;
 }
+
+declare module "joule:function/kv@0.1.0" {
+  export function get(store: string, key: string): Uint8Array | undefined;
+  export function set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): void;
+  function del(store: string, key: string): boolean;
+
+  export { del as delete };
+  export function list(store: string, prefix: string, limit: number): string[];
+}

@@ -23,8 +23,29 @@
 /** The function's configured environment: `env` in `joule.json`, plus what the deploy request set. */
 export type Env = Readonly<Record<string, string>>;
 
+/** A named key-value store the function was granted (`capabilities.kv` in joule.json). */
+export interface KvStore {
+  /** The value as text, or null when there is none (or it expired). */
+  get(key: string): Promise<string | null>;
+  /** The value parsed as JSON, or null. */
+  getJSON<T = unknown>(key: string): Promise<T | null>;
+  /** The value's bytes, or null. */
+  getBytes(key: string): Promise<Uint8Array | null>;
+  /** Stores a string, bytes, or any other value as JSON; `ttlMs` makes it expire. */
+  put(key: string, value: unknown, options?: { ttlMs?: number }): Promise<void>;
+  /** Removes a key; true if it was there. */
+  delete(key: string): Promise<boolean>;
+  /** Keys starting with `prefix`, in order, at most `limit` (default 100, at most 1000). */
+  list(options?: { prefix?: string; limit?: number }): Promise<string[]>;
+}
+
 /** Per-invocation context handed to `fetch`. */
 export interface Context {
+  /**
+   * A key-value store by name. Calls to a store the function was not granted
+   * fail with an error naming it (and the host audits the attempt).
+   */
+  kv(store: string): KvStore;
   /** Id of the current request; the host tags every log line with it. */
   readonly requestId: string;
   /** Name the function is deployed under. */

@@ -51,7 +51,12 @@ async function pair(name: string): Promise<{ plain: Handler; metered: Handler }>
     }
     const root = glue.instantiate(
       (file) => modules[file] as WebAssembly.Module,
-      buildImports({ env: { GREETING: "Hi", API_VERSION: "2" }, sink: new LogSink(65536) }),
+      buildImports({
+        env: { GREETING: "Hi", API_VERSION: "2" },
+        sink: new LogSink(65536),
+        kv: { stores: [] },
+        denials: [],
+      }),
       (m, i) => {
         const instance = new WebAssembly.Instance(m, i);
         for (const [exported, value] of Object.entries(instance.exports)) {

@@ -9,6 +9,7 @@ import { clockImports } from "./clocks.ts";
 import { filesystemImports } from "./filesystem.ts";
 import { ioImports } from "./io.ts";
 import { jouleHostImports } from "./joule-host.ts";
+import { type Denial, type KvGrant, kvImports } from "./kv.ts";
 import type { LogSink } from "./log-sink.ts";
 import { randomImports } from "./random.ts";
 import { stdioImports } from "./stdio.ts";
@@ -16,6 +17,7 @@ import { stdioImports } from "./stdio.ts";
 /** Interfaces (unversioned, as jco names them) a component may import. */
 export const GRANTABLE_INTERFACES: ReadonlySet<string> = new Set([
   "joule:function/host",
+  "joule:function/kv",
   "wasi:cli/stdin",
   "wasi:cli/stdout",
   "wasi:cli/stderr",
@@ -43,9 +45,12 @@ export function interfaceName(specifier: string): string {
 export interface InstanceGrants {
   env: Readonly<Record<string, string>>;
   sink: LogSink;
+  kv: KvGrant;
+  /** Where denied capability calls are noted, for the audit log. */
+  denials: Denial[];
 }
 
-export function buildImports({ env, sink }: InstanceGrants): Record<string, Record<string, unknown>> {
+export function buildImports({ env, sink, kv, denials }: InstanceGrants): Record<string, Record<string, unknown>> {
   return {
     ...ioImports(),
     ...clockImports(),
@@ -53,5 +58,6 @@ export function buildImports({ env, sink }: InstanceGrants): Record<string, Reco
     ...stdioImports(sink),
     ...filesystemImports(),
     ...jouleHostImports(sink, env),
+    ...kvImports(kv, denials),
   };
 }

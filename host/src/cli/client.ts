@@ -1,7 +1,7 @@
 /** The CLI's client of the admin API. */
 import { readFile } from "node:fs/promises";
 import { JouleError, type WireError } from "../errors.ts";
-import type { EnergyBudget, Isolation, Limits, Scaling } from "../manifest.ts";
+import type { Capabilities, EnergyBudget, Isolation, Limits, Scaling } from "../manifest.ts";
 
 export interface ClientOptions {
   host: string;
@@ -46,6 +46,7 @@ export async function deployUpload(
     scaling: Scaling;
     isolation: Isolation;
     public: boolean;
+    capabilities: Capabilities;
     energyBudget?: EnergyBudget | undefined;
   },
 ): Promise<Record<string, unknown>> {

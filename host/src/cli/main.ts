@@ -107,6 +107,7 @@ async function deploy(args: string[], out: Output): Promise<void> {
     scaling: built.manifest.scaling,
     isolation: built.manifest.isolation,
     public: built.manifest.public,
+    capabilities: built.manifest.capabilities,
     energyBudget: built.manifest.energyBudget,
   });
   const deployMs = performance.now() - started;
@@ -194,6 +195,7 @@ async function deployExamples(dir: string, host: Pick<Host, "registry" | "ledger
       scaling: built.manifest.scaling,
       isolation: built.manifest.isolation,
       public: built.manifest.public,
+      capabilities: built.manifest.capabilities,
     });
     if (built.manifest.energyBudget) ledger.setBudget("function", built.name, budgetInput(built.manifest.energyBudget));
     if (changed) out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);

@@ -126,7 +126,14 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
     try {
       instance = await FunctionInstance.create(task.image, task.maxLogBytes, task.memoryLimitPages);
     } catch (error) {
-      return { ok: false, error: toWire(error, "instantiate"), stats: stats(0, 0), logs: [], droppedLogs: 0 };
+      return {
+        ok: false,
+        error: toWire(error, "instantiate"),
+        stats: stats(0, 0),
+        logs: [],
+        droppedLogs: 0,
+        denials: [],
+      };
     }
     report(name, 1);
   }
@@ -138,6 +145,7 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
       stats: stats(instance.memoryBytes()),
       logs: [],
       droppedLogs: 0,
+      denials: [],
     };
   }
 
@@ -147,9 +155,11 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
     // Memory never shrinks: an instance that grew well past its start is not kept.
     keepOrDrop(instance, task);
     const { lines, dropped } = instance.sink.drain();
-    return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped };
+    const denials = instance.drainDenials();
+    return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped, denials };
   } catch (error) {
     const { lines, dropped } = instance.sink.drain();
+    const denials = instance.drainDenials();
     // After a trap or an exhausted limit the instance's state cannot be trusted; it is dropped.
     if (reusableAfter(error)) keepOrDrop(instance, task);
     else report(name, 0);
@@ -159,6 +169,7 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
       stats: stats(instance.memoryBytes()),
       logs: lines,
       droppedLogs: dropped,
+      denials,
     };
   }
 }

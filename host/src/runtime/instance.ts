@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
+import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
@@ -125,7 +126,11 @@ export class FunctionInstance {
   /** Memory when the instance was made; one that grew well past it is not kept. */
   readonly initialMemoryBytes: number;
 
-  private constructor(image: FunctionImage, handler: Handler, parts: CoreParts, sink: LogSink) {
+  /** Capability calls this instance was denied since the last drain. */
+  readonly #denials: Denial[];
+
+  private constructor(image: FunctionImage, handler: Handler, parts: CoreParts, sink: LogSink, denials: Denial[]) {
+    this.#denials = denials;
     this.version = image.version;
     this.#name = image.name;
     this.#handler = handler;
@@ -149,6 +154,7 @@ export class FunctionInstance {
   static async create(image: FunctionImage, maxLogBytes: number, memoryLimitPages: number): Promise<FunctionInstance> {
     const glue = await loadGlue(image.glueUrl);
     const sink = new LogSink(maxLogBytes);
+    const denials: Denial[] = [];
     const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [] };
     const meters = new Map<WebAssembly.Module, MeterExports>();
     const images = new Map<WebAssembly.Module, string>();
@@ -164,7 +170,7 @@ export class FunctionInstance {
         if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
         return module;
       },
-      buildImports({ env: resolveEnv(image), sink }),
+      buildImports({ env: resolveEnv(image), sink, kv: image.kv, denials }),
       (module, imports) => {
         const instance = new WebAssembly.Instance(module, withDirectClock(imports));
         for (const value of Object.values(instance.exports)) {
@@ -188,7 +194,12 @@ export class FunctionInstance {
     if (!handler || typeof handler.handle !== "function") {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
     }
-    return new FunctionInstance(image, handler, parts, sink);
+    return new FunctionInstance(image, handler, parts, sink, denials);
+  }
+
+  /** The denials since the last call, and a fresh start. */
+  drainDenials(): Denial[] {
+    return this.#denials.splice(0);
   }
 
   /** Linear memory held by this instance, in bytes. */

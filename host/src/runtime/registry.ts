@@ -14,7 +14,7 @@ import { Piscina } from "piscina";
 import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import type { Isolation, Limits, Scaling } from "../manifest.ts";
+import type { Capabilities, Isolation, Limits, Scaling } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
@@ -37,6 +37,7 @@ export interface DeployInput {
   scaling: Scaling;
   isolation: Isolation;
   public: boolean;
+  capabilities: Capabilities;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -60,7 +61,7 @@ export function checkComponentBytes(bytes: Uint8Array): void {
 /** What makes two deploys the same: component, env and limits, independent of key order. */
 function contentKey(
   digest: string,
-  input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "public">,
+  input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "public" | "capabilities">,
 ): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
@@ -70,6 +71,7 @@ function contentKey(
     sorted(input.scaling),
     input.isolation,
     input.public,
+    [...input.capabilities.kv].sort(),
   ]);
 }
 
@@ -83,6 +85,7 @@ export class FunctionRegistry {
 
   readonly #defaultMemoryMb: number;
   readonly #secrets: SecretStore | undefined;
+  readonly #kvPath: string;
 
   /**
    * `defaultMemoryMb`: the memory limit of functions whose limits set none.
@@ -92,6 +95,7 @@ export class FunctionRegistry {
     this.#store = store;
     this.#defaultMemoryMb = options.defaultMemoryMb;
     this.#secrets = options.secrets;
+    this.#kvPath = join(store.root, "kv.db");
   }
 
   /** Loads every stored function; returns the names that could not be loaded, with why. */
@@ -184,6 +188,7 @@ export class FunctionRegistry {
       scaling: input.scaling,
       isolation: input.isolation,
       public: input.public,
+      capabilities: input.capabilities,
       imports: meta.imports,
       deployedAt,
     };
@@ -269,6 +274,7 @@ export class FunctionRegistry {
       meters: meta.meters,
       images: Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)])),
       env: record.env,
+      kv: record.capabilities.kv.length > 0 ? { stores: record.capabilities.kv, path: this.#kvPath } : { stores: [] },
       ...(this.#secrets && Object.values(record.env).some((v) => secretName(v) !== undefined)
         ? { secrets: this.#secrets.path }
         : {}),

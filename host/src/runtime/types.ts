@@ -3,6 +3,7 @@
  * thread boundary by structured clone, so it is plain data (plus compiled
  * `WebAssembly.Module`s, which are shared, not copied).
  */
+import type { Denial, KvGrant } from "../capabilities/kv.ts";
 import type { LogLine } from "../capabilities/log-sink.ts";
 import type { WireError } from "../errors.ts";
 import type { MeterExports } from "../fuel/instrument.ts";
@@ -25,6 +26,8 @@ export interface FunctionImage {
   env: Record<string, string>;
   /** The secret store's file, when `env` references secrets. */
   secrets?: string;
+  /** The key-value stores the function was granted. */
+  kv: KvGrant;
 }
 
 export interface GuestRequest {
@@ -82,5 +85,5 @@ export interface InvokeStats {
 }
 
 export type InvokeResult =
-  | { ok: true; response: GuestResponse; stats: InvokeStats; logs: LogLine[]; droppedLogs: number }
-  | { ok: false; error: WireError; stats: InvokeStats; logs: LogLine[]; droppedLogs: number };
+  | { ok: true; response: GuestResponse; stats: InvokeStats; logs: LogLine[]; droppedLogs: number; denials: Denial[] }
+  | { ok: false; error: WireError; stats: InvokeStats; logs: LogLine[]; droppedLogs: number; denials: Denial[] };

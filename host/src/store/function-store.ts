@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { MeterExports } from "../fuel/instrument.ts";
 import {
+  capabilitiesSchema,
   DEFAULT_SCALING,
   envSchema,
   functionNameSchema,
@@ -50,6 +51,7 @@ export const functionRecordSchema = z
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
     public: z.boolean().default(false),
+    capabilities: capabilitiesSchema.default({ kv: [] }),
     imports: z.array(z.string()),
     deployedAt: z.string(),
   })

@@ -24,7 +24,15 @@ import type { HostMetrics } from "../metrics.ts";
  * budget as it is.
  */
 export const deployConfigSchema = manifestSchema
-  .pick({ env: true, limits: true, scaling: true, isolation: true, public: true, energyBudget: true })
+  .pick({
+    env: true,
+    limits: true,
+    scaling: true,
+    isolation: true,
+    public: true,
+    capabilities: true,
+    energyBudget: true,
+  })
   .strict();
 
 export const deployJsonSchema = deployConfigSchema
@@ -145,6 +153,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       scaling: deployConfig.scaling,
       isolation: deployConfig.isolation,
       public: deployConfig.public,
+      capabilities: deployConfig.capabilities,
     });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {

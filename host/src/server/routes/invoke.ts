@@ -5,6 +5,7 @@
  * in `x-joule-*` headers.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { AuditLog } from "../../auth/audit.ts";
 import { ANONYMOUS } from "../../auth/keys.ts";
 import type { Config } from "../../config.ts";
 import type { EnergyLedger, Reservation } from "../../energy/ledger.ts";
@@ -25,6 +26,7 @@ export interface InvokeDeps {
   ledger: EnergyLedger;
   model: EnergyModel;
   auth: Authenticator;
+  audit: AuditLog;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -154,6 +156,17 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     for (const line of result.logs) {
       const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
       log[level]({ guest: line.stream }, line.message);
+    }
+    for (const denial of result.denials) {
+      deps.audit.record({
+        principal: (request.principal ?? ANONYMOUS).id,
+        action: `${denial.capability}:${denial.operation}`,
+        function: name,
+        allowed: false,
+        reason: `${denial.capability} ${denial.resource} not granted`,
+        requestId: String(request.id),
+        ip: request.ip,
+      });
     }
     if (result.droppedLogs > 0)
       log.warn({ dropped: result.droppedLogs }, "guest log lines dropped: over the per-invocation limit");

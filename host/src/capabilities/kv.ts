@@ -1,0 +1,123 @@
+/**
+ * joule:function/kv: named key-value stores, also what the seed documents
+ * call `cache.get/set(key, value, ttl)`. A function reaches only the stores
+ * it was granted (`capabilities.kv`); a call on any other name is denied
+ * with the WIT `denied` error and reported to the host's audit log.
+ * Keys are at most 512 bytes, values 1 MiB, a listing 1000 keys. The
+ * stores live in `kv.db` in the data dir, shared by the workers (SQLite WAL).
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+export const MAX_KEY_BYTES = 512;
+export const MAX_VALUE_BYTES = 1024 * 1024;
+export const MAX_LIST = 1000;
+
+export interface KvGrant {
+  stores: string[];
+  /** The stores' database file; absent when nothing is granted. */
+  path?: string;
+}
+
+/** A denied use of a capability, for the host's audit log. */
+export interface Denial {
+  capability: string;
+  operation: string;
+  resource: string;
+}
+
+class KvDatabase {
+  readonly #db: DatabaseSync;
+  readonly #get: StatementSync;
+  readonly #set: StatementSync;
+  readonly #delete: StatementSync;
+  readonly #list: StatementSync;
+  readonly #purge: StatementSync;
+
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    this.#db.exec(
+      "CREATE TABLE IF NOT EXISTS kv (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER, PRIMARY KEY (store, key)) STRICT",
+    );
+    this.#get = this.#db.prepare(
+      "SELECT value FROM kv WHERE store = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
+    );
+    this.#set = this.#db.prepare(
+      "INSERT INTO kv (store, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+    );
+    this.#delete = this.#db.prepare(
+      "DELETE FROM kv WHERE store = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
+    );
+    this.#list = this.#db.prepare(
+      "SELECT key FROM kv WHERE store = ? AND key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
+    );
+    this.#purge = this.#db.prepare("DELETE FROM kv WHERE store = ? AND expires_at IS NOT NULL AND expires_at <= ?");
+  }
+
+  get(store: string, key: string): Uint8Array | undefined {
+    const row = this.#get.get(store, key, Date.now()) as { value: Uint8Array } | undefined;
+    return row ? new Uint8Array(row.value) : undefined;
+  }
+
+  set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): void {
+    const now = Date.now();
+    this.#purge.run(store, now);
+    this.#set.run(store, key, value, ttlMs === undefined ? null : now + Number(ttlMs));
+  }
+
+  delete(store: string, key: string): boolean {
+    return Number(this.#delete.run(store, key, Date.now()).changes) > 0;
+  }
+
+  list(store: string, prefix: string, limit: number): string[] {
+    // Keys in [prefix, prefix + U+FFFF): every key that starts with prefix.
+    return (this.#list.all(store, prefix, `${prefix}\uffff`, Date.now(), limit) as Array<{ key: string }>).map(
+      (r) => r.key,
+    );
+  }
+}
+
+const databases = new Map<string, KvDatabase>();
+
+function database(path: string): KvDatabase {
+  let db = databases.get(path);
+  if (!db) {
+    db = new KvDatabase(path);
+    databases.set(path, db);
+  }
+  return db;
+}
+
+const byteLength = (text: string) => Buffer.byteLength(text, "utf8");
+
+export function kvImports(grant: KvGrant, denials: Denial[]) {
+  const granted = new Set(grant.stores);
+  /** The store's database, or the `denied` error (jco maps a thrown value to the WIT `err`). */
+  const open = (operation: string, store: string, key?: string): KvDatabase => {
+    if (!granted.has(store) || !grant.path) {
+      denials.push({ capability: "kv", operation, resource: store });
+      throw { tag: "denied", val: `store "${store}" was not granted to this function (capabilities.kv)` };
+    }
+    if (key !== undefined && byteLength(key) > MAX_KEY_BYTES) {
+      throw { tag: "too-large", val: `keys are at most ${MAX_KEY_BYTES} bytes` };
+    }
+    return database(grant.path);
+  };
+  return {
+    "joule:function/kv": {
+      get: (store: string, key: string) => open("get", store, key).get(store, key),
+      set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): void {
+        const db = open("set", store, key);
+        if (value.byteLength > MAX_VALUE_BYTES)
+          throw { tag: "too-large", val: `values are at most ${MAX_VALUE_BYTES} bytes` };
+        db.set(store, key, value, ttlMs);
+      },
+      delete: (store: string, key: string) => open("delete", store, key).delete(store, key),
+      list(store: string, prefix: string, limit: number): string[] {
+        const db = open("list", store, prefix);
+        if (limit > MAX_LIST) throw { tag: "too-large", val: `a listing is at most ${MAX_LIST} keys` };
+        return db.list(store, prefix, limit);
+      },
+    },
+  };
+}

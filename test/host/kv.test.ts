@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
+
+let t: TestHost;
+
+beforeAll(async () => {
+  t = await startTestHost();
+  for (const [name, kv] of [
+    ["app", ["cache", "sessions"]],
+    ["other", ["private-store"]],
+  ] as const) {
+    const response = await t.fetch(`/v1/functions/${name}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ component: { path: componentPath("misbehave") }, capabilities: { kv } }),
+    });
+    expect(response.status).toBe(201);
+  }
+});
+afterAll(() => t?.close());
+
+const kv = async (fn: string, query: Record<string, string>) =>
+  (await t.fetch(`/fn/${fn}/kv?${new URLSearchParams(query)}`)).json();
+
+describe("key-value stores", () => {
+  it("stores, reads, lists and deletes in a granted store", async () => {
+    expect(await kv("app", { op: "set", store: "cache", key: "user:1", value: "ada" })).toEqual({ ok: true });
+    expect(await kv("app", { op: "set", store: "cache", key: "user:2", value: "grace" })).toEqual({ ok: true });
+    expect(await kv("app", { op: "get", store: "cache", key: "user:1" })).toEqual({ ok: true, value: "ada" });
+    expect(await kv("app", { op: "list", store: "cache", prefix: "user:" })).toEqual({
+      ok: true,
+      keys: ["user:1", "user:2"],
+    });
+    expect(await kv("app", { op: "delete", store: "cache", key: "user:2" })).toEqual({ ok: true, deleted: true });
+    expect(await kv("app", { op: "get", store: "cache", key: "user:2" })).toEqual({ ok: true, value: null });
+    // Stores are separate namespaces.
+    expect(await kv("app", { op: "get", store: "sessions", key: "user:1" })).toEqual({ ok: true, value: null });
+  });
+
+  it("expires values after their TTL", async () => {
+    expect(await kv("app", { op: "set", store: "cache", key: "brief", value: "x", ttl: "150" })).toEqual({ ok: true });
+    expect((await kv("app", { op: "get", store: "cache", key: "brief" })).value).toBe("x");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await kv("app", { op: "get", store: "cache", key: "brief" })).value).toBeNull();
+  });
+
+  it("denies a store the function was not granted, and audits it", async () => {
+    expect(await kv("other", { op: "get", store: "cache", key: "user:1" })).toEqual({
+      ok: false,
+      error: 'kv denied: store "cache" was not granted to this function (capabilities.kv)',
+    });
+    expect((await kv("app", { op: "set", store: "private-store", key: "k", value: "v" })).ok).toBe(false);
+    const { records } = await (await t.fetch("/v1/audit?allowed=false")).json();
+    expect(records).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ function: "other", action: "kv:get", reason: "kv cache not granted" }),
+        expect.objectContaining({ function: "app", action: "kv:set", reason: "kv private-store not granted" }),
+      ]),
+    );
+  });
+
+  it("bounds keys and values", async () => {
+    expect(await kv("app", { op: "set", store: "cache", key: "k".repeat(600), value: "v" })).toEqual({
+      ok: false,
+      error: "kv too-large: keys are at most 512 bytes",
+    });
+    expect(await kv("app", { op: "set", store: "cache", key: "big", size: String(1024 * 1024 + 1) })).toEqual({
+      ok: false,
+      error: `kv too-large: values are at most ${1024 * 1024} bytes`,
+    });
+  });
+
+  it("keeps what was stored across a restart", async () => {
+    await kv("app", { op: "set", store: "sessions", key: "s1", value: "kept" });
+    await t.restart();
+    expect((await kv("app", { op: "get", store: "sessions", key: "s1" })).value).toBe("kept");
+  });
+});
