@@ -16,6 +16,7 @@ import { buildApp } from "./server/app.ts";
 import { Authenticator } from "./server/auth.ts";
 import { HostMetrics } from "./server/metrics.ts";
 import { FunctionStore } from "./store/function-store.ts";
+import { lockDataDir } from "./store/lock.ts";
 
 export interface Host {
   readonly url: string;
@@ -37,6 +38,30 @@ export async function startHost(
   config: Config,
   prepare?: (parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>,
   logStream?: NodeJS.WritableStream,
+): Promise<Host> {
+  const unlock = lockDataDir(config.dataDir);
+  try {
+    const host = await startLocked(config, prepare, logStream);
+    return {
+      ...host,
+      async close() {
+        try {
+          await host.close();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+async function startLocked(
+  config: Config,
+  prepare: ((parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>) | undefined,
+  logStream: NodeJS.WritableStream | undefined,
 ): Promise<Host> {
   const store = new FunctionStore(config.dataDir);
   await store.open();

@@ -181,3 +181,15 @@ describe("the admin API", () => {
     expect(JSON.parse(await readFile(join(t.dataDir, "functions", "hello.json"), "utf8")).name).toBe("hello");
   });
 });
+
+describe("the data dir", () => {
+  it("belongs to one host at a time", async () => {
+    const { startHost } = await import("../../host/src/host.ts");
+    const { loadConfig } = await import("../../host/src/config.ts");
+    await expect(startHost(loadConfig({ port: 0, dataDir: t.dataDir, logLevel: "silent" }))).rejects.toThrow(
+      /in use by another Joule host \(pid \d+\)/,
+    );
+    // The first host is unaffected.
+    expect((await t.fetch("/healthz")).status).toBe(200);
+  });
+});

@@ -21,6 +21,8 @@ import type { TranspileResult } from "./transpile-worker.ts";
 import type { FunctionImage } from "./types.ts";
 
 const HANDLER_INTERFACE = "joule:function/handler@0.1";
+const TRANSPILE_TIMEOUT_MS = 120_000;
+const TRANSPILE_HEAP_MB = 2048;
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 const CORE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
@@ -218,13 +220,25 @@ export class FunctionRegistry {
     const cached = await this.#store.readDerived(digest);
     if (cached) return cached;
     const component = await bytes();
+    // Transpiling runs jco on uploaded bytes: bounded in time and heap, so a pathological
+    // component fails its own deploy instead of stalling every later one.
     this.#transpiler ??= new Piscina({
       filename: new URL("./transpile-worker.ts", import.meta.url).href,
       minThreads: 0,
       maxThreads: 1,
       idleTimeout: 30_000,
+      resourceLimits: { maxOldGenerationSizeMb: TRANSPILE_HEAP_MB },
     });
-    const result: TranspileResult = await this.#transpiler.run(component);
+    let result: TranspileResult;
+    try {
+      result = await this.#transpiler.run(component, { signal: AbortSignal.timeout(TRANSPILE_TIMEOUT_MS) });
+    } catch (error) {
+      const reason =
+        (error as Error).name === "AbortError" || (error as Error).name === "TimeoutError"
+          ? `transpiling took longer than ${TRANSPILE_TIMEOUT_MS / 1000} s`
+          : `transpiling failed: ${sanitize((error as Error).message).split("\n")[0]}`;
+      throw new JouleError("JOULE_ERR_DEPLOY_INVALID_COMPONENT", `the component could not be prepared: ${reason}`);
+    }
     if (!result.ok) throw JouleError.fromWire(result.error);
     const { files } = result;
     if (!files.exports.some((name) => name.startsWith(HANDLER_INTERFACE))) {
