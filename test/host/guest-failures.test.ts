@@ -49,6 +49,7 @@ describe("a function that fails", () => {
     const others = await Promise.all(Array.from({ length: 6 }, () => t.fetch("/fn/tiny/")));
     for (const response of await Promise.all(spinning)) {
       expect(response.status).toBe(504);
+      expect(Number(response.headers.get("x-joule-duration-us"))).toBeGreaterThanOrEqual(300_000);
       expect((await response.json()).error.code).toBe("JOULE_ERR_LIMIT_TIMEOUT");
     }
     for (const response of others) expect(await response.text()).toBe("tiny");

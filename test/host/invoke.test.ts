@@ -98,6 +98,8 @@ describe("invoking a function over HTTP", () => {
     expect(response.status).toBe(413);
     expect((await response.json()).error.code).toBe("JOULE_ERR_BODY_TOO_LARGE");
     expect((await t.fetch("/fn/hello/")).status).toBe(200);
+    const metrics = await (await t.fetch("/metrics")).text();
+    expect(metrics).toContain('joule_invocation_errors_total{function="echo",code="JOULE_ERR_BODY_TOO_LARGE"} 1');
   });
 
   it("answers 404 with a coded error for an unknown function", async () => {

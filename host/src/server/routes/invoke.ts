@@ -130,6 +130,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     }
 
     let result: Awaited<ReturnType<Scheduler["invoke"]>>;
+    const dispatched = performance.now();
     try {
       result = await scheduler.invoke(
         {
@@ -147,6 +148,8 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         requestId: String(request.id),
       });
       reply.header("x-joule-energy-uj", String(reservation.microjoules));
+      // Time from dispatch, queueing included: the worker that could have said was stopped.
+      reply.header("x-joule-duration-us", String(Math.round((performance.now() - dispatched) * 1000)));
       const code = error instanceof JouleError ? error.code : "JOULE_ERR_HOST_INTERNAL";
       metrics.record(name, error instanceof JouleError ? error.status : 500, undefined, code);
       throw error;
@@ -195,6 +198,14 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     const out = result.response.body;
     return reply.send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
+
+  // A body over the host's limit is refused by the parser before the handler runs: count it here.
+  app.addHook("onError", async (request, _reply, error) => {
+    const name = (request.params as { name?: string }).name;
+    if (name && registry.get(name) && (error as { statusCode?: number }).statusCode === 413) {
+      metrics.record(name, 413, undefined, "JOULE_ERR_BODY_TOO_LARGE");
+    }
+  });
 
   app.all("/fn/:name", handle);
   app.all("/fn/:name/*", handle);
