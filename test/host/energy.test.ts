@@ -52,6 +52,9 @@ describe("energy", () => {
     expect(error.code).toBe("JOULE_ERR_ENERGY_INSUFFICIENT");
     expect(error.details).toMatchObject({ scope: "function", id: "tiny", refillAt: null });
     expect(refused.headers.get("x-joule-fuel")).toBeNull();
+    expect(await (await t.fetch("/metrics")).text()).toMatch(
+      /joule_invocation_errors_total\{function="tiny",code="JOULE_ERR_ENERGY_INSUFFICIENT"\} [1-9]/,
+    );
     const after = await status("functions", "tiny");
     expect(after.invocations).toBe(before.invocations + 1);
     expect(after.usedJoules).toBeLessThan(reservationJoules);

@@ -9,6 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, 
 import type { AuditLog } from "../auth/audit.ts";
 import type { Scope } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
+import { toJouleError } from "./errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { energyRoutes } from "./routes/energy.ts";
@@ -20,19 +21,6 @@ export interface AppDeps extends InvokeDeps, AdminDeps {
   isReady: () => boolean;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
-}
-
-function toJouleError(error: FastifyError): JouleError {
-  if (error instanceof JouleError) return error;
-  const status = error.statusCode ?? 500;
-  if (status === 413 || error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || error.code === "FST_REQ_FILE_TOO_LARGE") {
-    return new JouleError("JOULE_ERR_BODY_TOO_LARGE", `the request body is over the limit: ${error.message}`);
-  }
-  if (status >= 400 && status < 500) return new JouleError("JOULE_ERR_REQUEST_INVALID", error.message);
-  return new JouleError(
-    "JOULE_ERR_HOST_INTERNAL",
-    "internal error; the host log has the details under this request id",
-  );
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;

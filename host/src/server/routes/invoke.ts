@@ -8,15 +8,26 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AuditLog } from "../../auth/audit.ts";
 import { ANONYMOUS } from "../../auth/keys.ts";
 import type { Config } from "../../config.ts";
-import type { EnergyLedger, Reservation } from "../../energy/ledger.ts";
+import type { EnergyLedger } from "../../energy/ledger.ts";
 import { type EnergyModel, microjoules } from "../../energy/model.ts";
 import { JouleError } from "../../errors.ts";
 import { CapacityGate } from "../../pool/capacity.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry, LiveFunction } from "../../runtime/registry.ts";
 import { type TaskBase, taskBase } from "../../runtime/task.ts";
+import type { InvokeStats } from "../../runtime/types.ts";
 import type { Authenticator } from "../auth.ts";
+import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** What the worker reported, for metrics. */
+    invocationStats?: InvokeStats;
+    /** The code the request failed with, for metrics. */
+    invocationError?: string;
+  }
+}
 
 export interface InvokeDeps {
   config: Config;
@@ -83,7 +94,6 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     const body = (request.body as Buffer | undefined) ?? EMPTY;
     const limit = live.record.limits.maxBodyBytes ?? config.maxBodyBytes;
     if (body.byteLength > limit) {
-      metrics.record(name, 413, undefined, "JOULE_ERR_BODY_TOO_LARGE");
       throw new JouleError(
         "JOULE_ERR_BODY_TOO_LARGE",
         `the body is ${body.byteLength} bytes; ${name} accepts at most ${limit}`,
@@ -95,13 +105,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
     const base = taskBase(live, config);
     const { maxInstances, maxQueue } = live.record.scaling;
-    let release: () => void;
-    try {
-      release = await gate.acquire(name, maxInstances, maxQueue);
-    } catch (error) {
-      metrics.record(name, 503, undefined, "JOULE_ERR_CAPACITY");
-      throw error;
-    }
+    const release = await gate.acquire(name, maxInstances, maxQueue);
     try {
       return await run(request, reply, live, base, timeoutMs);
     } finally {
@@ -121,13 +125,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     const body = (request.body as Buffer | undefined) ?? EMPTY;
     const url = `${request.protocol}://${request.host}${guestPath(request.raw.url ?? "/")}`;
     // Reserve what the invocation could use at most; refused here, nothing runs.
-    let reservation: Reservation;
-    try {
-      reservation = ledger.reserve(name, (request.principal ?? ANONYMOUS).id, microjoules(model, fuelLimit));
-    } catch (error) {
-      metrics.record(name, 429, undefined, "JOULE_ERR_ENERGY_INSUFFICIENT");
-      throw error;
-    }
+    const reservation = ledger.reserve(name, (request.principal ?? ANONYMOUS).id, microjoules(model, fuelLimit));
 
     let result: Awaited<ReturnType<Scheduler["invoke"]>>;
     const dispatched = performance.now();
@@ -150,8 +148,6 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
       reply.header("x-joule-energy-uj", String(reservation.microjoules));
       // Time from dispatch, queueing included: the worker that could have said was stopped.
       reply.header("x-joule-duration-us", String(Math.round((performance.now() - dispatched) * 1000)));
-      const code = error instanceof JouleError ? error.code : "JOULE_ERR_HOST_INTERNAL";
-      metrics.record(name, error instanceof JouleError ? error.status : 500, undefined, code);
       throw error;
     }
 
@@ -174,6 +170,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     if (result.droppedLogs > 0)
       log.warn({ dropped: result.droppedLogs }, "guest log lines dropped: over the per-invocation limit");
 
+    request.invocationStats = result.stats;
     reply.header("x-joule-duration-us", String(result.stats.durationUs));
     reply.header("x-joule-cold-start", String(result.stats.coldStart));
     reply.header("x-joule-fuel", String(result.stats.fuel));
@@ -182,11 +179,9 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     reply.header("x-joule-energy-uj", String(energy));
     if (!result.ok) {
       const error = JouleError.fromWire(result.error);
-      metrics.record(name, error.status, result.stats, error.code);
       log.warn({ code: error.code }, error.message);
       throw error;
     }
-    metrics.record(name, result.response.status, result.stats);
     reply.code(result.response.status);
     const grouped = new Map<string, string[]>();
     for (const [header, value] of result.response.headers) {
@@ -199,12 +194,15 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     return reply.send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
 
-  // A body over the host's limit is refused by the parser before the handler runs: count it here.
+  // Every answer about a deployed function is counted once, whatever path it took: a body the
+  // parser refused, a denied key, a full queue, an exhausted budget, a guest's error or success.
   app.addHook("onError", async (request, _reply, error) => {
+    request.invocationError = toJouleError(error).code;
+  });
+  app.addHook("onResponse", async (request, reply) => {
     const name = (request.params as { name?: string }).name;
-    if (name && registry.get(name) && (error as { statusCode?: number }).statusCode === 413) {
-      metrics.record(name, 413, undefined, "JOULE_ERR_BODY_TOO_LARGE");
-    }
+    if (name && registry.get(name))
+      metrics.record(name, reply.statusCode, request.invocationStats, request.invocationError);
   });
 
   app.all("/fn/:name", handle);

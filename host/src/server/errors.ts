@@ -1,0 +1,16 @@
+/** How failures inside fastify become catalog errors (see host/src/errors.ts). */
+import type { FastifyError } from "fastify";
+import { JouleError } from "../errors.ts";
+
+export function toJouleError(error: FastifyError): JouleError {
+  if (error instanceof JouleError) return error;
+  const status = error.statusCode ?? 500;
+  if (status === 413 || error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || error.code === "FST_REQ_FILE_TOO_LARGE") {
+    return new JouleError("JOULE_ERR_BODY_TOO_LARGE", `the request body is over the limit: ${error.message}`);
+  }
+  if (status >= 400 && status < 500) return new JouleError("JOULE_ERR_REQUEST_INVALID", error.message);
+  return new JouleError(
+    "JOULE_ERR_HOST_INTERNAL",
+    "internal error; the host log has the details under this request id",
+  );
+}
