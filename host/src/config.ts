@@ -33,7 +33,7 @@ export const configSchema = z
     wattsPerCore: z.coerce.number().positive().max(1000).default(4.5),
     /** Linear memory an instance may grow to when its function sets no `limits.memoryMb`. */
     defaultMemoryMb: z.coerce.number().int().min(1).max(4096).default(256),
-    /** Fuel an invocation may use when its function sets no `limits.fuel` (see docs/fuel.md). */
+    /** Fuel an invocation may use when its function sets no `limits.fuel` (README, "Fuel and limits"). */
     defaultFuel: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(10_000_000_000),
     maxLogBytesPerInvocation: z.coerce
       .number()
