@@ -37,6 +37,8 @@ export class Pollable {
 
 /** wasi:io/poll#poll: waits until at least one pollable is ready, returns the indexes of the ready ones. */
 export function poll(pollables: Pollable[]): Uint32Array {
+  // WASI: polling nothing would wait forever; the call traps instead.
+  if (pollables.length === 0) throw new RangeError("wasi:io/poll#poll called with an empty list");
   for (;;) {
     const ready: number[] = [];
     let earliest: bigint | undefined;
