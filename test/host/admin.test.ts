@@ -171,6 +171,18 @@ describe("the admin API", () => {
     expect(t.logs.some((l) => l.msg === "deployed" && l.function === "json-api")).toBe(true);
   });
 
+  it("reclaims the files of deleted and replaced versions at start", async () => {
+    expect((await t.deploy("doomed", { component: componentPath("trap") })).status).toBe(201);
+    const record = await (await t.fetch("/v1/functions/doomed")).json();
+    const blob = join(t.dataDir, "blobs/sha256", record.component.digest.slice(7));
+    expect((await t.fetch("/v1/functions/doomed", { method: "DELETE" })).status).toBe(204);
+    expect(await readdir(join(t.dataDir, "blobs/sha256"))).toContain(record.component.digest.slice(7));
+    await t.restart();
+    await expect(readFile(blob)).rejects.toThrow();
+    // What live functions use stays.
+    expect(await (await t.fetch("/fn/hello/?name=c")).json()).toMatchObject({ greeting: "Stable, c!" });
+  });
+
   it("reports a corrupt stored record at start and serves the others", async () => {
     await writeFile(join(t.dataDir, "functions", "broken.json"), "{ not json");
     await t.restart();

@@ -104,6 +104,9 @@ export class FunctionRegistry {
   async load(): Promise<Array<{ name: string; problem: string }>> {
     const { records, invalid } = await this.#store.listRecords();
     const failed = invalid.map(({ file, problem }) => ({ name: file, problem }));
+    // Reclaim what deleted and replaced versions left, unless a record could not be read
+    // (it may reference something): nothing deploys yet, so nothing races this.
+    if (invalid.length === 0) await this.#store.collectGarbage(new Set(records.map((r) => r.component.digest)));
     await Promise.all(
       records.map(async (record) => {
         try {

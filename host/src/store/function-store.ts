@@ -214,6 +214,38 @@ export class FunctionStore {
     return existed;
   }
 
+  /**
+   * Removes components, derived files and shared modules that no record
+   * references any more (deleted or replaced versions). Only safe while
+   * nothing deploys: the host runs it at start, before it serves.
+   */
+  async collectGarbage(referenced: ReadonlySet<string>): Promise<{ removed: number }> {
+    let removed = 0;
+    const keepModules = new Set<string>();
+    for (const digest of referenced) {
+      for (const module of Object.values((await this.readDerived(digest))?.modules ?? {})) keepModules.add(module);
+    }
+    for (const file of await readdir(join(this.root, "blobs/sha256"))) {
+      if (!referenced.has(`sha256:${file}`)) {
+        await rm(join(this.root, "blobs/sha256", file), { force: true });
+        removed++;
+      }
+    }
+    const derived = join(this.root, "cache", `v${DERIVATION_VERSION}`);
+    for (const entry of await readdir(derived).catch(() => [] as string[])) {
+      if (entry === "modules" || referenced.has(`sha256:${entry}`)) continue;
+      await rm(join(derived, entry), { recursive: true, force: true });
+      removed++;
+    }
+    for (const file of await readdir(join(derived, "modules")).catch(() => [] as string[])) {
+      if (!keepModules.has(`sha256:${file.replace(/\.wasm$/, "")}`)) {
+        await rm(join(derived, "modules", file), { force: true });
+        removed++;
+      }
+    }
+    return { removed };
+  }
+
   /** Every stored record; a record that fails validation is reported, not loaded. */
   async listRecords(): Promise<{ records: FunctionRecord[]; invalid: Array<{ file: string; problem: string }> }> {
     const records: FunctionRecord[] = [];
