@@ -110,6 +110,21 @@ suite("the fuel instrumenter", () => {
     expect(large - small).toBe(2000n); // fill and copy: 1000 more units each
   });
 
+  it("charges a huge 64-bit grow operand as a huge amount, never as a credit", async () => {
+    for (const text of [
+      `(module (table $t i64 1 funcref)
+        (func (export "mint") (result i64) (table.grow $t (ref.null func) (i64.const -1000000000000000))))`,
+      `(module (memory i64 1)
+        (func (export "mint") (result i64) (memory.grow (i64.const -1))))`,
+    ]) {
+      const m = metered(await watModule(text));
+      const run = m.run("mint", [], 1_000_000n);
+      expect(run.used).toBeGreaterThan(0n);
+      expect(run.exhausted).toBe(true);
+      expect(m.fuel.value).toBeLessThan(0n);
+    }
+  });
+
   it("keeps a module's own export named like the fuel global", async () => {
     const original = await watModule(await fixture("own-fuel-export.wat"));
     const { exports, bytes } = instrument(original, { initialFuel: 10n });

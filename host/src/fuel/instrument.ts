@@ -52,6 +52,8 @@ export const FUEL_EXPORT = "joule:fuel";
  */
 export const INSTANTIATION_FUEL = 1_000_000_000n;
 export const GROW_PAGE_COST = 1024n;
+/** The largest operand a dynamic charge takes at face value (2^32; × GROW_PAGE_COST stays far from overflow). */
+const OPERAND_CAP = 1n << 32n;
 export const MAX_TABLE_ELEMENTS = 100_000n;
 export const MEMORY_LIMIT_EXPORT = "joule:memory-limit";
 export const MEMORY_REFUSED_EXPORT = "joule:memory-refused";
@@ -397,8 +399,21 @@ function chargeOperand(
 ): void {
   emitGet(w, 0x21, scratch);
   emitGet(w, 0x20, local);
-  emitGet(w, 0x20, scratch);
-  if (!is64) w.byte(0xad); // i64.extend_i32_u
+  if (is64) {
+    // An i64 operand is unsigned here: a huge ("negative") one must not wrap the charge into a
+    // credit. Anything past OPERAND_CAP is charged as OPERAND_CAP, which exhausts any budget.
+    w.byte(0x42);
+    w.s64(OPERAND_CAP);
+    emitGet(w, 0x20, scratch);
+    emitGet(w, 0x20, scratch);
+    w.byte(0x42);
+    w.s64(OPERAND_CAP);
+    w.byte(0x56); // i64.gt_u
+    w.byte(0x1b); // select: the cap when n >u cap, else n
+  } else {
+    emitGet(w, 0x20, scratch);
+    w.byte(0xad); // i64.extend_i32_u
+  }
   if (scale === "pages") {
     w.byte(0x42);
     w.s64(GROW_PAGE_COST);
@@ -438,14 +453,22 @@ function emitOverLimit(
   is64: boolean,
   pushLimit: () => void,
 ) {
-  for (const b of sizeOp) w.byte(b);
-  w.u32(index);
-  if (!is64) w.byte(0xad);
-  emitGet(w, 0x20, scratch);
-  if (!is64) w.byte(0xad);
-  w.byte(0x7c); // i64.add
+  const size = () => {
+    for (const b of sizeOp) w.byte(b);
+    w.u32(index);
+    if (!is64) w.byte(0xad);
+  };
+  // size >u limit, or n >u limit - size: never `size + n`, which a huge n wraps.
+  size();
   pushLimit();
   w.byte(0x56); // i64.gt_u
+  emitGet(w, 0x20, scratch);
+  if (!is64) w.byte(0xad);
+  pushLimit();
+  size();
+  w.byte(0x7d); // i64.sub
+  w.byte(0x56); // i64.gt_u
+  w.byte(0x72); // i32.or
 }
 
 /** Replaces the grow's operand with one it cannot satisfy (so it returns -1) when it would pass the limit. */
