@@ -108,15 +108,34 @@ describe("hostile guests are contained", () => {
     expect(Number(r.headers.get("x-joule-fuel"))).toBeGreaterThan(1000);
   });
 
-  it("busy-start, a start function that never returns, fails to instantiate within its fuel", async () => {
+  it("busy-start, a start function that never returns, runs out of the request's fuel and is billed", async () => {
     await deployHostile("busy-start");
     const r = await invoke("busy-start");
-    expect(r.status).toBe(502);
-    expect(r.json().error).toMatchObject({
-      code: "JOULE_ERR_EXECUTION_TRAP",
-      message: expect.stringContaining("instantiation failed"),
-    });
+    expect(r.status).toBe(503);
+    expect(r.json().error.code).toBe("JOULE_ERR_LIMIT_FUEL");
+    expect(Number(r.headers.get("x-joule-fuel"))).toBeGreaterThanOrEqual(LIMITS.fuel);
+    expect(Number(r.headers.get("x-joule-energy-uj"))).toBeGreaterThan(0);
     expect(r.ms).toBeLessThan(LIMITS.timeoutMs);
+    await stillServing();
+  });
+
+  it("start-memory-bomb is held to limits.memoryMb while instantiating", async () => {
+    await deployHostile("start-memory-bomb");
+    const before = process.memoryUsage().rss;
+    const r = await invoke("start-memory-bomb");
+    expect(r.status).toBe(503);
+    expect(r.json().error.code).toBe("JOULE_ERR_LIMIT_MEMORY");
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 2 ** 20);
+    await stillServing();
+  });
+
+  it("fuel-mint, a negative 64-bit grow operand, cannot create fuel", async () => {
+    await deployHostile("fuel-mint");
+    const r = await invoke("fuel-mint");
+    expect(r.status).toBe(503);
+    expect(r.json().error.code).toBe("JOULE_ERR_LIMIT_FUEL");
+    expect(Number(r.headers.get("x-joule-fuel"))).toBeGreaterThanOrEqual(LIMITS.fuel);
+    expect(Number(r.headers.get("x-joule-energy-uj"))).toBeGreaterThan(0);
     await stillServing();
   });
 });

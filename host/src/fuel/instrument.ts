@@ -45,12 +45,6 @@ import {
 
 export const FUEL_EXPORT = "joule:fuel";
 
-/**
- * Fuel each module's global holds when instantiated: the budget of start
- * functions and initializers, which run before the host can set a limit.
- * What instantiation uses is charged to the first invocation.
- */
-export const INSTANTIATION_FUEL = 1_000_000_000n;
 export const GROW_PAGE_COST = 1024n;
 /** The largest operand a dynamic charge takes at face value (2^32; × GROW_PAGE_COST stays far from overflow). */
 const OPERAND_CAP = 1n << 32n;
@@ -71,7 +65,11 @@ export interface InstrumentOptions {
    * same for every guest built from the same engine, and compiles once.
    */
   splitData?: boolean;
+  /** Take out the start section and export the start function (see MeterExports.start). */
+  deferStart?: boolean;
 }
+
+export const START_EXPORT = "joule:start";
 
 /** Active data segments, to be written into memory `MEMORY_EXPORT` right after instantiation. */
 export interface MemoryImage {
@@ -97,6 +95,12 @@ export interface MeterExports {
   memoryRefused: string;
   /** Where the memory image goes, for a module whose data was split off. */
   memory?: string;
+  /**
+   * With `deferStart`, the module's start function, exported under this name
+   * instead of run by instantiation: the host calls it once it has set the
+   * instance's fuel and memory limits.
+   */
+  start?: string;
 }
 
 const SECTION_ORDER: Record<number, number> = {
@@ -132,6 +136,7 @@ interface ModuleInfo {
   types: IndexTypes;
   memoryMinPages: number;
   hasStart: boolean;
+  startFunction: number;
   importedMemories: number;
   definedMemories: number;
   /** The data segments, when all are active at constant offsets in memory 0; else undefined. */
@@ -182,6 +187,7 @@ function scan(bytes: Uint8Array): ModuleInfo {
     types: { memory64: [], table64: [] },
     memoryMinPages: 0,
     hasStart: false,
+    startFunction: 0,
     importedMemories: 0,
     definedMemories: 0,
     activeData: undefined,
@@ -273,6 +279,7 @@ function scan(bytes: Uint8Array): ModuleInfo {
       }
       case 8:
         info.hasStart = true;
+        info.startFunction = s.u32();
         break;
       case 11:
         info.hasData = true;
@@ -703,6 +710,8 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       ? info.activeData
       : undefined;
   if (image) exports.memory = chooseExportName(taken, MEMORY_EXPORT);
+  if (options.deferStart && info.hasStart) exports.start = chooseExportName(taken, START_EXPORT);
+  const added = 3 + (exports.memory ? 1 : 0) + (exports.start ? 1 : 0);
   const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
   out.bytes(input.subarray(0, 8));
 
@@ -732,9 +741,9 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     const existing = info.sections.find((s) => s.id === 7);
     if (existing) {
       const r = new Reader(input, existing.start, existing.end);
-      w.u32(r.u32() + (exports.memory ? 4 : 3));
+      w.u32(r.u32() + added);
       w.bytes(input.subarray(r.pos, existing.end));
-    } else w.u32(exports.memory ? 4 : 3);
+    } else w.u32(added);
     for (const [name, index] of [
       [exports.fuel, globals.fuel],
       [exports.memoryLimit, globals.memoryLimit],
@@ -748,6 +757,11 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       w.name(exports.memory);
       w.byte(0x02);
       w.u32(0);
+    }
+    if (exports.start) {
+      w.name(exports.start);
+      w.byte(0x00);
+      w.u32(info.startFunction);
     }
     writeSection(out, 7, w);
   };
@@ -769,6 +783,7 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     if (section.id === 6 || section.id === 7) continue;
     // The data goes into the image; with no memory.init/data.drop the data count is not needed either.
     if (image && (section.id === 11 || section.id === 12)) continue;
+    if (exports.start && section.id === 8) continue;
     if (section.id !== 10) {
       out.byte(section.id);
       out.u32(section.end - section.start);

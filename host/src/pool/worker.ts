@@ -7,7 +7,7 @@
  */
 import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
-import { FunctionInstance, GuestFailure } from "../runtime/instance.ts";
+import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
 import {
   INSTANCES_CHANNEL,
@@ -101,6 +101,12 @@ function reusableAfter(error: unknown): boolean {
 }
 
 function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
+  if (error instanceof InstantiationFailure && error.exhausted) {
+    return { code: "JOULE_ERR_LIMIT_FUEL", message: "making the instance used up the fuel limit (limits.fuel)" };
+  }
+  if (error instanceof InstantiationFailure && error.memoryRefused) {
+    return { code: "JOULE_ERR_LIMIT_MEMORY", message: "making the instance needed more memory than limits.memoryMb" };
+  }
   if (error instanceof GuestFailure) return { code: "JOULE_ERR_EXECUTION_FAILED", message: sanitize(error.message) };
   if (error instanceof JouleError) return error.toWire();
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -124,12 +130,13 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
 
   if (!instance) {
     try {
-      instance = await FunctionInstance.create(task.image, task.maxLogBytes, task.memoryLimitPages);
+      instance = await FunctionInstance.create(task.image, task.maxLogBytes, task.memoryLimitPages, task.fuelLimit);
     } catch (error) {
+      // A failed instantiation is billed for what it ran, like any invocation.
       return {
         ok: false,
         error: toWire(error, "instantiate"),
-        stats: stats(0, 0),
+        stats: stats(0, error instanceof InstantiationFailure ? error.used : 0),
         logs: [],
         droppedLogs: 0,
         denials: [],

@@ -13,7 +13,7 @@ import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import { INSTANTIATION_FUEL, type MemoryImage, type MeterExports } from "../fuel/instrument.ts";
+import type { MemoryImage, MeterExports } from "../fuel/instrument.ts";
 import { applyImage, decodeImage } from "./memory-image.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
@@ -32,6 +32,43 @@ interface Handler {
     req: GuestRequest,
     inv: { requestId: string; functionName: string },
   ): { status: number; headers: Array<[string, string]>; body: Uint8Array };
+}
+
+/**
+ * What a run took from fuel globals that were set to `budget`, over all the
+ * function's core instances, and whether it overdrew: a global below zero,
+ * one above what it was given (tampering), or a total past the function's
+ * limit (each core instance could otherwise use the whole budget).
+ */
+function account(
+  fuel: WebAssembly.Global<"i64">[],
+  budget: bigint,
+  limit: number,
+): { used: number; exhausted: boolean } {
+  let used = 0n;
+  let exhausted = false;
+  for (const global of fuel) {
+    const left = global.value;
+    if (left < 0n || left > budget) exhausted = true;
+    if (left < budget) used += budget - left;
+  }
+  if (used > BigInt(limit)) exhausted = true;
+  return { used: Number(used), exhausted };
+}
+
+/** Making an instance failed; `used` is the fuel it took, billed like any invocation's. */
+export class InstantiationFailure extends Error {
+  override name = "InstantiationFailure";
+  readonly used: number;
+  readonly exhausted: boolean;
+  readonly memoryRefused: boolean;
+
+  constructor(cause: unknown, used: number, exhausted: boolean, memoryRefused: boolean) {
+    super(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), { cause });
+    this.used = used;
+    this.exhausted = exhausted;
+    this.memoryRefused = memoryRefused;
+  }
 }
 
 /** A failure the guest reported itself (`err` of the WIT result): not a trap. */
@@ -129,29 +166,42 @@ export class FunctionInstance {
   /** Capability calls this instance was denied since the last drain. */
   readonly #denials: Denial[];
 
-  private constructor(image: FunctionImage, handler: Handler, parts: CoreParts, sink: LogSink, denials: Denial[]) {
+  readonly #memoryLimitBytes: number;
+
+  private constructor(
+    image: FunctionImage,
+    handler: Handler,
+    parts: CoreParts,
+    sink: LogSink,
+    denials: Denial[],
+    instantiationFuel: number,
+    memoryLimitPages: number,
+  ) {
+    this.#memoryLimitBytes = memoryLimitPages * 65536;
     this.#denials = denials;
     this.version = image.version;
     this.#name = image.name;
     this.#handler = handler;
     this.#parts = parts;
     this.sink = sink;
-    this.#pendingFuel = this.#spent(INSTANTIATION_FUEL);
+    this.#pendingFuel = instantiationFuel;
     this.initialMemoryBytes = this.memoryBytes();
   }
 
-  /** Fuel taken from `budget` across all core instances since they were set to it. */
-  #spent(budget: bigint): number {
-    let used = 0n;
-    for (const global of this.#parts.fuel) used += budget - global.value;
-    return Number(used);
-  }
-
-  #overdrawn(): boolean {
-    return this.#parts.fuel.some((global) => global.value < 0n);
-  }
-
-  static async create(image: FunctionImage, maxLogBytes: number, memoryLimitPages: number): Promise<FunctionInstance> {
+  /**
+   * Makes an instance within the first invocation's limits: each core
+   * instance's fuel and memory limit are set as soon as it exists, before its
+   * memory image is written and its (deferred) start function runs, so
+   * instantiation is metered and bounded like the request itself, and billed
+   * even when it fails (InstantiationFailure carries what it used).
+   */
+  static async create(
+    image: FunctionImage,
+    maxLogBytes: number,
+    memoryLimitPages: number,
+    fuelLimit: number,
+  ): Promise<FunctionInstance> {
+    const budget = BigInt(fuelLimit);
     const glue = await loadGlue(image.glueUrl);
     const sink = new LogSink(maxLogBytes);
     const denials: Denial[] = [];
@@ -164,37 +214,52 @@ export class FunctionInstance {
       const imagePath = image.images[file];
       if (imagePath) images.set(module, imagePath);
     }
-    const root = glue.instantiate(
-      (name) => {
-        const module = image.modules[name];
-        if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
-        return module;
-      },
-      buildImports({ env: resolveEnv(image), sink, kv: image.kv, denials }),
-      (module, imports) => {
-        const instance = new WebAssembly.Instance(module, withDirectClock(imports));
-        for (const value of Object.values(instance.exports)) {
-          if (value instanceof WebAssembly.Memory) parts.memories.push(value);
-        }
-        const names = meters.get(module);
-        if (!names) throw new Error("core module that was not metered at deploy");
-        const imagePath = images.get(module);
-        if (imagePath) {
-          const memory = instance.exports[names.memory ?? ""];
-          if (!(memory instanceof WebAssembly.Memory)) throw new Error("module with a memory image exports no memory");
-          applyImage(memory, loadImage(imagePath));
-        }
-        parts.fuel.push(meter<"i64">(instance, names.fuel));
-        meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
-        parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));
-        return instance;
-      },
-    );
+    const env = resolveEnv(image); // a missing secret is its own error, not an instantiation trap
+    let root: Record<string, unknown>;
+    try {
+      root = glue.instantiate(
+        (name) => {
+          const module = image.modules[name];
+          if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
+          return module;
+        },
+        buildImports({ env, sink, kv: image.kv, denials }),
+        (module, imports) => {
+          const instance = new WebAssembly.Instance(module, withDirectClock(imports));
+          for (const value of Object.values(instance.exports)) {
+            if (value instanceof WebAssembly.Memory) parts.memories.push(value);
+          }
+          const names = meters.get(module);
+          if (!names) throw new Error("core module that was not metered at deploy");
+          const fuel = meter<"i64">(instance, names.fuel);
+          fuel.value = budget;
+          parts.fuel.push(fuel);
+          meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
+          parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));
+          const imagePath = images.get(module);
+          if (imagePath) {
+            const memory = instance.exports[names.memory ?? ""];
+            if (!(memory instanceof WebAssembly.Memory))
+              throw new Error("module with a memory image exports no memory");
+            applyImage(memory, loadImage(imagePath));
+          }
+          if (names.start) (instance.exports[names.start] as () => void)();
+          return instance;
+        },
+      );
+    } catch (error) {
+      const { used, exhausted } = account(parts.fuel, budget, fuelLimit);
+      const refused = parts.memoryRefused.some((global) => global.value !== 0);
+      throw new InstantiationFailure(error, used, exhausted, refused);
+    }
+    const spent = account(parts.fuel, budget, fuelLimit);
+    if (spent.exhausted)
+      throw new InstantiationFailure(new Error("instantiation used up the fuel"), spent.used, true, false);
     const handler = root[HANDLER_EXPORT] as Handler | undefined;
     if (!handler || typeof handler.handle !== "function") {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
     }
-    return new FunctionInstance(image, handler, parts, sink, denials);
+    return new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
   }
 
   /** The denials since the last call, and a fresh start. */
@@ -226,15 +291,18 @@ export class FunctionInstance {
     } catch (error) {
       failure = error;
     }
-    this.exhausted = this.#overdrawn();
-    this.lastFuel = this.#spent(budget) + this.#pendingFuel;
+    const spent = account(this.#parts.fuel, budget, fuelLimit);
+    this.exhausted = spent.exhausted;
+    this.lastFuel = spent.used + this.#pendingFuel;
     this.#pendingFuel = 0;
     if (this.exhausted) {
       throw new JouleError("JOULE_ERR_LIMIT_FUEL", `the function used up its fuel limit of ${fuelLimit}`, {
         limit: fuelLimit,
       });
     }
-    if (failure !== undefined && this.#parts.memoryRefused.some((global) => global.value !== 0)) {
+    // Each module's memory is bounded on its own; the limit is the function's, so check the sum too.
+    const overMemory = this.memoryBytes() > this.#memoryLimitBytes;
+    if (overMemory || (failure !== undefined && this.#parts.memoryRefused.some((global) => global.value !== 0))) {
       throw new JouleError(
         "JOULE_ERR_LIMIT_MEMORY",
         `the function failed after its memory reached its limit (limits.memoryMb) at ${Math.round(this.memoryBytes() / 2 ** 20)} MiB`,

@@ -6,7 +6,7 @@
 import { transpile } from "@bytecodealliance/jco";
 import type { WireError } from "../errors.ts";
 import { FuelError } from "../fuel/fuel-error.ts";
-import { INSTANTIATION_FUEL, instrument, type MeterExports } from "../fuel/instrument.ts";
+import { instrument, type MeterExports } from "../fuel/instrument.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
 import { encodeImage } from "./memory-image.ts";
 import { sanitize } from "./response.ts";
@@ -66,11 +66,13 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   const started = performance.now();
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
     if (name.endsWith(".wasm")) {
-      const metered = instrument(content, { initialFuel: INSTANTIATION_FUEL, splitData: true });
+      // Nothing runs while instantiating (start functions are deferred); the host sets the fuel first.
+      const metered = instrument(content, { initialFuel: 0n, splitData: true, deferStart: true });
       modules[name] = metered.bytes;
       if (metered.image) images[name] = encodeImage(metered.image);
       meters[name] = metered.exports;
-      memoryMinPages = Math.max(memoryMinPages, metered.memoryMinPages);
+      // Limits hold for the whole function: its modules' memories together.
+      memoryMinPages += metered.memoryMinPages;
     } else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
   }
   // Returned by copy: the module views may share one buffer, which cannot be transferred twice.

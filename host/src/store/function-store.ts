@@ -64,7 +64,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 6;
+export const DERIVATION_VERSION = 7;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
@@ -76,7 +76,13 @@ export const derivedMetaSchema = z
     meters: z.record(
       z.string(),
       z
-        .object({ fuel: z.string(), memoryLimit: z.string(), memoryRefused: z.string(), memory: z.string().optional() })
+        .object({
+          fuel: z.string(),
+          memoryLimit: z.string(),
+          memoryRefused: z.string(),
+          memory: z.string().optional(),
+          start: z.string().optional(),
+        })
         .strict(),
     ),
     /** Per core module whose data was split off, the file holding its memory image. */
