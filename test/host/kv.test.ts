@@ -37,6 +37,13 @@ describe("key-value stores", () => {
     expect(await kv("app", { op: "get", store: "sessions", key: "user:1" })).toEqual({ ok: true, value: null });
   });
 
+  it("lists every key with the prefix, whatever characters follow it", async () => {
+    for (const key of ["emoji:😀", "emoji:\uffffx", "emoji:a"]) {
+      expect(await kv("app", { op: "set", store: "sessions", key, value: "1" })).toEqual({ ok: true });
+    }
+    expect((await kv("app", { op: "list", store: "sessions", prefix: "emoji:" })).keys).toHaveLength(3);
+  });
+
   it("expires values after their TTL", async () => {
     expect(await kv("app", { op: "set", store: "cache", key: "brief", value: "x", ttl: "150" })).toEqual({ ok: true });
     expect((await kv("app", { op: "get", store: "cache", key: "brief" })).value).toBe("x");
@@ -60,6 +67,10 @@ describe("key-value stores", () => {
   });
 
   it("bounds keys and values", async () => {
+    expect(await kv("app", { op: "set", store: "cache", key: "forever", value: "v", ttl: "1e20" })).toEqual({
+      ok: false,
+      error: expect.stringMatching(/^kv too-large: a TTL is at most/),
+    });
     expect(await kv("app", { op: "set", store: "cache", key: "k".repeat(600), value: "v" })).toEqual({
       ok: false,
       error: "kv too-large: keys are at most 512 bytes",

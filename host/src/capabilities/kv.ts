@@ -11,6 +11,8 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 export const MAX_LIST = 1000;
+/** Ten years: past it a TTL is a mistake, and past 2^53 ms it would not fit the store's clock. */
+export const MAX_TTL_MS = 10n * 365n * 24n * 3600n * 1000n;
 
 export interface KvGrant {
   stores: string[];
@@ -49,7 +51,7 @@ class KvDatabase {
       "DELETE FROM kv WHERE store = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
     );
     this.#list = this.#db.prepare(
-      "SELECT key FROM kv WHERE store = ? AND key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
+      "SELECT key FROM kv WHERE store = ? AND substr(key, 1, length(?)) = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
     );
     this.#purge = this.#db.prepare("DELETE FROM kv WHERE store = ? AND expires_at IS NOT NULL AND expires_at <= ?");
   }
@@ -70,10 +72,9 @@ class KvDatabase {
   }
 
   list(store: string, prefix: string, limit: number): string[] {
-    // Keys in [prefix, prefix + U+FFFF): every key that starts with prefix.
-    return (this.#list.all(store, prefix, `${prefix}\uffff`, Date.now(), limit) as Array<{ key: string }>).map(
-      (r) => r.key,
-    );
+    // Compared as a prefix, not as a range: a range bound such as prefix + U+FFFF misses keys
+    // with characters past it.
+    return (this.#list.all(store, prefix, prefix, Date.now(), limit) as Array<{ key: string }>).map((r) => r.key);
   }
 }
 
@@ -110,6 +111,8 @@ export function kvImports(grant: KvGrant, denials: Denial[]) {
         const db = open("set", store, key);
         if (value.byteLength > MAX_VALUE_BYTES)
           throw { tag: "too-large", val: `values are at most ${MAX_VALUE_BYTES} bytes` };
+        if (ttlMs !== undefined && ttlMs > MAX_TTL_MS)
+          throw { tag: "too-large", val: `a TTL is at most ${MAX_TTL_MS} ms` };
         db.set(store, key, value, ttlMs);
       },
       delete: (store: string, key: string) => open("delete", store, key).delete(store, key),
