@@ -25,7 +25,9 @@ describe("secrets in env", () => {
     const response = await deploy({ TOKEN: "secret://api-token" });
     expect(response.status).toBe(400);
     const { error } = await response.json();
-    expect(error.details.problems).toEqual(["env.TOKEN: secret://api-token is not set (joule secrets set api-token)"]);
+    expect(error.details.problems).toEqual([
+      "env.TOKEN: secret://api-token is not set for vault (joule secrets set api-token --functions vault)",
+    ]);
   });
 
   it("hands the function the value, and shows everyone else only the reference", async () => {
@@ -35,6 +37,8 @@ describe("secrets in env", () => {
       "secrets",
       "set",
       "api-token",
+      "--functions",
+      "vault",
       "--data-dir",
       t.dataDir,
       "--value",
@@ -52,6 +56,19 @@ describe("secrets in env", () => {
     const audit = await (await t.fetch("/v1/audit")).text();
     expect(audit).not.toContain(VALUE);
     expect(JSON.stringify(t.logs)).not.toContain(VALUE);
+  });
+
+  it("is only for the functions it names: another function cannot read it, or learn it exists", async () => {
+    const response = await t.fetch("/v1/functions/thief", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ component: { path: componentPath("misbehave") }, env: { T: "secret://api-token" } }),
+    });
+    expect(response.status).toBe(400);
+    const { error } = await response.json();
+    expect(error.details.problems).toEqual([
+      "env.T: secret://api-token is not set for thief (joule secrets set api-token --functions thief)",
+    ]);
   });
 
   it("gives new instances a rotated value", async () => {

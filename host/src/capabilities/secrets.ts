@@ -1,6 +1,8 @@
 /**
  * The host's secret store: values a function's env may reference as
- * `secret://<name>` instead of holding them. Deploys store the reference;
+ * `secret://<name>` instead of holding them. Each secret names the
+ * functions that may use it (or `*`), so a key that may deploy cannot have
+ * its function read the host's other secrets. Deploys store the reference;
  * the value is read when an instance is made (so a rotated secret reaches
  * new instances), and it never appears in API responses, logs, errors or
  * the audit log. Kept in `secrets.db` in the data dir; `joule secrets`
@@ -16,6 +18,9 @@ export function secretName(value: string): string | undefined {
   return SECRET_REF.exec(value)?.[1];
 }
 
+/** Functions allowed to use a secret: names, or "*" for all. */
+export type SecretAudience = string[] | "*";
+
 export class SecretStore {
   readonly #db: DatabaseSync;
   readonly path: string;
@@ -27,53 +32,58 @@ export class SecretStore {
     this.#db = new DatabaseSync(this.path);
     this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
     this.#db.exec(
-      "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT",
+      "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, functions TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT",
     );
   }
 
-  set(name: string, value: string): void {
+  /** Sets a secret; `functions` may be left out when changing only the value of an existing one. */
+  set(name: string, value: string, functions?: SecretAudience): void {
+    const audience = functions === undefined ? null : JSON.stringify(functions);
     this.#db
       .prepare(
-        "INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        `INSERT INTO secrets (name, value, functions, updated_at) VALUES (?, ?, coalesce(?, '[]'), ?)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+           functions = coalesce(?, secrets.functions)`,
       )
-      .run(name, value, new Date().toISOString());
+      .run(name, value, audience, new Date().toISOString(), audience);
   }
 
   delete(name: string): boolean {
     return Number(this.#db.prepare("DELETE FROM secrets WHERE name = ?").run(name).changes) > 0;
   }
 
-  names(): Array<{ name: string; updatedAt: string }> {
-    return (
-      this.#db.prepare("SELECT name, updated_at FROM secrets ORDER BY name").all() as Array<{
-        name: string;
-        updated_at: string;
-      }>
-    ).map((r) => ({ name: r.name, updatedAt: r.updated_at }));
+  names(): Array<{ name: string; functions: SecretAudience; updatedAt: string }> {
+    const rows = this.#db.prepare("SELECT name, functions, updated_at FROM secrets ORDER BY name").all() as Array<{
+      name: string;
+      functions: string;
+      updated_at: string;
+    }>;
+    return rows.map((r) => ({
+      name: r.name,
+      functions: JSON.parse(r.functions) as SecretAudience,
+      updatedAt: r.updated_at,
+    }));
   }
 
-  get(name: string): string | undefined {
-    return (this.#db.prepare("SELECT value FROM secrets WHERE name = ?").get(name) as { value: string } | undefined)
-      ?.value;
+  /** The value, if the secret is set and `fn` may use it: the caller cannot tell which was not the case. */
+  get(name: string, fn: string): string | undefined {
+    const row = this.#db.prepare("SELECT value, functions FROM secrets WHERE name = ?").get(name) as
+      | { value: string; functions: string }
+      | undefined;
+    if (!row) return undefined;
+    const audience = JSON.parse(row.functions) as SecretAudience;
+    return audience === "*" || audience.includes(fn) ? row.value : undefined;
   }
 
-  /** The names `env` references that are not set. */
-  missing(env: Record<string, string>): string[] {
-    const names = Object.values(env)
-      .map(secretName)
-      .filter((n): n is string => n !== undefined);
-    return [...new Set(names)].filter((name) => this.get(name) === undefined);
-  }
-
-  /** `env` with every reference replaced by its value; throws naming (never showing) an unset one. */
-  resolve(env: Record<string, string>): Record<string, string> {
+  /** `env` with every reference replaced by its value; throws naming (never showing) one `fn` cannot have. */
+  resolve(env: Record<string, string>, fn: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) {
       const name = secretName(value);
       if (name === undefined) out[key] = value;
       else {
-        const secret = this.get(name);
-        if (secret === undefined) throw new Error(`env ${key} references secret ${name}, which is not set`);
+        const secret = this.get(name, fn);
+        if (secret === undefined) throw new Error(`env ${key} references secret ${name}, which is not set for ${fn}`);
         out[key] = secret;
       }
     }

@@ -35,7 +35,7 @@ const USAGE = `joule — WebAssembly functions
   joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>
                                           API keys of the host whose data dir this is
 
-  joule secrets set <name> [--value V] | list | delete <name>
+  joule secrets set <name> --functions F1,F2|'*' [--value V] | list | delete <name>
                                           values env may reference as secret://<name>
 
 Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read
@@ -339,7 +339,11 @@ async function keysCommand(args: string[], out: Output): Promise<void> {
 
 /** `joule secrets set|list|delete`: the secret store of the host whose data dir this is. */
 async function secretsCommand(args: string[], out: Output): Promise<void> {
-  const { values, positionals } = parse(args, { "data-dir": { type: "string" }, value: { type: "string" } });
+  const { values, positionals } = parse(args, {
+    "data-dir": { type: "string" },
+    value: { type: "string" },
+    functions: { type: "string" },
+  });
   const [action, name] = positionals;
   const input = configFromEnv();
   if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
@@ -348,17 +352,25 @@ async function secretsCommand(args: string[], out: Output): Promise<void> {
     if (action === "set" && name && /^[A-Za-z0-9_.-]{1,128}$/.test(name)) {
       // From --value, or stdin (so the value stays out of the shell history).
       const value = (values.value as string | undefined) ?? (await readStdin()).replace(/\r?\n$/, "");
-      store.set(name, value);
+      const list = values.functions as string | undefined;
+      const functions = list === undefined ? undefined : list === "*" ? "*" : list.split(",").filter(Boolean);
+      if (functions === undefined && !store.names().some((s) => s.name === name)) {
+        throw usageError("--functions is required for a new secret: the functions that may use it, or '*'");
+      }
+      store.set(name, value, functions);
       out.done(`set secret ${name}; reference it as secret://${name}`, { command: "secrets set", name });
     } else if (action === "list") {
       const names = store.names();
       if (out.json) return out.done("", { command: "secrets list", secrets: names });
-      for (const s of names) out.info(`${s.name}\t${s.updatedAt}`);
+      for (const s of names)
+        out.info(`${s.name}\t${s.functions === "*" ? "*" : s.functions.join(",")}\t${s.updatedAt}`);
     } else if (action === "delete" && name) {
       if (!store.delete(name)) throw usageError(`no secret ${name}`);
       out.done(`deleted secret ${name}`, { command: "secrets delete", name });
     } else {
-      throw usageError("joule secrets set <name> [--value V] | list | delete <name>   (names: letters, digits, . _ -)");
+      throw usageError(
+        "joule secrets set <name> --functions F1,F2|'*' [--value V] | list | delete <name>   (names: letters, digits, . _ -)",
+      );
     }
   } finally {
     store.close();

@@ -107,7 +107,7 @@ function resolveEnv(image: FunctionImage): Record<string, string> {
     secretStores.set(image.secrets, store);
   }
   try {
-    return store.resolve(image.env);
+    return store.resolve(image.env, image.name);
   } catch (error) {
     throw new JouleError("JOULE_ERR_SECRET_MISSING", (error as Error).message);
   }

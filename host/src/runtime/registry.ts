@@ -157,11 +157,12 @@ export class FunctionRegistry {
     }
     const unset = Object.entries(input.env).filter(([, value]) => {
       const name = secretName(value);
-      return name !== undefined && this.#secrets?.get(name) === undefined;
+      return name !== undefined && this.#secrets?.get(name, input.name) === undefined;
     });
     if (unset.length > 0) {
       const problems = unset.map(
-        ([key, value]) => `env.${key}: ${value} is not set (joule secrets set ${secretName(value)})`,
+        ([key, value]) =>
+          `env.${key}: ${value} is not set for ${input.name} (joule secrets set ${secretName(value)} --functions ${input.name})`,
       );
       throw new JouleError(
         "JOULE_ERR_MANIFEST_INVALID",
