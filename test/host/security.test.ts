@@ -164,3 +164,22 @@ describe("HTTP hardening", () => {
     }
   });
 });
+
+describe("audit flooding", () => {
+  it("records at most 60 denials a minute per address, then one summary", async () => {
+    const host = await startTestHost();
+    try {
+      for (let i = 0; i < 100; i++) expect((await host.anonymous("/v1/functions")).status).toBe(401);
+      const db = new DatabaseSync(join(host.dataDir, "auth.db"));
+      try {
+        const rows = db.prepare("SELECT reason FROM audit WHERE allowed = 0").all() as Array<{ reason: string }>;
+        expect(rows).toHaveLength(61);
+        expect(rows.at(-1)?.reason).toMatch(/further denials from this address are not recorded until/);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await host.close();
+    }
+  });
+});

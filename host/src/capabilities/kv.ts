@@ -11,6 +11,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 export const MAX_LIST = 1000;
+const MAX_DENIALS_PER_INVOCATION = 10;
 /** Ten years: past it a TTL is a mistake, and past 2^53 ms it would not fit the store's clock. */
 export const MAX_TTL_MS = 10n * 365n * 24n * 3600n * 1000n;
 
@@ -96,7 +97,8 @@ export function kvImports(grant: KvGrant, denials: Denial[]) {
   /** The store's database, or the `denied` error (jco maps a thrown value to the WIT `err`). */
   const open = (operation: string, store: string, key?: string): KvDatabase => {
     if (!granted.has(store) || !grant.path) {
-      denials.push({ capability: "kv", operation, resource: store });
+      // Audited, up to a few per invocation: a loop of denied calls must not flood the log.
+      if (denials.length < MAX_DENIALS_PER_INVOCATION) denials.push({ capability: "kv", operation, resource: store });
       throw { tag: "denied", val: `store "${store}" was not granted to this function (capabilities.kv)` };
     }
     if (key !== undefined && byteLength(key) > MAX_KEY_BYTES) {

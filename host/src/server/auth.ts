@@ -19,6 +19,10 @@ declare module "fastify" {
 
 const FAILURE_WINDOW_MS = 60_000;
 const MAX_FAILURES = 20;
+/** Denials audited one by one per address per window; past it one summary row, then silence. */
+const AUDITED_DENIALS_PER_WINDOW = 60;
+/** Tracked addresses past which expired ones are dropped. */
+const MAX_TRACKED = 10_000;
 
 export interface AuthDeps {
   keys: KeyStore;
@@ -26,11 +30,26 @@ export interface AuthDeps {
   adminToken?: string | undefined;
 }
 
+/** Counts an event for `ip` in the current window (a new window once the old one is over). */
+function tally(windows: Map<string, { count: number; since: number }>, ip: string, now: number) {
+  let entry = windows.get(ip);
+  if (!entry || now - entry.since >= FAILURE_WINDOW_MS) {
+    if (windows.size >= MAX_TRACKED) {
+      for (const [key, value] of windows) if (now - value.since >= FAILURE_WINDOW_MS) windows.delete(key);
+    }
+    entry = { count: 0, since: now };
+    windows.set(ip, entry);
+  }
+  entry.count++;
+  return entry;
+}
+
 export class Authenticator {
   readonly #keys: KeyStore;
   readonly #audit: AuditLog;
   readonly #adminDigest: Buffer | undefined;
   readonly #failures = new Map<string, { count: number; since: number }>();
+  readonly #denials = new Map<string, { count: number; since: number }>();
 
   constructor({ keys, audit, adminToken }: AuthDeps) {
     this.#keys = keys;
@@ -54,10 +73,7 @@ export class Authenticator {
     const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
     const principal = this.#operator(presented) ?? this.#keys.verify(presented);
     if (principal) return principal;
-    const now = Date.now();
-    const entry = failures && now - failures.since < FAILURE_WINDOW_MS ? failures : { count: 0, since: now };
-    entry.count++;
-    this.#failures.set(ip, entry);
+    tally(this.#failures, ip, Date.now());
     this.#deny(request, "anonymous", action, fn, "invalid credentials");
     throw new JouleError(
       "JOULE_ERR_REQUEST_UNAUTHORIZED",
@@ -92,13 +108,24 @@ export class Authenticator {
     return principal;
   }
 
+  /**
+   * Audits a denial. The log is append-only, so an address that keeps being
+   * denied gets AUDITED_DENIALS_PER_WINDOW rows a minute and one saying the
+   * rest were left out, not a row per request.
+   */
   #deny(request: FastifyRequest, principal: string, action: string, fn: string | null, reason: string): void {
+    const window = tally(this.#denials, request.ip, Date.now());
+    if (window.count > AUDITED_DENIALS_PER_WINDOW + 1) return;
+    const until = new Date(window.since + FAILURE_WINDOW_MS).toISOString();
     this.#audit.record({
       principal,
       action,
       function: fn,
       allowed: false,
-      reason,
+      reason:
+        window.count === AUDITED_DENIALS_PER_WINDOW + 1
+          ? `${reason}; further denials from this address are not recorded until ${until}`
+          : reason,
       requestId: String(request.id),
       ip: request.ip,
     });
