@@ -81,6 +81,22 @@ describe("key-value stores", () => {
     });
   });
 
+  it("stops a store at its quota, so a function cannot fill the disk", async () => {
+    const MiB = 1024 * 1024;
+    for (let i = 0; i < 64; i++) {
+      expect(await kv("app", { op: "set", store: "cache", key: `chunk:${i}`, size: String(MiB - 64) })).toEqual({
+        ok: true,
+      });
+    }
+    expect(await kv("app", { op: "set", store: "cache", key: "one-too-many", size: String(MiB) })).toEqual({
+      ok: false,
+      error: `kv too-large: a store holds at most ${64 * MiB} bytes of values`,
+    });
+    // Replacing a key counts its new size only; other stores are unaffected.
+    expect(await kv("app", { op: "set", store: "cache", key: "chunk:0", value: "small" })).toEqual({ ok: true });
+    expect(await kv("app", { op: "set", store: "sessions", key: "fine", value: "v" })).toEqual({ ok: true });
+  });
+
   it("keeps what was stored across a restart", async () => {
     await kv("app", { op: "set", store: "sessions", key: "s1", value: "kept" });
     await t.restart();

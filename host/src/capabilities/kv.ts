@@ -3,7 +3,8 @@
  * call `cache.get/set(key, value, ttl)`. A function reaches only the stores
  * it was granted (`capabilities.kv`); a call on any other name is denied
  * with the WIT `denied` error and reported to the host's audit log.
- * Keys are at most 512 bytes, values 1 MiB, a listing 1000 keys. The
+ * Keys are at most 512 bytes, values 1 MiB, a listing 1000 keys, a store
+ * 100,000 keys and 64 MiB of values. The
  * stores live in `kv.db` in the data dir, shared by the workers (SQLite WAL).
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
@@ -11,6 +12,9 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 export const MAX_LIST = 1000;
+/** What one store may hold: a granted function must not be able to fill the host's disk. */
+export const MAX_STORE_KEYS = 100_000;
+export const MAX_STORE_BYTES = 64 * 1024 * 1024;
 const MAX_DENIALS_PER_INVOCATION = 10;
 /** Ten years: past it a TTL is a mistake, and past 2^53 ms it would not fit the store's clock. */
 export const MAX_TTL_MS = 10n * 365n * 24n * 3600n * 1000n;
@@ -35,12 +39,17 @@ class KvDatabase {
   readonly #delete: StatementSync;
   readonly #list: StatementSync;
   readonly #purge: StatementSync;
+  readonly #usage: StatementSync;
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
     this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS kv (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER, PRIMARY KEY (store, key)) STRICT",
+    );
+    this.#db.exec("CREATE INDEX IF NOT EXISTS kv_expiry ON kv (store, expires_at) WHERE expires_at IS NOT NULL");
+    this.#usage = this.#db.prepare(
+      "SELECT count(*) AS keys, coalesce(sum(length(value)), 0) AS bytes FROM kv WHERE store = ? AND key != ?",
     );
     this.#get = this.#db.prepare(
       "SELECT value FROM kv WHERE store = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
@@ -62,10 +71,16 @@ class KvDatabase {
     return row ? new Uint8Array(row.value) : undefined;
   }
 
-  set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): void {
+  /** Stores a value, unless the store would pass its quota: then says which limit, and stores nothing. */
+  set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): string | undefined {
     const now = Date.now();
     this.#purge.run(store, now);
+    // What the store holds besides this key (which the write replaces).
+    const { keys, bytes } = this.#usage.get(store, key) as { keys: number; bytes: number };
+    if (keys + 1 > MAX_STORE_KEYS) return `a store holds at most ${MAX_STORE_KEYS} keys`;
+    if (bytes + value.byteLength > MAX_STORE_BYTES) return `a store holds at most ${MAX_STORE_BYTES} bytes of values`;
     this.#set.run(store, key, value, ttlMs === undefined ? null : now + Number(ttlMs));
+    return undefined;
   }
 
   delete(store: string, key: string): boolean {
@@ -115,7 +130,8 @@ export function kvImports(grant: KvGrant, denials: Denial[]) {
           throw { tag: "too-large", val: `values are at most ${MAX_VALUE_BYTES} bytes` };
         if (ttlMs !== undefined && ttlMs > MAX_TTL_MS)
           throw { tag: "too-large", val: `a TTL is at most ${MAX_TTL_MS} ms` };
-        db.set(store, key, value, ttlMs);
+        const full = db.set(store, key, value, ttlMs);
+        if (full) throw { tag: "too-large", val: full };
       },
       delete: (store: string, key: string) => open("delete", store, key).delete(store, key),
       list(store: string, prefix: string, limit: number): string[] {
