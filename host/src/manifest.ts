@@ -107,6 +107,33 @@ export const manifestSchema = z
   .strict();
 
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/**
+ * What a deploy sets besides the component: the manifest's settings (the CLI
+ * sends them from joule.json). An absent energyBudget leaves the function's
+ * budget as it is.
+ */
+export const deploySettingsSchema = manifestSchema
+  .pick({
+    env: true,
+    limits: true,
+    scaling: true,
+    isolation: true,
+    public: true,
+    capabilities: true,
+    energyBudget: true,
+  })
+  .strict();
+
+export type DeploySettings = z.infer<typeof deploySettingsSchema>;
+
+/** The settings a function version is made of: all but the energy budget, which the ledger keeps. */
+export type FunctionSettings = Omit<DeploySettings, "energyBudget">;
+
+export function functionSettings(settings: DeploySettings): FunctionSettings {
+  const { env, limits, scaling, isolation, capabilities } = settings;
+  return { env, limits, scaling, isolation, public: settings.public, capabilities };
+}
 export type Scaling = z.infer<typeof scalingSchema>;
 export type Isolation = z.infer<typeof isolationSchema>;
 export type Limits = z.infer<typeof limitsSchema>;

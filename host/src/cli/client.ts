@@ -1,7 +1,7 @@
 /** The CLI's client of the admin API. */
 import { readFile } from "node:fs/promises";
 import { JouleError, type WireError } from "../errors.ts";
-import type { Capabilities, EnergyBudget, Isolation, Limits, Scaling } from "../manifest.ts";
+import type { DeploySettings } from "../manifest.ts";
 
 export interface ClientOptions {
   host: string;
@@ -40,15 +40,7 @@ export async function deployUpload(
   options: ClientOptions,
   name: string,
   componentPath: string,
-  config: {
-    env: Record<string, string>;
-    limits: Limits;
-    scaling: Scaling;
-    isolation: Isolation;
-    public: boolean;
-    capabilities: Capabilities;
-    energyBudget?: EnergyBudget | undefined;
-  },
+  config: DeploySettings,
 ): Promise<Record<string, unknown>> {
   const form = new FormData();
   form.set("config", JSON.stringify(config));

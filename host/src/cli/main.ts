@@ -14,6 +14,7 @@ import { calibrate } from "../energy/calibrate.ts";
 import { budgetInput } from "../energy/ledger.ts";
 import { JouleError } from "../errors.ts";
 import { type Host, startHost } from "../host.ts";
+import { functionSettings } from "../manifest.ts";
 import { type ClientOptions, deleteFunction, deployUpload, listFunctions } from "./client.ts";
 import { megabytes, Output, seconds } from "./output.ts";
 
@@ -102,12 +103,7 @@ async function deploy(args: string[], out: Output): Promise<void> {
   out.step(`deploying ${name} to ${target.host} (${megabytes(built.bytes)})`);
   const started = performance.now();
   const record = await deployUpload(target, name, built.componentPath, {
-    env: built.manifest.env,
-    limits: built.manifest.limits,
-    scaling: built.manifest.scaling,
-    isolation: built.manifest.isolation,
-    public: built.manifest.public,
-    capabilities: built.manifest.capabilities,
+    ...functionSettings(built.manifest),
     energyBudget: built.manifest.energyBudget,
   });
   const deployMs = performance.now() - started;
@@ -190,12 +186,7 @@ async function deployExamples(dir: string, host: Pick<Host, "registry" | "ledger
     const { record, changed } = await registry.deploy({
       name: built.name,
       component: await readFile(built.componentPath),
-      env: built.manifest.env,
-      limits: built.manifest.limits,
-      scaling: built.manifest.scaling,
-      isolation: built.manifest.isolation,
-      public: built.manifest.public,
-      capabilities: built.manifest.capabilities,
+      ...functionSettings(built.manifest),
     });
     if (built.manifest.energyBudget) ledger.setBudget("function", built.name, budgetInput(built.manifest.energyBudget));
     if (changed) out.info(`✓ deployed ${record.name} ${record.version} in ${seconds(performance.now() - started)}`);

@@ -14,7 +14,7 @@ import { Piscina } from "piscina";
 import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import type { Capabilities, Isolation, Limits, Scaling } from "../manifest.ts";
+import type { FunctionSettings } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
@@ -31,15 +31,9 @@ export interface LiveFunction {
   image: FunctionImage;
 }
 
-export interface DeployInput {
+export interface DeployInput extends FunctionSettings {
   name: string;
   component: Uint8Array;
-  env: Record<string, string>;
-  limits: Limits;
-  scaling: Scaling;
-  isolation: Isolation;
-  public: boolean;
-  capabilities: Capabilities;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {

@@ -11,38 +11,25 @@ import { z } from "zod";
 import type { Config } from "../../config.ts";
 import { budgetInput, type EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
-import { describeIssues, functionNameSchema, manifestSchema } from "../../manifest.ts";
+import {
+  type DeploySettings,
+  deploySettingsSchema,
+  describeIssues,
+  functionNameSchema,
+  functionSettings,
+} from "../../manifest.ts";
 import { prewarm } from "../../pool/prewarm.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
 import type { HostMetrics } from "../metrics.ts";
 
-/**
- * What a deploy sets besides the component: the manifest's settings (the CLI
- * sends them from joule.json). An absent energyBudget leaves the function's
- * budget as it is.
- */
-export const deployConfigSchema = manifestSchema
-  .pick({
-    env: true,
-    limits: true,
-    scaling: true,
-    isolation: true,
-    public: true,
-    capabilities: true,
-    energyBudget: true,
-  })
-  .strict();
-
-export const deployJsonSchema = deployConfigSchema
+export const deployJsonSchema = deploySettingsSchema
   .extend({
     /** A component already on the host's disk (relative paths from the host's working directory). */
     component: z.object({ path: z.string().min(1) }).strict(),
   })
   .strict();
-
-export type DeployConfig = z.infer<typeof deployConfigSchema>;
 
 export interface AdminDeps {
   config: Config;
@@ -65,7 +52,7 @@ function checkName(name: string): string {
   return parseOrThrow(z.object({ name: functionNameSchema }), { name }, `function name "${name}"`).name;
 }
 
-async function readMultipart(request: FastifyRequest): Promise<{ component: Uint8Array; config: DeployConfig }> {
+async function readMultipart(request: FastifyRequest): Promise<{ component: Uint8Array; config: DeploySettings }> {
   let component: Uint8Array | undefined;
   let configJson: unknown = {};
   for await (const part of request.parts()) {
@@ -93,10 +80,10 @@ async function readMultipart(request: FastifyRequest): Promise<{ component: Uint
     }
   }
   if (!component) throw new JouleError("JOULE_ERR_REQUEST_INVALID", 'the upload has no "component" file field');
-  return { component, config: parseOrThrow(deployConfigSchema, configJson, "the deploy config") };
+  return { component, config: parseOrThrow(deploySettingsSchema, configJson, "the deploy config") };
 }
 
-async function readFromPath(body: unknown): Promise<{ component: Uint8Array; config: DeployConfig }> {
+async function readFromPath(body: unknown): Promise<{ component: Uint8Array; config: DeploySettings }> {
   const { component, ...config } = parseOrThrow(deployJsonSchema, body, "the deploy request");
   const path = resolve(component.path);
   try {
@@ -145,16 +132,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       );
     }
     const existed = registry.get(name) !== undefined;
-    const { record, changed } = await registry.deploy({
-      name,
-      component,
-      env: deployConfig.env,
-      limits: deployConfig.limits,
-      scaling: deployConfig.scaling,
-      isolation: deployConfig.isolation,
-      public: deployConfig.public,
-      capabilities: deployConfig.capabilities,
-    });
+    const { record, changed } = await registry.deploy({ name, component, ...functionSettings(deployConfig) });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);
