@@ -25,7 +25,7 @@ describe("operating a host", () => {
     expect(text).toContain('joule_invocations_total{function="tiny",status="200"} 3');
     expect(text).toContain('joule_invocation_errors_total{function="trap",code="JOULE_ERR_EXECUTION_TRAP"} 1');
     expect(text).toMatch(/joule_invocation_duration_seconds_count\{function="tiny"\} 3/);
-    expect(text).toMatch(/joule_cold_starts_total\{function="tiny"\} [12]/);
+    expect(text).toMatch(/joule_cold_starts_total\{function="tiny",instance="(prepared|new)"\} [12]/);
     expect(text).toMatch(/joule_instances\{function="tiny"\} [12]/);
     expect(text).toMatch(/joule_instance_memory_bytes_count\{function="tiny"\} 3/);
     expect(text).toMatch(/joule_pool_workers 2/);

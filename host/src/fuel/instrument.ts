@@ -87,6 +87,8 @@ export interface InstrumentResult {
   functions: number;
   /** With `splitData`, when the data could be split off. */
   image?: MemoryImage;
+  /** Whether instantiation still writes data segments (data that was not split off). */
+  keepsData: boolean;
 }
 
 export interface MeterExports {
@@ -799,6 +801,7 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     exports,
     memoryMinPages: info.memoryMinPages,
     functions,
+    keepsData: info.hasData && !image,
   };
   if (image) result.image = { segments: image.segments.map(({ offset, bytes }) => ({ offset, bytes: bytes.slice() })) };
   return result;

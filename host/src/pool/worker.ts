@@ -7,6 +7,7 @@
  */
 import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
+import { refillSpares } from "../runtime/engine.ts";
 import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
 import {
@@ -115,6 +116,15 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
 }
 
 export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
+  try {
+    return await run(task);
+  } finally {
+    // In the time until the next task: make the instance a cold start will want next.
+    refillSpares();
+  }
+}
+
+async function run(task: InvokeTask): Promise<InvokeResult> {
   Atomics.store(task.startedAt, 0, BigInt(Date.now()));
   const started = performance.now();
   const name = task.image.name;
@@ -122,6 +132,7 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
   const coldStart = instance === undefined;
   const stats = (memoryBytes: number, fuel = instance?.lastFuel ?? 0): InvokeStats => ({
     coldStart,
+    prepared: coldStart && instance?.prepared === true,
     fuel,
     durationUs: Math.round((performance.now() - started) * 1000),
     memoryBytes,

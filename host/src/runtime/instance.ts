@@ -7,25 +7,17 @@
  */
 
 import { readFileSync } from "node:fs";
-import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import type { MemoryImage, MeterExports } from "../fuel/instrument.ts";
+import type { MemoryImage } from "../fuel/instrument.ts";
+import { type CoreInstance, instantiateComponent, prepare, takeSpare } from "./engine.ts";
 import { applyImage, decodeImage } from "./memory-image.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
-
-interface Glue {
-  instantiate(
-    getCoreModule: (name: string) => WebAssembly.Module,
-    imports: Record<string, unknown>,
-    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
-  ): Record<string, unknown>;
-}
 
 interface Handler {
   handle(
@@ -76,25 +68,6 @@ export class GuestFailure extends Error {
   override name = "GuestFailure";
 }
 
-const MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@";
-
-/**
- * StarlingMonkey reads the monotonic clock some 40 times per request. jco's
- * lowering wraps each read in task bookkeeping that costs more than the
- * read; the import takes nothing and returns a u64, so the core module can
- * call the host's clock directly.
- */
-function withDirectClock(imports: WebAssembly.Imports | undefined): WebAssembly.Imports | undefined {
-  for (const [namespace, members] of Object.entries(imports ?? {})) {
-    if (namespace.startsWith(MONOTONIC_CLOCK) && typeof members.now === "function") {
-      return { ...imports, [namespace]: { ...members, now: monotonicNow } };
-    }
-  }
-  return imports;
-}
-
-const glueCache = new Map<string, Promise<Glue>>();
-
 /** Secret stores this worker has opened, by file. */
 const secretStores = new Map<string, SecretStore>();
 
@@ -126,15 +99,6 @@ function loadImage(path: string): MemoryImage {
   return image;
 }
 
-function loadGlue(url: string): Promise<Glue> {
-  let glue = glueCache.get(url);
-  if (!glue) {
-    glue = import(url) as Promise<Glue>;
-    glueCache.set(url, glue);
-  }
-  return glue;
-}
-
 /** What the core instances of the component hold that the host drives: memories and meters. */
 interface CoreParts {
   memories: WebAssembly.Memory[];
@@ -160,6 +124,8 @@ export class FunctionInstance {
   /** Fuel the last call used (what the host charges), and whether it ran out. */
   lastFuel = 0;
   exhausted = false;
+  /** Whether it was bound from an instance made ahead of need (runtime/engine.ts). */
+  prepared = false;
   /** Memory when the instance was made; one that grew well past it is not kept. */
   readonly initialMemoryBytes: number;
 
@@ -202,51 +168,43 @@ export class FunctionInstance {
     fuelLimit: number,
   ): Promise<FunctionInstance> {
     const budget = BigInt(fuelLimit);
-    const glue = await loadGlue(image.glueUrl);
     const sink = new LogSink(maxLogBytes);
     const denials: Denial[] = [];
     const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [] };
-    const meters = new Map<WebAssembly.Module, MeterExports>();
-    const images = new Map<WebAssembly.Module, string>();
-    for (const [file, module] of Object.entries(image.modules)) {
-      const names = image.meters[file];
-      if (names) meters.set(module, names);
-      const imagePath = image.images[file];
-      if (imagePath) images.set(module, imagePath);
-    }
     const env = resolveEnv(image); // a missing secret is its own error, not an instantiation trap
+    const imports = buildImports({ env, sink, kv: image.kv, denials });
+    /** Limits first, then the memory image, then the deferred start: in that order for every core instance. */
+    const setUp = ({ name, instance }: CoreInstance) => {
+      for (const value of Object.values(instance.exports)) {
+        if (value instanceof WebAssembly.Memory) parts.memories.push(value);
+      }
+      const names = image.meters[name];
+      if (!names) throw new Error("core module that was not metered at deploy");
+      const fuel = meter<"i64">(instance, names.fuel);
+      fuel.value = budget;
+      parts.fuel.push(fuel);
+      meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
+      parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));
+      const imagePath = image.images[name];
+      if (imagePath) {
+        const memory = instance.exports[names.memory ?? ""];
+        if (!(memory instanceof WebAssembly.Memory)) throw new Error("module with a memory image exports no memory");
+        applyImage(memory, loadImage(imagePath));
+      }
+      if (names.start) (instance.exports[names.start] as () => void)();
+    };
     let root: Record<string, unknown>;
+    let prepared = false;
     try {
-      root = glue.instantiate(
-        (name) => {
-          const module = image.modules[name];
-          if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
-          return module;
-        },
-        buildImports({ env, sink, kv: image.kv, denials }),
-        (module, imports) => {
-          const instance = new WebAssembly.Instance(module, withDirectClock(imports));
-          for (const value of Object.values(instance.exports)) {
-            if (value instanceof WebAssembly.Memory) parts.memories.push(value);
-          }
-          const names = meters.get(module);
-          if (!names) throw new Error("core module that was not metered at deploy");
-          const fuel = meter<"i64">(instance, names.fuel);
-          fuel.value = budget;
-          parts.fuel.push(fuel);
-          meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
-          parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));
-          const imagePath = images.get(module);
-          if (imagePath) {
-            const memory = instance.exports[names.memory ?? ""];
-            if (!(memory instanceof WebAssembly.Memory))
-              throw new Error("module with a memory image exports no memory");
-            applyImage(memory, loadImage(imagePath));
-          }
-          if (names.start) (instance.exports[names.start] as () => void)();
-          return instance;
-        },
-      );
+      if (image.engine) {
+        // Made ahead of need when the worker had the time (runtime/engine.ts), else now.
+        const spare = takeSpare(image);
+        prepared = spare !== undefined;
+        const instance = spare ?? (await prepare(image));
+        instance.bind(imports);
+        for (const core of instance.cores) setUp(core);
+        root = instance.root;
+      } else root = await instantiateComponent(image, imports, setUp);
     } catch (error) {
       const { used, exhausted } = account(parts.fuel, budget, fuelLimit);
       const refused = parts.memoryRefused.some((global) => global.value !== 0);
@@ -259,7 +217,9 @@ export class FunctionInstance {
     if (!handler || typeof handler.handle !== "function") {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
     }
-    return new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
+    const made = new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
+    made.prepared = prepared;
+    return made;
   }
 
   /** The denials since the last call, and a fresh start. */

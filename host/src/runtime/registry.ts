@@ -282,6 +282,7 @@ export class FunctionRegistry {
       name: record.name,
       version: record.version,
       glueUrl: pathToFileURL(join(dir, meta.glue)).href,
+      ...(meta.engine ? { engine: meta.engine } : {}),
       modules,
       meters: meta.meters,
       images: Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)])),

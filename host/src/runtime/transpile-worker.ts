@@ -8,7 +8,7 @@ import type { WireError } from "../errors.ts";
 import { FuelError } from "../fuel/fuel-error.ts";
 import { instrument, type MeterExports } from "../fuel/instrument.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
-import { encodeImage } from "./memory-image.ts";
+import { coalesce, encodeImage } from "./memory-image.ts";
 import { sanitize } from "./response.ts";
 
 export const GLUE_NAME = "component";
@@ -63,14 +63,16 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   const images: Record<string, Uint8Array> = {};
   let memoryMinPages = 0;
   let glue = "";
+  let preparable = true;
   const started = performance.now();
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
     if (name.endsWith(".wasm")) {
       // Nothing runs while instantiating (start functions are deferred); the host sets the fuel first.
       const metered = instrument(content, { initialFuel: 0n, splitData: true, deferStart: true });
       modules[name] = metered.bytes;
-      if (metered.image) images[name] = encodeImage(metered.image);
+      if (metered.image) images[name] = encodeImage(coalesce(metered.image));
       meters[name] = metered.exports;
+      if (metered.exports.start || metered.keepsData) preparable = false;
       // Limits hold for the whole function: its modules' memories together.
       memoryMinPages += metered.memoryMinPages;
     } else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
@@ -85,5 +87,6 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
     instrumentMs: performance.now() - started,
     imports: imports as string[],
     exports: (exports as Array<[string, string]>).map(([name]) => name),
+    preparable,
   };
 }

@@ -16,6 +16,8 @@ export interface FunctionImage {
   version: string;
   /** file: URL of the jco glue module (instantiation mode). */
   glueUrl: string;
+  /** Components with the same engine can take instances made ahead of need (runtime/engine.ts). */
+  engine?: string;
   /** Core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
   /** Memory images (file paths) of modules whose data was split off at deploy. */
@@ -75,6 +77,8 @@ export const INSTANCES_CHANNEL = "joule:instances";
 
 export interface InvokeStats {
   coldStart: boolean;
+  /** A cold start that bound an instance made ahead of need (runtime/engine.ts) instead of instantiating. */
+  prepared: boolean;
   /** Time inside the worker: instantiation (if cold) plus the handler. */
   durationUs: number;
   /** Fuel used: by the handler, plus instantiation on a cold start. */

@@ -13,7 +13,7 @@ export class HostMetrics {
   readonly #errors: Counter<"function" | "code">;
   readonly #duration: Histogram<"function">;
   readonly #memory: Histogram<"function">;
-  readonly #coldStarts: Counter<"function">;
+  readonly #coldStarts: Counter<"function" | "instance">;
   readonly #fuel: Counter<"function">;
   /** Live instances per function and worker thread, as the workers report them; summed at scrape time. */
   readonly #instances = new Map<string, Map<number, number>>();
@@ -60,8 +60,8 @@ export class HostMetrics {
     });
     this.#coldStarts = new Counter({
       name: "joule_cold_starts_total",
-      help: "Invocations that had to create an instance",
-      labelNames: ["function"],
+      help: "Invocations that had to create an instance; instance: prepared (made ahead in idle time) or new",
+      labelNames: ["function", "instance"],
       registers,
     });
     this.#fuel = new Counter({
@@ -122,7 +122,7 @@ export class HostMetrics {
     if (!stats) return;
     this.#duration.observe({ function: fn }, stats.durationUs / 1e6);
     if (stats.memoryBytes > 0) this.#memory.observe({ function: fn }, stats.memoryBytes);
-    if (stats.coldStart) this.#coldStarts.inc({ function: fn });
+    if (stats.coldStart) this.#coldStarts.inc({ function: fn, instance: stats.prepared ? "prepared" : "new" });
     this.#fuel.inc({ function: fn }, stats.fuel);
   }
 

@@ -64,7 +64,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 7;
+export const DERIVATION_VERSION = 8;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
@@ -93,6 +93,12 @@ export const derivedMetaSchema = z
     instrumentMs: z.number().nonnegative(),
     imports: z.array(z.string()),
     exports: z.array(z.string()),
+    /**
+     * Digest of the glue and core modules together, when instances of them can
+     * be made ahead of need (runtime/engine.ts): components with the same
+     * engine (every JS guest of one SDK build) share made-ahead instances.
+     */
+    engine: z.string().regex(DIGEST).optional(),
   })
   .strict();
 
@@ -109,6 +115,8 @@ export interface DerivedFiles {
   instrumentMs: number;
   imports: string[];
   exports: string[];
+  /** No module has a start function or writes data at instantiation: see DerivedMeta.engine. */
+  preparable: boolean;
 }
 
 export class FunctionStore {
@@ -197,6 +205,10 @@ export class FunctionStore {
       imports: files.imports,
       exports: files.exports,
     };
+    if (files.preparable) {
+      const parts = Object.entries(modules).map(([name, digest]) => `${name}=${digest}`);
+      meta.engine = sha256([sha256(files.glue), ...parts.sort()].join("\n"));
+    }
     await writeFile(join(staging, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
     await renameDirAtomic(staging, this.derivedDir(componentDigest));
     return meta;

@@ -1,0 +1,235 @@
+/**
+ * Instantiating a component in two steps, so that the expensive one can run
+ * before a request needs it.
+ *
+ * `prepare` instantiates the jco glue and its core modules against imports
+ * that are bound later: each per-instance import is a trampoline to whatever
+ * `bind` installs. Nothing of any function is in a prepared instance yet: no
+ * guest code has run (start functions are deferred, data is split off), its
+ * memories are zero. `bind` then makes it one function's instance: installs
+ * that function's imports, sets the fuel and memory limits, and writes the
+ * function's memory image.
+ *
+ * Each worker keeps one prepared instance per engine it served recently
+ * (every JS function of one SDK build has the same engine), made in idle
+ * time with its memory already touched, so a cold start pays neither the
+ * instantiation (~2 ms for the JS engine) nor the first-touch page faults of
+ * writing its image (~4 ms here). A prepared instance is used once and never
+ * goes back, so no function ever sees another's state.
+ *
+ * Only components whose modules have no start function and write no data at
+ * instantiation can be prepared (DerivedMeta.engine): for them, binding
+ * after all core modules exist is the same as binding each as it is made.
+ */
+import { monotonicNow } from "../capabilities/clocks.ts";
+import { buildImports, type InstanceGrants } from "../capabilities/index.ts";
+import { LogSink } from "../capabilities/log-sink.ts";
+import type { FunctionImage } from "./types.ts";
+
+type Imports = Record<string, Record<string, unknown>>;
+
+export interface Glue {
+  instantiate(
+    getCoreModule: (name: string) => WebAssembly.Module,
+    imports: Record<string, unknown>,
+    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
+  ): Record<string, unknown>;
+}
+
+/** A core instance of the component, in the order the glue made them. */
+export interface CoreInstance {
+  /** The module's file name in the derived files (keys of FunctionImage.modules, meters, images). */
+  name: string;
+  instance: WebAssembly.Instance;
+}
+
+export interface Prepared {
+  /** The component's exports, as the glue returns them. */
+  root: Record<string, unknown>;
+  cores: CoreInstance[];
+  /** Installs the imports every trampoline calls into. */
+  bind(imports: Imports): void;
+}
+
+const glueCache = new Map<string, Promise<Glue>>();
+
+/** The glue module; components of one engine share the same (the engine digest covers it). */
+export function loadGlue(image: FunctionImage): Promise<Glue> {
+  const key = image.engine ?? image.glueUrl;
+  let glue = glueCache.get(key);
+  if (!glue) {
+    glue = import(image.glueUrl) as Promise<Glue>;
+    glueCache.set(key, glue);
+  }
+  return glue;
+}
+
+/**
+ * Which imports differ between instances: the members that two builds of the
+ * imports with different grants do not share. The rest (classes, clocks,
+ * random) are the same objects for every instance and are passed as they are.
+ */
+const perInstance: ReadonlySet<string> = (() => {
+  const grants = (): InstanceGrants => ({ env: {}, sink: new LogSink(0), kv: { stores: [] }, denials: [] });
+  const a = buildImports(grants());
+  const b = buildImports(grants());
+  const differing = new Set<string>();
+  for (const [namespace, members] of Object.entries(a)) {
+    for (const [name, value] of Object.entries(members)) {
+      if (b[namespace]?.[name] !== value) differing.add(`${namespace}#${name}`);
+    }
+  }
+  return differing;
+})();
+
+/** Imports whose per-instance members call into what `bind` installs later. */
+function lateBoundImports(): { imports: Imports; bind(imports: Imports): void } {
+  let bound: Imports | undefined;
+  const template = buildImports({ env: {}, sink: new LogSink(0), kv: { stores: [] }, denials: [] });
+  const imports: Imports = {};
+  for (const [namespace, members] of Object.entries(template)) {
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(members)) {
+      if (!perInstance.has(`${namespace}#${name}`)) {
+        out[name] = value;
+        continue;
+      }
+      out[name] = (...args: unknown[]) => {
+        // Unreachable while no guest code runs before binding; a trap, not a host crash, if it ever does.
+        if (!bound)
+          throw new WebAssembly.RuntimeError(`import ${namespace}#${name} called before the instance was bound`);
+        const target = bound[namespace]?.[name] as ((...a: unknown[]) => unknown) | undefined;
+        if (!target) throw new WebAssembly.RuntimeError(`import ${namespace}#${name} is not bound`);
+        return target(...args);
+      };
+    }
+    imports[namespace] = out;
+  }
+  return {
+    imports,
+    bind(next) {
+      bound = next;
+    },
+  };
+}
+
+const MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@";
+
+/**
+ * StarlingMonkey reads the monotonic clock some 40 times per request. jco's
+ * lowering wraps each read in task bookkeeping that costs more than the
+ * read; the import takes nothing and returns a u64, so the core module can
+ * call the host's clock directly.
+ */
+function withDirectClock(imports: WebAssembly.Imports | undefined): WebAssembly.Imports | undefined {
+  for (const [namespace, members] of Object.entries(imports ?? {})) {
+    if (namespace.startsWith(MONOTONIC_CLOCK) && typeof members.now === "function") {
+      return { ...imports, [namespace]: { ...members, now: monotonicNow } };
+    }
+  }
+  return imports;
+}
+
+/**
+ * Runs the glue's instantiation with `imports`; `made` sees each core
+ * instance as soon as it exists, before the next module is instantiated.
+ */
+export async function instantiateComponent(
+  image: FunctionImage,
+  imports: Imports,
+  made: (core: CoreInstance) => void,
+): Promise<Record<string, unknown>> {
+  const glue = await loadGlue(image);
+  const names = new Map<WebAssembly.Module, string>();
+  for (const [name, module] of Object.entries(image.modules)) names.set(module, name);
+  return glue.instantiate(
+    (name) => {
+      const module = image.modules[name];
+      if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
+      return module;
+    },
+    imports,
+    (module, coreImports) => {
+      const name = names.get(module);
+      if (name === undefined) throw new Error("the glue instantiated a core module that was not deployed");
+      const instance = new WebAssembly.Instance(module, withDirectClock(coreImports));
+      made({ name, instance });
+      return instance;
+    },
+  );
+}
+
+/** Instantiates the component's core modules, nothing bound, nothing written. */
+export async function prepare(image: FunctionImage): Promise<Prepared> {
+  const cores: CoreInstance[] = [];
+  const late = lateBoundImports();
+  const root = await instantiateComponent(image, late.imports, (core) => cores.push(core));
+  return { root, cores, bind: late.bind };
+}
+
+/** Writes to every page of each memory so the kernel maps them now, not when the image is written. */
+function touch(cores: CoreInstance[]): void {
+  for (const { instance } of cores) {
+    for (const value of Object.values(instance.exports)) {
+      if (!(value instanceof WebAssembly.Memory)) continue;
+      const bytes = new Uint8Array(value.buffer);
+      for (let at = 0; at < bytes.length; at += 4096) bytes[at] = 0;
+    }
+  }
+}
+
+/** Engines whose prepared instances a worker keeps, and for how long one goes unused. */
+const MAX_ENGINES = 4;
+const UNUSED_ENGINE_MS = 5 * 60_000;
+
+interface SpareSlot {
+  /** A function of this engine, to prepare from (any will do: only the engine matters). */
+  image: FunctionImage;
+  spare: Prepared | undefined;
+  lastWanted: number;
+}
+
+/** Per worker: engine digest → its prepared instance, least recently wanted first. */
+const slots = new Map<string, SpareSlot>();
+let refilling = false;
+
+/** The prepared instance of the image's engine, if one is ready; it is the caller's from now on. */
+export function takeSpare(image: FunctionImage): Prepared | undefined {
+  if (!image.engine) return undefined;
+  const slot = slots.get(image.engine);
+  slots.delete(image.engine);
+  slots.set(image.engine, {
+    image,
+    spare: undefined,
+    lastWanted: Date.now(),
+  });
+  while (slots.size > MAX_ENGINES) slots.delete(slots.keys().next().value as string);
+  return slot?.spare;
+}
+
+/**
+ * Makes the missing prepared instances, one at a time, each after the
+ * event loop has had a turn: a task that arrives meanwhile waits for at most
+ * one instantiation.
+ */
+export function refillSpares(): void {
+  if (refilling) return;
+  const now = Date.now();
+  for (const [engine, slot] of slots) if (now - slot.lastWanted > UNUSED_ENGINE_MS) slots.delete(engine);
+  const next = [...slots.values()].find((slot) => !slot.spare);
+  if (!next) return;
+  refilling = true;
+  setImmediate(async () => {
+    try {
+      const spare = await prepare(next.image);
+      touch(spare.cores);
+      if (slots.get(next.image.engine as string) === next) next.spare = spare;
+    } catch {
+      // A component that cannot be prepared fails its own request on the normal path.
+      slots.delete(next.image.engine as string);
+    } finally {
+      refilling = false;
+    }
+    refillSpares();
+  });
+}

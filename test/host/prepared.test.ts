@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
+
+let t: TestHost;
+
+beforeAll(async () => {
+  // One worker: every request meets the instances that worker made ahead.
+  t = await startTestHost({ workers: 1 });
+});
+afterAll(() => t?.close());
+
+function deploy(name: string, extra: Record<string, unknown> = {}): Promise<Response> {
+  return t.fetch(`/v1/functions/${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ component: { path: componentPath("misbehave") }, ...extra }),
+  });
+}
+
+async function coldStarts(name: string, instance: "prepared" | "new"): Promise<number> {
+  const text = await (await t.fetch("/metrics")).text();
+  const match = new RegExp(`^joule_cold_starts_total\\{function="${name}",instance="${instance}"\\} (\\d+)$`, "m").exec(
+    text,
+  );
+  return match ? Number(match[1]) : 0;
+}
+
+const idle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+describe("instances made ahead of need", () => {
+  it("serve the cold start of another function of the same engine, with none of the first one's state", async () => {
+    expect((await deploy("ahead-a")).status).toBe(201);
+    for (let i = 1; i <= 3; i++) expect((await (await t.fetch("/fn/ahead-a/count")).json()).requests).toBe(i);
+    await idle(); // the worker prepares the next instance of this engine while it is idle
+    expect((await deploy("ahead-b")).status).toBe(201);
+    const response = await t.fetch("/fn/ahead-b/count");
+    expect(response.headers.get("x-joule-cold-start")).toBe("true");
+    expect((await response.json()).requests).toBe(1);
+    expect(await coldStarts("ahead-b", "prepared")).toBe(1);
+    // The function the instance came from keeps its own warm instance and state.
+    expect((await (await t.fetch("/fn/ahead-a/count")).json()).requests).toBe(4);
+  });
+
+  it('serve isolation "per-request" one fresh instance per request', async () => {
+    expect((await deploy("ahead-isolated", { isolation: "per-request" })).status).toBe(201);
+    for (let i = 0; i < 4; i++) {
+      await idle();
+      const response = await t.fetch("/fn/ahead-isolated/count");
+      expect((await response.json()).requests).toBe(1);
+    }
+    expect(await coldStarts("ahead-isolated", "prepared")).toBeGreaterThanOrEqual(3);
+  });
+});
