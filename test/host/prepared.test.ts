@@ -51,3 +51,33 @@ describe("instances made ahead of need", () => {
     expect(await coldStarts("ahead-isolated", "prepared")).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe("worker affinity", () => {
+  it("sends a request to the idle worker that holds its function warm", async () => {
+    const two = await startTestHost({ workers: 2 });
+    try {
+      for (const name of ["sticky", "busy"]) {
+        const response = await two.fetch(`/v1/functions/${name}`, {
+          method: "PUT",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ component: { path: componentPath("misbehave") } }),
+        });
+        expect(response.status).toBe(201);
+      }
+      // Occupy one worker, so that "sticky" becomes warm on the other one only.
+      const busy = two.fetch("/fn/busy/busy?ms=800");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const first = await two.fetch("/fn/sticky/count");
+      expect((await first.json()).requests).toBe(1);
+      await busy;
+      // Both workers are idle now; without affinity the first in line would make a new instance.
+      for (let i = 2; i <= 5; i++) {
+        const response = await two.fetch("/fn/sticky/count");
+        expect(response.headers.get("x-joule-cold-start")).toBe("false");
+        expect((await response.json()).requests).toBe(i);
+      }
+    } finally {
+      await two.close();
+    }
+  });
+});

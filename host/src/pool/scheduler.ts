@@ -1,6 +1,7 @@
 /**
  * Hands invocations to the piscina worker pool (one invocation per worker
- * at a time) and bounds each by its wall-clock limit, counted from when a
+ * at a time, preferring a worker that holds the function warm: affinity.ts)
+ * and bounds each by its wall-clock limit, counted from when a
  * worker starts it, not from when it was queued: the worker stamps the
  * start into a shared cell. A task still running at its deadline is
  * aborted; piscina terminates that worker and starts a fresh one, and the
@@ -9,6 +10,7 @@
 import { Piscina } from "piscina";
 import { JouleError } from "../errors.ts";
 import type { InvokeResult, InvokeTask } from "../runtime/types.ts";
+import { Affinity, hint } from "./affinity.ts";
 
 export interface SchedulerOptions {
   workers: number;
@@ -19,9 +21,11 @@ const QUEUED_RECHECK_MS = 10;
 
 export class Scheduler {
   readonly #pool: Piscina<InvokeTask, InvokeResult>;
+  readonly #affinity = new Affinity();
 
   constructor(options: SchedulerOptions) {
     this.#pool = new Piscina({
+      loadBalancer: this.#affinity.choose,
       filename: new URL("./worker.ts", import.meta.url).href,
       minThreads: options.workers,
       maxThreads: options.workers,
@@ -51,7 +55,9 @@ export class Scheduler {
     };
     watch(timeoutMs);
     try {
-      return await this.#pool.run({ ...task, startedAt }, { signal: controller.signal });
+      const run: InvokeTask = { ...task, startedAt };
+      hint(run, task.image.name);
+      return await this.#pool.run(run, { signal: controller.signal });
     } catch (error) {
       if (timedOut) {
         throw new JouleError("JOULE_ERR_LIMIT_TIMEOUT", `${task.image.name} ran past its limit of ${timeoutMs} ms`, {
@@ -85,6 +91,7 @@ export class Scheduler {
   }
 
   async close(): Promise<void> {
+    this.#affinity.close();
     await this.#pool.destroy();
   }
 }
