@@ -22,6 +22,8 @@ export const ERROR_CATALOG = {
     status: 400,
     message: "The component does not implement the Joule function world",
   },
+  JOULE_ERR_DEPLOY_INIT_FAILED: { status: 422, message: "The function's init() failed at deploy" },
+  JOULE_ERR_DEPLOY_SNAPSHOT: { status: 422, message: "The function's state after init() cannot be snapshotted" },
   JOULE_ERR_CAPABILITY_MISSING: { status: 400, message: "The component imports interfaces the host does not grant" },
   JOULE_ERR_SECRET_MISSING: { status: 503, message: "A secret the function's env references is not set" },
   JOULE_ERR_CAPABILITY_DENIED: { status: 403, message: "The function was not granted this capability" },

@@ -11,6 +11,7 @@ import { EnergyLedger } from "./energy/ledger.ts";
 import { loadEnergyModel } from "./energy/model.ts";
 import { prewarm } from "./pool/prewarm.ts";
 import { Scheduler } from "./pool/scheduler.ts";
+import { snapshotInPool } from "./pool/snapshot-task.ts";
 import { FunctionRegistry } from "./runtime/registry.ts";
 import { buildApp } from "./server/app.ts";
 import { Authenticator } from "./server/auth.ts";
@@ -95,6 +96,7 @@ async function startLocked(
     logStream,
   });
 
+  registry.useSnapshotter((live) => snapshotInPool(scheduler, live, config));
   const failed = await registry.load();
   for (const { name, problem } of failed)
     app.log.error({ function: name, problem }, "stored function could not be loaded");

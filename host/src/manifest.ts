@@ -97,6 +97,11 @@ export const manifestSchema = z
     limits: limitsSchema.default({}),
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
+    /**
+     * Start instances from a snapshot of memory taken after init() at deploy
+     * (runtime/snapshot.ts); false runs init() in every new instance instead.
+     */
+    snapshot: z.boolean().default(true),
     /** What the function may reach beyond its env, clocks, random and logs. Deny by default. */
     capabilities: capabilitiesSchema.default({ kv: [] }),
     /** Anyone may invoke it, without an API key. */
@@ -119,6 +124,7 @@ export const deploySettingsSchema = manifestSchema
     limits: true,
     scaling: true,
     isolation: true,
+    snapshot: true,
     public: true,
     capabilities: true,
     energyBudget: true,
@@ -131,8 +137,8 @@ export type DeploySettings = z.infer<typeof deploySettingsSchema>;
 export type FunctionSettings = Omit<DeploySettings, "energyBudget">;
 
 export function functionSettings(settings: DeploySettings): FunctionSettings {
-  const { env, limits, scaling, isolation, capabilities } = settings;
-  return { env, limits, scaling, isolation, public: settings.public, capabilities };
+  const { env, limits, scaling, isolation, snapshot, capabilities } = settings;
+  return { env, limits, scaling, isolation, snapshot, public: settings.public, capabilities };
 }
 export type Scaling = z.infer<typeof scalingSchema>;
 export type Isolation = z.infer<typeof isolationSchema>;

@@ -1,8 +1,8 @@
 /**
  * The bridge between the WIT world (`sdk/wit/world.wit`) and a Web-standard
  * handler. `joule build` generates an entry module that does
- * `export const handler = adapt(userDefault)`; function authors never import
- * this file themselves.
+ * `export const { handler, lifecycle } = adapt(userDefault)`; function
+ * authors never import this file themselves.
  */
 import { environment, type LogLevel, log } from "joule:function/host@0.1.0";
 import * as kv from "joule:function/kv@0.1.0";
@@ -126,7 +126,30 @@ export function adapt(definition: FunctionDefinition) {
   if (typeof definition?.fetch !== "function") {
     throw new TypeError("the default export must be defineFunction({ fetch(request, env, ctx) { ... } })");
   }
-  return {
+  const lifecycle = {
+    async init(): Promise<void> {
+      if (typeof definition.init !== "function") return;
+      // The console writes to stdout, a resource whose handle a snapshot cannot keep:
+      // during init it goes to the host log instead.
+      const saved = { ...console };
+      Object.assign(console, {
+        log: logger("info"),
+        info: logger("info"),
+        debug: logger("debug"),
+        warn: logger("warn"),
+        error: logger("error"),
+      });
+      try {
+        // Not through currentEnv(): nothing read at init may stay cached into the snapshot.
+        await definition.init(Object.freeze(Object.fromEntries(environment())));
+      } catch (error) {
+        failure(error instanceof Error ? `init: ${error.name}: ${error.message}` : `init: ${format([error])}`);
+      } finally {
+        Object.assign(console, saved);
+      }
+    },
+  };
+  const handler = {
     async handle(req: WitRequest, inv: WitInvocation): Promise<WitResponse> {
       const ctx: Context = {
         requestId: inv.requestId,
@@ -146,4 +169,5 @@ export function adapt(definition: FunctionDefinition) {
       return toWitResponse(response);
     },
   };
+  return { handler, lifecycle };
 }

@@ -61,6 +61,16 @@ export interface Context {
 /** What a function module exports by default. */
 export interface FunctionDefinition<E extends Env = Env> {
   /**
+   * Optional one-time setup: build lookup tables, parse configuration,
+   * warm caches. The host runs it once when the function is deployed and
+   * starts every instance from a snapshot of memory taken right after, so
+   * its cost is never paid on a request. `env` holds the function's plain
+   * variables; secrets are not in it (a snapshot is kept on the host's
+   * disk), read those in `fetch`. Randomness used here would be the same in
+   * every instance; draw it in `fetch`. Throwing fails the deploy.
+   */
+  init?(env: E): void | Promise<void>;
+  /**
    * Handles one HTTP request. `request.url` is absolute and its path is the
    * part after the function's mount point (`/fn/<name>`). Throwing, or
    * returning something that is not a `Response`, answers 502.

@@ -10,6 +10,10 @@ const WORLD = new URL("../../sdk/wit/world.wit", import.meta.url);
 
 export async function watComponent(watPath: string | URL): Promise<Uint8Array> {
   const core = await parse(await readFile(watPath, "utf8"));
-  const embedded = await componentEmbed({ binary: core, witSource: await readFile(WORLD, "utf8"), world: "function" });
+  const embedded = await componentEmbed({
+    binary: core,
+    witSource: await readFile(WORLD, "utf8"),
+    world: "bare-function",
+  });
   return componentNew(embedded);
 }

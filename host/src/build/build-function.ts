@@ -74,7 +74,7 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
   const source = [
     `import definition from ${JSON.stringify(entry)};`,
     `import { adapt } from ${JSON.stringify(ADAPTER)};`,
-    "export const handler = adapt(definition);",
+    "export const { handler, lifecycle } = adapt(definition);",
   ].join("\n");
   try {
     const result = await esbuild({

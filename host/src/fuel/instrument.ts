@@ -77,6 +77,7 @@ export interface MemoryImage {
 }
 
 export const MEMORY_EXPORT = "joule:memory";
+export const GLOBAL_EXPORT_PREFIX = "joule:global-";
 
 export interface InstrumentResult {
   bytes: Uint8Array;
@@ -89,6 +90,8 @@ export interface InstrumentResult {
   image?: MemoryImage;
   /** Whether instantiation still writes data segments (data that was not split off). */
   keepsData: boolean;
+  /** Whether the module has mutable globals the host cannot read (not exported: no snapshot). */
+  opaqueGlobals: boolean;
 }
 
 export interface MeterExports {
@@ -97,6 +100,12 @@ export interface MeterExports {
   memoryRefused: string;
   /** Where the memory image goes, for a module whose data was split off. */
   memory?: string;
+  /**
+   * The module's own mutable globals, exported under these names so a
+   * snapshot can read and restore them (runtime/snapshot.ts); absent when
+   * one of them is not a number (JS cannot read a v128 or reference global).
+   */
+  globals?: string[];
   /**
    * With `deferStart`, the module's start function, exported under this name
    * instead of run by instantiation: the host calls it once it has set the
@@ -133,6 +142,8 @@ interface ModuleInfo {
   importedFunctions: number;
   importedGlobals: number;
   definedGlobals: number;
+  /** Defined mutable globals (absolute indices) and whether JS can read and write each (numbers only). */
+  mutableGlobals: Array<{ index: number; numeric: boolean }>;
   functionTypes: number[];
   exportNames: Set<string>;
   types: IndexTypes;
@@ -184,6 +195,7 @@ function scan(bytes: Uint8Array): ModuleInfo {
     importedFunctions: 0,
     importedGlobals: 0,
     definedGlobals: 0,
+    mutableGlobals: [],
     functionTypes: [],
     exportNames: new Set(),
     types: { memory64: [], table64: [] },
@@ -289,6 +301,14 @@ function scan(bytes: Uint8Array): ModuleInfo {
         break;
       case 6:
         info.definedGlobals = s.u32();
+        for (let i = 0; i < info.definedGlobals; i++) {
+          const type = s.peek();
+          skipValtype(s);
+          if (s.byte() === 1) {
+            info.mutableGlobals.push({ index: info.importedGlobals + i, numeric: type >= 0x7c && type <= 0x7f });
+          }
+          skipConstExpr(s);
+        }
         break;
       case 7: {
         const n = s.u32();
@@ -701,19 +721,24 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       functions++;
     }
   } else if (info.functionTypes.length > 0) throw new FuelError("malformed", "functions without a code section");
+  // A memory of its own with no data at all gets an empty image: the host can still write a snapshot into it.
+  const data = info.hasData ? info.activeData : { segments: [] };
   const image =
     options.splitData &&
-    info.hasData &&
-    info.activeData &&
+    data &&
     !info.hasStart &&
     info.importedMemories === 0 &&
     info.definedMemories > 0 &&
     !seen.dataSegmentOps
-      ? info.activeData
+      ? data
       : undefined;
   if (image) exports.memory = chooseExportName(taken, MEMORY_EXPORT);
   if (options.deferStart && info.hasStart) exports.start = chooseExportName(taken, START_EXPORT);
-  const added = 3 + (exports.memory ? 1 : 0) + (exports.start ? 1 : 0);
+  const ownGlobals = info.mutableGlobals;
+  if (options.splitData && ownGlobals.length > 0 && ownGlobals.every((g) => g.numeric)) {
+    exports.globals = ownGlobals.map((g) => chooseExportName(taken, `${GLOBAL_EXPORT_PREFIX}${g.index}`));
+  }
+  const added = 3 + (exports.memory ? 1 : 0) + (exports.start ? 1 : 0) + (exports.globals ? exports.globals.length : 0);
   const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
   out.bytes(input.subarray(0, 8));
 
@@ -765,6 +790,13 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       w.byte(0x00);
       w.u32(info.startFunction);
     }
+    ownGlobals.forEach((global, i) => {
+      const name = exports.globals?.[i];
+      if (name === undefined) return;
+      w.name(name);
+      w.byte(0x03);
+      w.u32(global.index);
+    });
     writeSection(out, 7, w);
   };
 
@@ -802,6 +834,7 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     memoryMinPages: info.memoryMinPages,
     functions,
     keepsData: info.hasData && !image,
+    opaqueGlobals: ownGlobals.length > 0 && !exports.globals,
   };
   if (image) result.image = { segments: image.segments.map(({ offset, bytes }) => ({ offset, bytes: bytes.slice() })) };
   return result;

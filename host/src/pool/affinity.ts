@@ -33,7 +33,10 @@ export class Affinity {
       const { threadId, fn, count } = (event as MessageEvent<InstanceCount>).data;
       let threads = this.#warm.get(fn);
       if (count > 0) {
-        if (!threads) this.#warm.set(fn, (threads = new Set()));
+        if (!threads) {
+          threads = new Set();
+          this.#warm.set(fn, threads);
+        }
         threads.add(threadId);
       } else if (threads) {
         threads.delete(threadId);

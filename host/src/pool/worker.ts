@@ -10,6 +10,7 @@ import { JouleError, type WireError } from "../errors.ts";
 import { refillSpares } from "../runtime/engine.ts";
 import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
+import { takeSnapshot } from "../runtime/snapshot.ts";
 import {
   INSTANCES_CHANNEL,
   type InstanceCount,
@@ -128,7 +129,7 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
   Atomics.store(task.startedAt, 0, BigInt(Date.now()));
   const started = performance.now();
   const name = task.image.name;
-  let instance = takeInstance(task);
+  let instance = task.snapshot ? undefined : takeInstance(task);
   const coldStart = instance === undefined;
   const stats = (memoryBytes: number, fuel = instance?.lastFuel ?? 0): InvokeStats => ({
     coldStart,
@@ -153,7 +154,33 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
         denials: [],
       };
     }
-    report(name, 1);
+    if (!task.snapshot) report(name, 1);
+  }
+  if (task.snapshot) {
+    // Never kept or counted: it ran init without the function's secrets, for the snapshot only.
+    try {
+      const snapshot = takeSnapshot(instance, task.image, task.fuelLimit);
+      const { lines, dropped } = instance.sink.drain();
+      return {
+        ok: true,
+        response: { status: 204, headers: [], body: new Uint8Array() },
+        snapshot,
+        stats: stats(instance.memoryBytes()),
+        logs: lines,
+        droppedLogs: dropped,
+        denials: instance.drainDenials(),
+      };
+    } catch (error) {
+      const { lines, dropped } = instance.sink.drain();
+      return {
+        ok: false,
+        error: toWire(error, "handle"),
+        stats: stats(instance.memoryBytes()),
+        logs: lines,
+        droppedLogs: dropped,
+        denials: instance.drainDenials(),
+      };
+    }
   }
   if (task.warmOnly) {
     giveBack(instance, task);

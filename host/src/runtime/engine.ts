@@ -3,7 +3,7 @@
  * before a request needs it.
  *
  * `prepare` instantiates the jco glue and its core modules against imports
- * that are bound later: each per-instance import is a trampoline to whatever
+ * that are bound later: each import function is a trampoline to whatever
  * `bind` installs. Nothing of any function is in a prepared instance yet: no
  * guest code has run (start functions are deferred, data is split off), its
  * memories are zero. `bind` then makes it one function's instance: installs
@@ -22,7 +22,7 @@
  * after all core modules exist is the same as binding each as it is made.
  */
 import { monotonicNow } from "../capabilities/clocks.ts";
-import { buildImports, type InstanceGrants } from "../capabilities/index.ts";
+import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import type { FunctionImage } from "./types.ts";
 
@@ -64,33 +64,23 @@ export function loadGlue(image: FunctionImage): Promise<Glue> {
   return glue;
 }
 
-/**
- * Which imports differ between instances: the members that two builds of the
- * imports with different grants do not share. The rest (classes, clocks,
- * random) are the same objects for every instance and are passed as they are.
- */
-const perInstance: ReadonlySet<string> = (() => {
-  const grants = (): InstanceGrants => ({ env: {}, sink: new LogSink(0), kv: { stores: [] }, denials: [] });
-  const a = buildImports(grants());
-  const b = buildImports(grants());
-  const differing = new Set<string>();
-  for (const [namespace, members] of Object.entries(a)) {
-    for (const [name, value] of Object.entries(members)) {
-      if (b[namespace]?.[name] !== value) differing.add(`${namespace}#${name}`);
-    }
-  }
-  return differing;
-})();
+/** Classes (resource types) are passed as they are: the glue checks results with instanceof them. */
+function isClass(value: unknown): boolean {
+  return typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value));
+}
 
-/** Imports whose per-instance members call into what `bind` installs later. */
-function lateBoundImports(): { imports: Imports; bind(imports: Imports): void } {
+/**
+ * Imports whose functions call into what `bind` installs later; classes
+ * (resource types, the same for every instance) are passed as they are.
+ */
+export function lateBoundImports(): { imports: Imports; bind(imports: Imports): void } {
   let bound: Imports | undefined;
   const template = buildImports({ env: {}, sink: new LogSink(0), kv: { stores: [] }, denials: [] });
   const imports: Imports = {};
   for (const [namespace, members] of Object.entries(template)) {
     const out: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(members)) {
-      if (!perInstance.has(`${namespace}#${name}`)) {
+      if (typeof value !== "function" || isClass(value)) {
         out[name] = value;
         continue;
       }

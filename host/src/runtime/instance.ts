@@ -13,17 +13,26 @@ import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { MemoryImage } from "../fuel/instrument.ts";
-import { type CoreInstance, instantiateComponent, prepare, takeSpare } from "./engine.ts";
+import { type CoreInstance, instantiateComponent, lateBoundImports, prepare, takeSpare } from "./engine.ts";
 import { applyImage, decodeImage } from "./memory-image.ts";
+import { initEnv } from "./snapshot.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
+type Imports = ReturnType<typeof buildImports>;
+
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
+const LIFECYCLE_EXPORT = "joule:function/lifecycle@0.1.0";
 
 interface Handler {
   handle(
     req: GuestRequest,
     inv: { requestId: string; functionName: string },
   ): { status: number; headers: Array<[string, string]>; body: Uint8Array };
+}
+
+/** The SDK's init(env); components of the bare-function world have none. */
+interface Lifecycle {
+  init(): void;
 }
 
 /**
@@ -104,6 +113,7 @@ interface CoreParts {
   memories: WebAssembly.Memory[];
   fuel: WebAssembly.Global<"i64">[];
   memoryRefused: WebAssembly.Global<"i32">[];
+  cores: CoreInstance[];
 }
 
 function meter<T extends "i32" | "i64">(instance: WebAssembly.Instance, name: string): WebAssembly.Global<T> {
@@ -116,6 +126,9 @@ function meter<T extends "i32" | "i64">(instance: WebAssembly.Instance, name: st
 export class FunctionInstance {
   readonly version: string;
   readonly #handler: Handler;
+  #lifecycle: Lifecycle | undefined;
+  #bind: ((imports: Imports) => void) | undefined;
+  #imports: Imports | undefined;
   readonly #parts: CoreParts;
   readonly #name: string;
   readonly sink: LogSink;
@@ -170,11 +183,14 @@ export class FunctionInstance {
     const budget = BigInt(fuelLimit);
     const sink = new LogSink(maxLogBytes);
     const denials: Denial[] = [];
-    const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [] };
+    const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [], cores: [] };
     const env = resolveEnv(image); // a missing secret is its own error, not an instantiation trap
     const imports = buildImports({ env, sink, kv: image.kv, denials });
+    let bind: (imports: Imports) => void;
     /** Limits first, then the memory image, then the deferred start: in that order for every core instance. */
-    const setUp = ({ name, instance }: CoreInstance) => {
+    const setUp = (core: CoreInstance) => {
+      const { name, instance } = core;
+      parts.cores.push(core);
       for (const value of Object.values(instance.exports)) {
         if (value instanceof WebAssembly.Memory) parts.memories.push(value);
       }
@@ -189,7 +205,14 @@ export class FunctionInstance {
       if (imagePath) {
         const memory = instance.exports[names.memory ?? ""];
         if (!(memory instanceof WebAssembly.Memory)) throw new Error("module with a memory image exports no memory");
+        // A snapshot's memory is as large as it was after init.
+        const pages = image.snapshot?.pages[name] ?? 0;
+        const have = memory.buffer.byteLength / 65536;
+        if (pages > have) memory.grow(pages - have);
         applyImage(memory, loadImage(imagePath));
+      }
+      for (const [global, value] of Object.entries(image.snapshot?.globals[name] ?? {})) {
+        (instance.exports[global] as WebAssembly.Global).value = value;
       }
       if (names.start) (instance.exports[names.start] as () => void)();
     };
@@ -201,10 +224,27 @@ export class FunctionInstance {
         const spare = takeSpare(image);
         prepared = spare !== undefined;
         const instance = spare ?? (await prepare(image));
-        instance.bind(imports);
+        bind = instance.bind;
+        bind(imports);
         for (const core of instance.cores) setUp(core);
         root = instance.root;
-      } else root = await instantiateComponent(image, imports, setUp);
+      } else {
+        const late = lateBoundImports();
+        bind = late.bind;
+        bind(imports);
+        root = await instantiateComponent(image, late.imports, setUp);
+      }
+      const lifecycle = root[LIFECYCLE_EXPORT] as Lifecycle | undefined;
+      if (image.initOnCreate && lifecycle) {
+        // Without a snapshot, init runs in every new instance, metered as its instantiation,
+        // and sees the same env it would at deploy: no secrets.
+        bind(buildImports({ env: initEnv(image.env), sink, kv: image.kv, denials }));
+        try {
+          lifecycle.init();
+        } finally {
+          bind(imports);
+        }
+      }
     } catch (error) {
       const { used, exhausted } = account(parts.fuel, budget, fuelLimit);
       const refused = parts.memoryRefused.some((global) => global.value !== 0);
@@ -218,6 +258,9 @@ export class FunctionInstance {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
     }
     const made = new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
+    made.#lifecycle = root[LIFECYCLE_EXPORT] as Lifecycle | undefined;
+    made.#bind = bind;
+    made.#imports = imports;
     made.prepared = prepared;
     return made;
   }
@@ -241,13 +284,63 @@ export class FunctionInstance {
    * its last segments overdrew the budget without reaching a check.
    */
   handle(request: GuestRequest, requestId: string, fuelLimit: number): GuestResponse {
+    return this.#metered(fuelLimit, () => this.#handler.handle(request, { requestId, functionName: this.#name }));
+  }
+
+  /** Runs the guest's init() within `fuelLimit`, as `handle` runs a request; false if it has none. */
+  init(fuelLimit: number): boolean {
+    const lifecycle = this.#lifecycle;
+    if (!lifecycle || typeof lifecycle.init !== "function") return false;
+    this.#metered(fuelLimit, () => lifecycle.init());
+    return true;
+  }
+
+  /**
+   * Until `stop()`, notes every host function the guest calls (as
+   * `interface#function`): a snapshot must know whether init took a
+   * resource, whose handle lives in the glue, not in memory.
+   */
+  watchImports(): { stop(): Set<string> } {
+    const called = new Set<string>();
+    const imports = this.#imports;
+    const bind = this.#bind;
+    if (!imports || !bind) return { stop: () => called };
+    const watched: Imports = {};
+    for (const [namespace, members] of Object.entries(imports)) {
+      watched[namespace] = Object.fromEntries(
+        Object.entries(members).map(([name, value]) => [
+          name,
+          typeof value === "function"
+            ? (...args: unknown[]) => {
+                called.add(`${namespace.replace(/@.*$/, "")}#${name}`);
+                return (value as (...a: unknown[]) => unknown)(...args);
+              }
+            : value,
+        ]),
+      );
+    }
+    bind(watched);
+    return {
+      stop() {
+        bind(imports);
+        return called;
+      },
+    };
+  }
+
+  /** The core instances, in the order they were made: what a snapshot reads. */
+  get cores(): readonly CoreInstance[] {
+    return this.#parts.cores;
+  }
+
+  #metered<T>(fuelLimit: number, call: () => T): T {
     const budget = BigInt(fuelLimit);
     for (const global of this.#parts.fuel) global.value = budget;
     for (const global of this.#parts.memoryRefused) global.value = 0;
-    let response: GuestResponse | undefined;
+    let response: T | undefined;
     let failure: unknown;
     try {
-      response = this.#handler.handle(request, { requestId, functionName: this.#name });
+      response = call();
     } catch (error) {
       failure = error;
     }
@@ -274,6 +367,6 @@ export class FunctionInstance {
       if (typeof payload === "string") throw new GuestFailure(payload);
       throw failure;
     }
-    return response as GuestResponse;
+    return response as T;
   }
 }

@@ -17,6 +17,7 @@ import { JouleError } from "../errors.ts";
 import type { FunctionSettings } from "../manifest.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
+import { type CapturedSnapshot, initEnv } from "./snapshot.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
 import type { FunctionImage } from "./types.ts";
 
@@ -57,7 +58,7 @@ export function checkComponentBytes(bytes: Uint8Array): void {
 /** What makes two deploys the same: component, env and limits, independent of key order. */
 function contentKey(
   digest: string,
-  input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "public" | "capabilities">,
+  input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "snapshot" | "public" | "capabilities">,
 ): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
@@ -66,10 +67,14 @@ function contentKey(
     sorted(input.limits),
     sorted(input.scaling),
     input.isolation,
+    input.snapshot,
     input.public,
     [...input.capabilities.kv].sort(),
   ]);
 }
+
+/** Runs a function's init in a new instance and captures it (pool/snapshot-task.ts). */
+export type Snapshotter = (live: LiveFunction) => Promise<CapturedSnapshot | undefined>;
 
 export class FunctionRegistry {
   readonly #store: FunctionStore;
@@ -78,6 +83,7 @@ export class FunctionRegistry {
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #compiled = new Map<string, Promise<WebAssembly.Module>>();
   #transpiler: Piscina | undefined;
+  #snapshotter: Snapshotter | undefined;
 
   readonly #defaultMemoryMb: number;
   readonly #secrets: SecretStore | undefined;
@@ -94,13 +100,24 @@ export class FunctionRegistry {
     this.#kvPath = join(store.root, "kv.db");
   }
 
+  /** How deploys take snapshots; without one, init runs in every new instance. */
+  useSnapshotter(snapshotter: Snapshotter): void {
+    this.#snapshotter = snapshotter;
+  }
+
   /** Loads every stored function; returns the names that could not be loaded, with why. */
   async load(): Promise<Array<{ name: string; problem: string }>> {
     const { records, invalid } = await this.#store.listRecords();
     const failed = invalid.map(({ file, problem }) => ({ name: file, problem }));
     // Reclaim what deleted and replaced versions left, unless a record could not be read
     // (it may reference something): nothing deploys yet, so nothing races this.
-    if (invalid.length === 0) await this.#store.collectGarbage(new Set(records.map((r) => r.component.digest)));
+    if (invalid.length === 0) {
+      const referenced = records.flatMap((r) => [
+        r.component.digest,
+        ...Object.values(r.snapshotTaken?.memories ?? {}).map((m) => m.digest),
+      ]);
+      await this.#store.collectGarbage(new Set(referenced));
+    }
     await Promise.all(
       records.map(async (record) => {
         try {
@@ -187,18 +204,45 @@ export class FunctionRegistry {
       limits: input.limits,
       scaling: input.scaling,
       isolation: input.isolation,
+      snapshot: input.snapshot,
       public: input.public,
       capabilities: input.capabilities,
       imports: meta.imports,
       deployedAt,
     };
-    const image = await this.#image(record, meta);
-    // Order matters: blob, then record, then the in-memory swap. Until the
+    let image = await this.#image(record, meta);
+    if (record.snapshot && meta.snapshots && this.#snapshotter) {
+      // init sees no secrets: the snapshot is written to disk (runtime/snapshot.ts).
+      const { secrets: _, ...plain } = image;
+      const captured = await this.#snapshotter({
+        record,
+        image: { ...plain, env: initEnv(image.env), initOnCreate: false },
+      });
+      if (captured) {
+        record.snapshotTaken = await this.#storeSnapshot(captured);
+        image = await this.#image(record, meta);
+      }
+    }
+    // Order matters: blobs, then record, then the in-memory swap. Until the
     // record is renamed into place a crash leaves the previous version.
     await this.#store.putBlob(input.component);
     await this.#store.putRecord(record);
     this.#live.set(record.name, { record, image });
     return { record, changed: true };
+  }
+
+  async #storeSnapshot(captured: CapturedSnapshot): Promise<NonNullable<FunctionRecord["snapshotTaken"]>> {
+    const memories: NonNullable<FunctionRecord["snapshotTaken"]>["memories"] = {};
+    for (const [file, { pages, image }] of Object.entries(captured.memories)) {
+      memories[file] = { digest: await this.#store.putBlob(image), pages };
+    }
+    const globals: Record<string, Record<string, number | string>> = {};
+    for (const [file, values] of Object.entries(captured.globals)) {
+      globals[file] = Object.fromEntries(
+        Object.entries(values).map(([name, value]) => [name, typeof value === "bigint" ? value.toString() : value]),
+      );
+    }
+    return { memories, globals, initFuel: captured.fuel };
   }
 
   remove(name: string): Promise<boolean> {
@@ -278,14 +322,33 @@ export class FunctionRegistry {
     for (const [file, digest] of Object.entries(meta.modules)) {
       modules[file] = await this.#compile(digest, () => readFile(this.#store.modulePath(digest)));
     }
+    const images = Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)]));
+    const taken = record.snapshotTaken;
+    for (const [file, { digest }] of Object.entries(taken?.memories ?? {})) images[file] = this.#store.blobPath(digest);
     return {
       name: record.name,
       version: record.version,
       glueUrl: pathToFileURL(join(dir, meta.glue)).href,
+      initOnCreate: taken === undefined,
+      ...(taken
+        ? {
+            snapshot: {
+              pages: Object.fromEntries(Object.entries(taken.memories).map(([file, m]) => [file, m.pages])),
+              globals: Object.fromEntries(
+                Object.entries(taken.globals).map(([file, values]) => [
+                  file,
+                  Object.fromEntries(
+                    Object.entries(values).map(([name, v]) => [name, typeof v === "string" ? BigInt(v) : v]),
+                  ),
+                ]),
+              ),
+            },
+          }
+        : {}),
       ...(meta.engine ? { engine: meta.engine } : {}),
       modules,
       meters: meta.meters,
-      images: Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)])),
+      images,
       env: record.env,
       kv: record.capabilities.kv.length > 0 ? { stores: record.capabilities.kv, path: this.#kvPath } : { stores: [] },
       ...(this.#secrets && Object.values(record.env).some((v) => secretName(v) !== undefined)

@@ -64,6 +64,7 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   let memoryMinPages = 0;
   let glue = "";
   let preparable = true;
+  let snapshots = true;
   const started = performance.now();
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
     if (name.endsWith(".wasm")) {
@@ -73,6 +74,7 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
       if (metered.image) images[name] = encodeImage(coalesce(metered.image));
       meters[name] = metered.exports;
       if (metered.exports.start || metered.keepsData) preparable = false;
+      if (metered.opaqueGlobals) snapshots = false;
       // Limits hold for the whole function: its modules' memories together.
       memoryMinPages += metered.memoryMinPages;
     } else if (name === `${GLUE_NAME}.js`) glue = optimizeGlue(new TextDecoder().decode(content));
@@ -88,5 +90,6 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
     imports: imports as string[],
     exports: (exports as Array<[string, string]>).map(([name]) => name),
     preparable,
+    snapshots: preparable && snapshots,
   };
 }

@@ -8,6 +8,7 @@ import type { LogLine } from "../capabilities/log-sink.ts";
 import type { WireError } from "../errors.ts";
 import type { MeterExports } from "../fuel/instrument.ts";
 import type { Isolation } from "../manifest.ts";
+import type { CapturedSnapshot } from "./snapshot.ts";
 
 /** A deployed function as a worker needs it to make instances. */
 export interface FunctionImage {
@@ -18,6 +19,17 @@ export interface FunctionImage {
   glueUrl: string;
   /** Components with the same engine can take instances made ahead of need (runtime/engine.ts). */
   engine?: string;
+  /**
+   * Set when `images` are a snapshot taken after init (runtime/snapshot.ts):
+   * per core module, the memory size to restore, in pages, and the values of
+   * its exported mutable globals.
+   */
+  snapshot?: {
+    pages: Record<string, number>;
+    globals: Record<string, Record<string, number | bigint>>;
+  };
+  /** Run the guest's init() in every new instance: there is no snapshot of it. */
+  initOnCreate: boolean;
   /** Core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
   /** Memory images (file paths) of modules whose data was split off at deploy. */
@@ -64,6 +76,8 @@ export interface InvokeTask {
   keepWarm: boolean;
   /** Only make (or keep) a warm instance; `request` is not run. */
   warmOnly?: boolean;
+  /** Deploy: run init() in a new instance and capture it (runtime/snapshot.ts); `request` is not run. */
+  snapshot?: boolean;
 }
 
 /** Posted by workers on INSTANCES_CHANNEL whenever their count of warm instances of a function changes. */
@@ -89,5 +103,14 @@ export interface InvokeStats {
 }
 
 export type InvokeResult =
-  | { ok: true; response: GuestResponse; stats: InvokeStats; logs: LogLine[]; droppedLogs: number; denials: Denial[] }
+  | {
+      ok: true;
+      response: GuestResponse;
+      stats: InvokeStats;
+      logs: LogLine[];
+      droppedLogs: number;
+      denials: Denial[];
+      /** What a snapshot task captured; undefined when the guest has no init. */
+      snapshot?: CapturedSnapshot | undefined;
+    }
   | { ok: false; error: WireError; stats: InvokeStats; logs: LogLine[]; droppedLogs: number; denials: Denial[] };

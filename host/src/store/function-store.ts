@@ -50,10 +50,27 @@ export const functionRecordSchema = z
     limits: limitsSchema,
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
+    snapshot: z.boolean().default(true),
     public: z.boolean().default(false),
     capabilities: capabilitiesSchema.default({ kv: [] }),
     imports: z.array(z.string()),
     deployedAt: z.string(),
+    /**
+     * The snapshot taken after init at deploy: per core module, its memory
+     * image (a blob) and size in pages, and its globals (i64 values as
+     * decimal strings). Absent: instances start from the component's own data.
+     */
+    snapshotTaken: z
+      .object({
+        memories: z.record(
+          z.string(),
+          z.object({ digest: z.string().regex(DIGEST), pages: z.number().int().nonnegative() }).strict(),
+        ),
+        globals: z.record(z.string(), z.record(z.string(), z.union([z.number(), z.string().regex(/^-?\d+$/)]))),
+        initFuel: z.number().nonnegative(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -82,6 +99,7 @@ export const derivedMetaSchema = z
           memoryRefused: z.string(),
           memory: z.string().optional(),
           start: z.string().optional(),
+          globals: z.array(z.string()).optional(),
         })
         .strict(),
     ),
@@ -99,6 +117,8 @@ export const derivedMetaSchema = z
      * engine (every JS guest of one SDK build) share made-ahead instances.
      */
     engine: z.string().regex(DIGEST).optional(),
+    /** Whether deploy can snapshot an instance after init (runtime/snapshot.ts). */
+    snapshots: z.boolean(),
   })
   .strict();
 
@@ -117,6 +137,8 @@ export interface DerivedFiles {
   exports: string[];
   /** No module has a start function or writes data at instantiation: see DerivedMeta.engine. */
   preparable: boolean;
+  /** Its state after init is all in memories and globals the host can read and restore: see DerivedMeta.snapshots. */
+  snapshots: boolean;
 }
 
 export class FunctionStore {
@@ -204,6 +226,7 @@ export class FunctionStore {
       instrumentMs: files.instrumentMs,
       imports: files.imports,
       exports: files.exports,
+      snapshots: files.snapshots,
     };
     if (files.preparable) {
       const parts = Object.entries(modules).map(([name, digest]) => `${name}=${digest}`);

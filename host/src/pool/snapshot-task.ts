@@ -1,0 +1,34 @@
+/**
+ * Deploy-time snapshots run in the worker pool like any invocation, within
+ * the function's fuel, memory and time limits (runtime/snapshot.ts does the
+ * capturing). A failure fails the deploy with a coded error; the version
+ * that was live keeps serving.
+ */
+import type { Config } from "../config.ts";
+import { JouleError } from "../errors.ts";
+import type { LiveFunction } from "../runtime/registry.ts";
+import type { CapturedSnapshot } from "../runtime/snapshot.ts";
+import { NO_REQUEST, taskBase } from "../runtime/task.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+export async function snapshotInPool(
+  scheduler: Scheduler,
+  live: LiveFunction,
+  config: Config,
+): Promise<CapturedSnapshot | undefined> {
+  const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
+  const task = { ...taskBase(live, config), request: NO_REQUEST, requestId: `snapshot-${live.record.version}` };
+  let failure: { code: string; message: string };
+  try {
+    const result = await scheduler.invoke({ ...task, snapshot: true }, timeoutMs);
+    if (result.ok) return result.snapshot;
+    if (result.error.code === "JOULE_ERR_DEPLOY_SNAPSHOT") throw JouleError.fromWire(result.error);
+    failure = result.error;
+  } catch (error) {
+    if (!(error instanceof JouleError) || error.code === "JOULE_ERR_DEPLOY_SNAPSHOT") throw error;
+    failure = error;
+  }
+  throw new JouleError("JOULE_ERR_DEPLOY_INIT_FAILED", `init() failed at deploy: ${failure.message}`, {
+    cause: failure.code,
+  });
+}

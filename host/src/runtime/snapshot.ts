@@ -1,0 +1,150 @@
+/**
+ * Deploy-time snapshots, the Wizer algorithm on the instances jco makes:
+ * the host instantiates the function once, runs the guest's init(), and
+ * keeps what init left behind — each core module's memory (only the 4 KiB
+ * pages that are not zero) and its mutable globals. Every instance of that
+ * version then starts from the snapshot: the memory image is written (and
+ * the memory grown to the size init left it at) where the module's own data
+ * would have gone, the globals are set, and init does not run again.
+ *
+ * What cannot be captured is refused, not approximated: components whose
+ * modules have start functions, write data at instantiation or keep
+ * mutable globals the host cannot read are not snapshotted (init then runs
+ * in every new instance), and an init that changes a table fails the deploy
+ * (JOULE_ERR_DEPLOY_SNAPSHOT), since tables are not part of the image.
+ *
+ * A snapshot is kept on the host's disk, so init sees the function's plain
+ * env only: secret references are left out (see sdk/src/index.ts).
+ */
+
+import { secretName } from "../capabilities/secrets.ts";
+import { JouleError } from "../errors.ts";
+import type { MemoryImage } from "../fuel/instrument.ts";
+import type { CoreInstance } from "./engine.ts";
+import type { FunctionInstance } from "./instance.ts";
+import { coalesce, encodeImage } from "./memory-image.ts";
+import type { FunctionImage } from "./types.ts";
+
+const PAGE = 4096;
+
+/**
+ * Host functions that hand the guest a resource: its handle lives in the
+ * jco glue's tables, which a memory snapshot does not hold, so a restored
+ * instance would refer to a handle it does not have.
+ */
+const RESOURCE_MAKERS: ReadonlySet<string> = new Set([
+  "wasi:cli/stdout#getStdout",
+  "wasi:cli/stderr#getStderr",
+  "wasi:cli/stdin#getStdin",
+  "wasi:clocks/monotonic-clock#subscribeInstant",
+  "wasi:clocks/monotonic-clock#subscribeDuration",
+  "wasi:filesystem/preopens#getDirectories",
+]);
+
+export interface CapturedSnapshot {
+  /** Per core module file: its memory's size in 64 KiB pages and its non-zero pages, encoded. */
+  memories: Record<string, { pages: number; image: Uint8Array }>;
+  /** Per core module file: exported mutable global → value. */
+  globals: Record<string, Record<string, number | bigint>>;
+  /** Fuel init used. */
+  fuel: number;
+}
+
+/** The env init may see: secret references left out, so no secret is ever written into a snapshot. */
+export function initEnv(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => secretName(value) === undefined));
+}
+
+/** The non-zero 4 KiB pages of a memory, as image segments. */
+export function memoryImage(memory: WebAssembly.Memory): MemoryImage {
+  const words = new BigUint64Array(memory.buffer);
+  const bytes = new Uint8Array(memory.buffer);
+  const wordsPerPage = PAGE / 8;
+  const segments: MemoryImage["segments"] = [];
+  let runStart = -1;
+  const pages = bytes.length / PAGE;
+  for (let page = 0; page <= pages; page++) {
+    let used = false;
+    if (page < pages) {
+      const first = page * wordsPerPage;
+      for (let w = first; w < first + wordsPerPage; w++) {
+        if (words[w] !== 0n) {
+          used = true;
+          break;
+        }
+      }
+    }
+    if (used && runStart < 0) runStart = page;
+    if (!used && runStart >= 0) {
+      segments.push({ offset: runStart * PAGE, bytes: bytes.slice(runStart * PAGE, page * PAGE) });
+      runStart = -1;
+    }
+  }
+  return coalesce({ segments });
+}
+
+/** Every element of every table the core instances export, to compare before and after init. */
+function tables(cores: readonly CoreInstance[]): unknown[][] {
+  const seen: unknown[][] = [];
+  for (const { instance } of cores) {
+    for (const value of Object.values(instance.exports)) {
+      if (!(value instanceof WebAssembly.Table)) continue;
+      const entries: unknown[] = [];
+      for (let i = 0; i < value.length; i++) entries.push(value.get(i));
+      seen.push(entries);
+    }
+  }
+  return seen;
+}
+
+function sameTables(a: unknown[][], b: unknown[][]): boolean {
+  return a.length === b.length && a.every((t, i) => t.length === b[i]?.length && t.every((e, j) => e === b[i]?.[j]));
+}
+
+/**
+ * Runs init in `instance` (made from the split images, not a snapshot) and
+ * captures what it left; undefined when the guest has no init (its
+ * instances then start from the component's own data as they are).
+ */
+export function takeSnapshot(
+  instance: FunctionInstance,
+  image: FunctionImage,
+  fuelLimit: number,
+): CapturedSnapshot | undefined {
+  const before = tables(instance.cores);
+  const watch = instance.watchImports();
+  let ran: boolean;
+  try {
+    ran = instance.init(fuelLimit);
+  } finally {
+    watch.stop();
+  }
+  if (!ran) return undefined;
+  const resources = [...watch.stop()].filter((name) => RESOURCE_MAKERS.has(name));
+  if (resources.length > 0) {
+    throw new JouleError(
+      "JOULE_ERR_DEPLOY_SNAPSHOT",
+      `init() took host resources a snapshot cannot hold (${resources.join(", ")}: stdout/stderr writes, timers, streams): move that work into fetch(), or deploy with snapshot: false`,
+      { resources },
+    );
+  }
+  if (!sameTables(before, tables(instance.cores))) {
+    throw new JouleError(
+      "JOULE_ERR_DEPLOY_SNAPSHOT",
+      "init() changed a table, which a snapshot cannot hold: move that work into fetch(), or deploy with snapshot: false",
+    );
+  }
+  const memories: CapturedSnapshot["memories"] = {};
+  const globals: CapturedSnapshot["globals"] = {};
+  for (const { name, instance: core } of instance.cores) {
+    const meters = image.meters[name];
+    const memory = meters?.memory === undefined ? undefined : core.exports[meters.memory];
+    if (memory instanceof WebAssembly.Memory) {
+      memories[name] = { pages: memory.buffer.byteLength / 65536, image: encodeImage(memoryImage(memory)) };
+    }
+    const values: Record<string, number | bigint> = {};
+    for (const global of meters?.globals ?? []) values[global] = (core.exports[global] as WebAssembly.Global).value;
+    if (Object.keys(values).length > 0) globals[name] = values;
+  }
+  return { memories, globals, fuel: instance.lastFuel };
+}

@@ -1,0 +1,96 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
+
+let t: TestHost;
+
+beforeAll(async () => {
+  t = await startTestHost({ workers: 2 });
+  t.host.secrets.set("init-token", "s3cr3t-value-for-snapshots", ["snap", "no-snap"]);
+});
+afterAll(() => t?.close());
+
+function deploy(name: string, extra: Record<string, unknown> = {}): Promise<Response> {
+  return t.fetch(`/v1/functions/${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ component: { path: componentPath("misbehave") }, ...extra }),
+  });
+}
+
+const state = async (name: string) => (await t.fetch(`/fn/${name}/init-state`)).json();
+
+describe("deploy-time snapshots", () => {
+  it("run init(env) once at deploy; every new instance starts from what it left, secrets excluded", async () => {
+    const response = await deploy("snap", {
+      env: { PLAIN: "1", TOKEN: "secret://init-token" },
+      isolation: "per-request",
+    });
+    expect(response.status).toBe(201);
+    for (let i = 0; i < 3; i++) {
+      const result = await state("snap");
+      // Restored, not re-run: a fresh instance each time, yet init ran exactly once (at deploy).
+      expect(result).toEqual({
+        ran: 1,
+        envKeys: ["PLAIN"],
+        sum: 332833500,
+        envNow: ["PLAIN", "TOKEN"],
+      });
+    }
+    // The snapshot on disk holds no secret.
+    const blobs = join(t.dataDir, "blobs/sha256");
+    for (const file of await readdir(blobs)) {
+      expect((await readFile(join(blobs, file))).includes("s3cr3t-value-for-snapshots")).toBe(false);
+    }
+  });
+
+  it('with "snapshot": false, run init in every new instance instead, with the same env', async () => {
+    const initLogs = () => t.logs.filter((line) => line.function === "no-snap" && line.msg === "init ran").length;
+    const env = { PLAIN: "1", TOKEN: "secret://init-token" };
+    expect((await deploy("no-snap", { snapshot: false, isolation: "per-request", env })).status).toBe(201);
+    for (let i = 1; i <= 2; i++) {
+      expect(await state("no-snap")).toMatchObject({ ran: 1, envKeys: ["PLAIN"], envNow: ["PLAIN", "TOKEN"] });
+      expect(initLogs()).toBe(i);
+    }
+    const record = await (await t.fetch("/v1/functions/no-snap")).json();
+    expect(record.snapshot).toBe(false);
+    expect(record.snapshotTaken).toBeUndefined();
+    // With a snapshot, no request ran init: it ran once, at deploy.
+    expect(t.logs.some((line) => line.function === "snap" && line.msg === "init ran")).toBe(false);
+  });
+
+  it("fail the deploy with JOULE_ERR_DEPLOY_INIT_FAILED when init throws or runs past its limits, and keep the live version", async () => {
+    expect((await deploy("init-fails")).status).toBe(201);
+    const thrown = await deploy("init-fails", { env: { INIT_FAIL: "1" } });
+    expect(thrown.status).toBe(422);
+    const { error } = await thrown.json();
+    expect(error.code).toBe("JOULE_ERR_DEPLOY_INIT_FAILED");
+    expect(error.message).toContain("init refused to start");
+    const busy = await deploy("init-fails", { env: { INIT_BUSY: "1" }, limits: { fuel: 50_000_000 } });
+    expect(busy.status).toBe(422);
+    expect((await busy.json()).error.details.cause).toBe("JOULE_ERR_LIMIT_FUEL");
+    expect((await state("init-fails")).ran).toBe(1);
+  });
+
+  it("refuse with JOULE_ERR_DEPLOY_SNAPSHOT an init that holds a host resource (a timer)", async () => {
+    const response = await deploy("init-timer", { env: { INIT_TIMER: "1" } });
+    expect(response.status).toBe(422);
+    const { error } = await response.json();
+    expect(error.code).toBe("JOULE_ERR_DEPLOY_SNAPSHOT");
+    expect(error.details.resources).toEqual(["wasi:clocks/monotonic-clock#subscribeInstant"]);
+    // Without a snapshot, the same init runs in each new instance and the function works.
+    expect((await deploy("init-timer", { env: { INIT_TIMER: "1" }, snapshot: false })).status).toBe(201);
+    expect((await state("init-timer")).ran).toBe(1);
+  });
+
+  it("survive a restart: instances start from the stored snapshot", async () => {
+    const before = (await (await t.fetch("/v1/functions/snap")).json()).snapshotTaken;
+    expect(Object.keys(before.memories).length).toBeGreaterThan(0);
+    await t.restart();
+    expect((await (await t.fetch("/v1/functions/snap")).json()).snapshotTaken).toEqual(before);
+    const result = await state("snap");
+    expect(result.ran).toBe(1);
+    expect(result.envNow).toEqual(["PLAIN", "TOKEN"]);
+  });
+});
