@@ -157,7 +157,7 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
   }
 
   try {
-    const raw = instance.handle(task.request, task.requestId, task.fuelLimit);
+    const raw = await instance.handle(task.request, task.requestId, task.fuelLimit);
     const response = checkResponse(raw, task.maxResponseBytes);
     // Memory never shrinks: an instance that grew well past its start is not kept.
     keepOrDrop(instance, task);

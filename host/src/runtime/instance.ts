@@ -8,7 +8,7 @@
 
 import { readFileSync } from "node:fs";
 import { monotonicNow } from "../capabilities/clocks.ts";
-import { buildImports } from "../capabilities/index.ts";
+import { prepareCapabilities } from "../capabilities/index.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
@@ -18,6 +18,8 @@ import { applyImage, decodeImage } from "./memory-image.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
+/** How the capabilities word a denial the guest sees (outbound-http.ts, files.ts). */
+const DENIED = "JOULE_ERR_CAPABILITY_DENIED:";
 
 interface Glue {
   instantiate(
@@ -31,7 +33,7 @@ interface Handler {
   handle(
     req: GuestRequest,
     inv: { requestId: string; functionName: string },
-  ): { status: number; headers: Array<[string, string]>; body: Uint8Array };
+  ): Promise<{ status: number; headers: Array<[string, string]>; body: Uint8Array }>;
 }
 
 /**
@@ -167,6 +169,8 @@ export class FunctionInstance {
   readonly #denials: Denial[];
 
   readonly #memoryLimitBytes: number;
+  /** Resets the capabilities' per-invocation budgets (outbound requests). */
+  #beginInvocation: () => void = () => {};
 
   private constructor(
     image: FunctionImage,
@@ -215,6 +219,14 @@ export class FunctionInstance {
       if (imagePath) images.set(module, imagePath);
     }
     const env = resolveEnv(image); // a missing secret is its own error, not an instantiation trap
+    const capabilities = prepareCapabilities({
+      env,
+      sink,
+      kv: image.kv,
+      outboundHttp: image.outboundHttp,
+      files: image.files,
+      denials,
+    });
     let root: Record<string, unknown>;
     try {
       root = glue.instantiate(
@@ -223,7 +235,7 @@ export class FunctionInstance {
           if (!module) throw new Error(`component asks for core module ${name}, which was not deployed`);
           return module;
         },
-        buildImports({ env, sink, kv: image.kv, denials }),
+        capabilities.imports,
         (module, imports) => {
           const instance = new WebAssembly.Instance(module, withDirectClock(imports));
           for (const value of Object.values(instance.exports)) {
@@ -259,7 +271,9 @@ export class FunctionInstance {
     if (!handler || typeof handler.handle !== "function") {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
     }
-    return new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
+    const instance = new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
+    instance.#beginInvocation = capabilities.beginInvocation;
+    return instance;
   }
 
   /** The denials since the last call, and a fresh start. */
@@ -280,14 +294,16 @@ export class FunctionInstance {
    * it ran out; a run that ran out fails with JOULE_ERR_LIMIT_FUEL even when
    * its last segments overdrew the budget without reaching a check.
    */
-  handle(request: GuestRequest, requestId: string, fuelLimit: number): GuestResponse {
+  async handle(request: GuestRequest, requestId: string, fuelLimit: number): Promise<GuestResponse> {
+    this.#beginInvocation();
     const budget = BigInt(fuelLimit);
     for (const global of this.#parts.fuel) global.value = budget;
     for (const global of this.#parts.memoryRefused) global.value = 0;
     let response: GuestResponse | undefined;
     let failure: unknown;
     try {
-      response = this.#handler.handle(request, { requestId, functionName: this.#name });
+      // A promise under JSPI: the guest's stack suspends while an async import (outbound HTTP) runs.
+      response = await this.#handler.handle(request, { requestId, functionName: this.#name });
     } catch (error) {
       failure = error;
     }
@@ -311,7 +327,13 @@ export class FunctionInstance {
     if (failure !== undefined) {
       // jco wraps the `err` case of a result in a ComponentError carrying `payload`.
       const payload = (failure as { payload?: unknown } | null)?.payload;
-      if (typeof payload === "string") throw new GuestFailure(payload);
+      if (typeof payload === "string") {
+        // An uncaught capability denial the host itself recorded answers as the denial.
+        const denied = payload.indexOf(DENIED);
+        if (denied >= 0 && this.#denials.length > 0)
+          throw new JouleError("JOULE_ERR_CAPABILITY_DENIED", payload.slice(denied + DENIED.length).trim());
+        throw new GuestFailure(payload);
+      }
       throw failure;
     }
     return response as GuestResponse;

@@ -51,8 +51,14 @@ export const functionRecordSchema = z
     scaling: scalingSchema.default(DEFAULT_SCALING),
     isolation: isolationSchema.default("reuse"),
     public: z.boolean().default(false),
-    capabilities: capabilitiesSchema.default({ kv: [] }),
+    capabilities: capabilitiesSchema.prefault({}),
     imports: z.array(z.string()),
+    /** The read-only files shipped with it (capabilities.files), each a blob by digest. */
+    files: z
+      .array(
+        z.object({ path: z.string(), digest: z.string().regex(DIGEST), size: z.number().int().nonnegative() }).strict(),
+      )
+      .default([]),
     deployedAt: z.string(),
   })
   .strict();
@@ -64,7 +70,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 7;
+export const DERIVATION_VERSION = 8;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
