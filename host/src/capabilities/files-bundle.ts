@@ -19,6 +19,9 @@ export const MAX_FILES = 1000;
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
+/** Multipart field name prefix of a shipped file in a deploy upload: `file:/data/a.json`. */
+export const FILE_FIELD = "file:";
+
 export interface ShippedFile {
   path: string;
   bytes: Uint8Array;

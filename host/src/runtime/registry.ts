@@ -92,9 +92,11 @@ export function checkGrants(imports: readonly string[], capabilities: FunctionSe
     if (!grant) continue;
     const value = capabilities[grant];
     const empty = Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0;
-    if (empty) missing.push(`capabilities.${grant} (the component imports ${iface})`);
+    if (empty && !missing.some((m) => m.startsWith(`capabilities.${grant} `)))
+      missing.push(`capabilities.${grant} (the component imports ${iface})`);
   }
   if (missing.length > 0) {
+    missing.sort();
     throw new JouleError(
       "JOULE_ERR_CAPABILITY_MISSING",
       `the component uses capabilities this deploy does not grant: ${missing.join("; ")}`,

@@ -8,7 +8,13 @@ import { resolve } from "node:path";
 import multipart from "@fastify/multipart";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { collectFiles, MAX_FILE_BYTES, MAX_FILES, type ShippedFile } from "../../capabilities/files-bundle.ts";
+import {
+  collectFiles,
+  FILE_FIELD,
+  MAX_FILE_BYTES,
+  MAX_FILES,
+  type ShippedFile,
+} from "../../capabilities/files-bundle.ts";
 import { underMount } from "../../capabilities/files-paths.ts";
 import type { Config } from "../../config.ts";
 import { budgetInput, type EnergyLedger } from "../../energy/ledger.ts";
@@ -34,9 +40,6 @@ export const deployJsonSchema = deploySettingsSchema
     functionDir: z.string().min(1).optional(),
   })
   .strict();
-
-/** Multipart field name prefix of a shipped file: `file:/data/a.json`. */
-export const FILE_FIELD = "file:";
 
 export interface AdminDeps {
   config: Config;
