@@ -39,6 +39,7 @@ export function parseOriginPattern(source: string): OriginPattern {
     );
   }
   const [, scheme = "", star, rawHost = "", rawPort] = match;
+  if (rawHost.includes("*")) throw new Error(`"${source}": * may only start a name, as in https://*.example.com`);
   const protocol = `${scheme}:` as OriginPattern["protocol"];
   let host: string;
   try {
