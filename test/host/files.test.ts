@@ -59,6 +59,11 @@ describe("shipped files", () => {
     ]);
   });
 
+  it("keeps the shipped files across a restart (they are not reclaimed as garbage)", async () => {
+    await t.restart();
+    expect(await read("reach", "/data/a.txt")).toEqual({ ok: true, value: "first asset\n" });
+  });
+
   it("takes the files as multipart parts, as `joule deploy` sends them", async () => {
     const form = new FormData();
     form.set("config", JSON.stringify({ capabilities: { ...ALL, files: { "/etc/app.json": "x.json" } } }));
