@@ -35,7 +35,13 @@ function nestedBlocks(depth: number): string {
 
 export default async function setup(project: TestProject): Promise<void> {
   const components: Record<string, string> = {};
-  for (const dir of ["guests/hello", "guests/json-api", "guests/echo", "test/fixtures/guests/misbehave"]) {
+  for (const dir of [
+    "guests/hello",
+    "guests/json-api",
+    "guests/echo",
+    "test/fixtures/guests/misbehave",
+    "test/fixtures/guests/reach",
+  ]) {
     const result = await buildFunction(join(ROOT, dir));
     components[result.name] = result.componentPath;
   }

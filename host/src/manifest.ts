@@ -4,6 +4,9 @@
  * both validation and the docs.
  */
 import { z } from "zod";
+import { checkMountPath, checkSourcePath } from "./capabilities/files-paths.ts";
+import { narrowCapabilities } from "./capabilities/narrow.ts";
+import { parseOriginPattern } from "./capabilities/origin-pattern.ts";
 import { JouleError } from "./errors.ts";
 
 export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -62,6 +65,33 @@ export const isolationSchema = z.enum(["reuse", "per-request"]);
 /** The defaults, also for records stored before these settings existed. */
 export const DEFAULT_SCALING = { minInstances: 0, maxQueue: 100, idleTimeoutMs: 300_000 } as const;
 
+/** An `outboundHttp` entry: `scheme://host[:port]` (host/src/capabilities/origin-pattern.ts). */
+export const originPatternSchema = z.string().superRefine((value, ctx) => {
+  try {
+    parseOriginPattern(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+
+/**
+ * `files`: guest path → source, relative to the function's directory. A
+ * mount ending in `/` is a directory (`"/data/": "assets/"`), any other a
+ * single file (`"/config.json": "config/prod.json"`).
+ */
+export const filesGrantSchema = z
+  .record(
+    z.string().superRefine((value, ctx) => {
+      const problem = checkMountPath(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+    z.string().superRefine((value, ctx) => {
+      const problem = checkSourcePath(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+  )
+  .refine((files) => Object.keys(files).length <= 32, "at most 32 mounts");
+
 export const capabilitiesSchema = z
   .object({
     /** Names of the key-value stores the function may use. */
@@ -69,6 +99,10 @@ export const capabilitiesSchema = z
       .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "store names are 1-63 of a-z, 0-9 and '-'"))
       .max(32)
       .default([]),
+    /** Origins the function may send HTTP requests to. */
+    outboundHttp: z.array(originPatternSchema).max(64).default([]),
+    /** Read-only files shipped with the function, by guest path. */
+    files: filesGrantSchema.default({}),
   })
   .strict();
 
@@ -103,7 +137,7 @@ export const manifestSchema = z
      */
     snapshot: z.boolean().default(true),
     /** What the function may reach beyond its env, clocks, random and logs. Deny by default. */
-    capabilities: capabilitiesSchema.default({ kv: [] }),
+    capabilities: capabilitiesSchema.prefault({}),
     /** Anyone may invoke it, without an API key. */
     public: z.boolean().default(false),
     /** The function's energy budget; none means unlimited. */
@@ -129,15 +163,31 @@ export const deploySettingsSchema = manifestSchema
     capabilities: true,
     energyBudget: true,
   })
+  .extend({
+    /**
+     * The operator's narrowing of `capabilities` (host/src/capabilities/narrow.ts): for each
+     * capability given, the function gets this subset; never more than `capabilities` declares.
+     */
+    narrow: z
+      .object({
+        kv: capabilitiesSchema.shape.kv.removeDefault().optional(),
+        outboundHttp: capabilitiesSchema.shape.outboundHttp.removeDefault().optional(),
+        files: capabilitiesSchema.shape.files.removeDefault().optional(),
+      })
+      .strict()
+      .optional(),
+  })
   .strict();
 
 export type DeploySettings = z.infer<typeof deploySettingsSchema>;
 
 /** The settings a function version is made of: all but the energy budget, which the ledger keeps. */
-export type FunctionSettings = Omit<DeploySettings, "energyBudget">;
+export type FunctionSettings = Omit<DeploySettings, "energyBudget" | "narrow">;
 
-export function functionSettings(settings: DeploySettings): FunctionSettings {
-  const { env, limits, scaling, isolation, snapshot, capabilities } = settings;
+/** The settings of the version a deploy makes: the declared capabilities as the deploy narrows them. */
+export function functionSettings(settings: Omit<DeploySettings, "narrow"> & Partial<DeploySettings>): FunctionSettings {
+  const { env, limits, scaling, isolation, snapshot } = settings;
+  const capabilities = narrowCapabilities(settings.capabilities, settings.narrow);
   return { env, limits, scaling, isolation, snapshot, public: settings.public, capabilities };
 }
 export type Scaling = z.infer<typeof scalingSchema>;

@@ -4,9 +4,27 @@
  * `export const { handler, lifecycle } = adapt(userDefault)`; function
  * authors never import this file themselves.
  */
+
+import type * as FilesImport from "joule:function/files@0.1.0";
 import { environment, type LogLevel, log } from "joule:function/host@0.1.0";
-import * as kv from "joule:function/kv@0.1.0";
+import type * as KvImport from "joule:function/kv@0.1.0";
+import type * as OutboundHttpImport from "joule:function/outbound-http@0.1.0";
+import { installFetch } from "./fetch.ts";
+import { type Files, makeFiles } from "./files.ts";
 import type { Context, Env, FunctionDefinition, KvStore } from "./index.ts";
+
+/**
+ * The capability imports the function's build has: `joule build` generates
+ * the world from joule.json's `capabilities` and passes only those, so a
+ * component imports exactly what it was granted.
+ */
+export interface GrantedImports {
+  kv?: typeof KvImport;
+  outboundHttp?: typeof OutboundHttpImport;
+  files?: typeof FilesImport;
+}
+
+let kv: typeof KvImport | undefined;
 
 /** The request record of the WIT `types` interface. */
 export interface WitRequest {
@@ -72,7 +90,9 @@ function kvCall<T>(call: () => T): T {
 }
 
 function kvStore(store: string): KvStore {
-  const bytes = (key: string) => kvCall(() => kv.get(store, key)) ?? null;
+  if (!kv) throw new Error(`ctx.kv("${store}") needs capabilities.kv in joule.json`);
+  const granted = kv;
+  const bytes = (key: string) => kvCall(() => granted.get(store, key)) ?? null;
   return {
     async get(key) {
       const value = bytes(key);
@@ -89,13 +109,13 @@ function kvStore(store: string): KvStore {
       const data =
         value instanceof Uint8Array ? value : encoder.encode(typeof value === "string" ? value : JSON.stringify(value));
       const ttl = options?.ttlMs === undefined ? undefined : BigInt(Math.max(0, Math.floor(options.ttlMs)));
-      kvCall(() => kv.set(store, key, data, ttl));
+      kvCall(() => granted.set(store, key, data, ttl));
     },
     async delete(key) {
-      return kvCall(() => kv.delete(store, key));
+      return kvCall(() => granted.delete(store, key));
     },
     async list(options) {
-      return kvCall(() => kv.list(store, options?.prefix ?? "", Math.min(options?.limit ?? 100, 1000)));
+      return kvCall(() => granted.list(store, options?.prefix ?? "", Math.min(options?.limit ?? 100, 1000)));
     },
   };
 }
@@ -122,10 +142,13 @@ function failure(message: string): never {
   throw message;
 }
 
-export function adapt(definition: FunctionDefinition) {
+export function adapt(definition: FunctionDefinition, granted: GrantedImports = {}) {
   if (typeof definition?.fetch !== "function") {
     throw new TypeError("the default export must be defineFunction({ fetch(request, env, ctx) { ... } })");
   }
+  kv = granted.kv;
+  installFetch(granted.outboundHttp);
+  const files: Files = makeFiles(granted.files);
   const lifecycle = {
     async init(): Promise<void> {
       if (typeof definition.init !== "function") return;
@@ -155,6 +178,7 @@ export function adapt(definition: FunctionDefinition) {
         requestId: inv.requestId,
         functionName: inv.functionName,
         kv: kvStore,
+        files,
         log: logger("info"),
         warn: logger("warn"),
         error: logger("error"),

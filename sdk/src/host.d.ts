@@ -14,3 +14,26 @@ declare module "joule:function/kv@0.1.0" {
   export { del as delete };
   export function list(store: string, prefix: string, limit: number): string[];
 }
+
+declare module "joule:function/outbound-http@0.1.0" {
+  export interface OutgoingRequest {
+    method: string;
+    url: string;
+    headers: Array<[string, string]>;
+    body: Uint8Array;
+    followRedirects: boolean;
+  }
+  export interface IncomingResponse {
+    status: number;
+    url: string;
+    headers: Array<[string, string]>;
+    body: Uint8Array;
+    redirected: boolean;
+  }
+  export function send(req: OutgoingRequest): IncomingResponse;
+}
+
+declare module "joule:function/files@0.1.0" {
+  export function read(path: string): Uint8Array;
+  export function list(dir: string): string[];
+}

@@ -17,8 +17,15 @@
  * Inside a function the Web platform is there (`Request`, `Response`,
  * `Headers`, `URL`, `TextEncoder`, `crypto.getRandomValues`, `Date.now()`);
  * Node's APIs (`fs`, `process`, ...) are not, and nothing of the host is
- * reachable except what the function was granted.
+ * reachable except what the function was granted: `fetch` reaches the
+ * origins of `capabilities.outboundHttp`, `ctx.kv(name)` the stores of
+ * `capabilities.kv`, `ctx.files` the files of `capabilities.files`.
  */
+
+import type { Files } from "./files.ts";
+
+export { CapabilityDeniedError } from "./errors.ts";
+export type { Files } from "./files.ts";
 
 /** The function's configured environment: `env` in `joule.json`, plus what the deploy request set. */
 export type Env = Readonly<Record<string, string>>;
@@ -46,6 +53,8 @@ export interface Context {
    * fail with an error naming it (and the host audits the attempt).
    */
   kv(store: string): KvStore;
+  /** The read-only files shipped with the function (`capabilities.files` in joule.json). */
+  readonly files: Files;
   /** Id of the current request; the host tags every log line with it. */
   readonly requestId: string;
   /** Name the function is deployed under. */

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
+import { componentPath, reachDir, startTestHost, type TestHost } from "../support/host.ts";
 
 let t: TestHost;
+
+/** The reach guest imports outbound-http and files too: deploys must grant them. */
+const REACH_GRANTS = { outboundHttp: ["http://127.0.0.1:9"], files: { "/config.json": "config.json" } };
 
 beforeAll(async () => {
   t = await startTestHost();
@@ -12,7 +15,11 @@ beforeAll(async () => {
     const response = await t.fetch(`/v1/functions/${name}`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ component: { path: componentPath("misbehave") }, capabilities: { kv } }),
+      body: JSON.stringify({
+        component: { path: componentPath("reach") },
+        capabilities: { ...REACH_GRANTS, kv },
+        functionDir: reachDir(),
+      }),
     });
     expect(response.status).toBe(201);
   }

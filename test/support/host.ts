@@ -4,7 +4,7 @@
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { inject } from "vitest";
 import { type ConfigInput, loadConfig } from "../../host/src/config.ts";
@@ -34,6 +34,11 @@ export function componentPath(name: string): string {
   const path = inject("components")[name];
   if (!path) throw new Error(`no test component named ${name}`);
   return path;
+}
+
+/** The directory of the reach guest (test/fixtures/guests/reach), whose shipped files deploys read. */
+export function reachDir(): string {
+  return dirname(dirname(componentPath("reach")));
 }
 
 export function componentBytes(name: string): Promise<Buffer> {

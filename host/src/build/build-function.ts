@@ -71,10 +71,12 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
   } catch {
     throw new JouleError("JOULE_ERR_BUILD_MANIFEST", `${where} not found (joule.json "main")`);
   }
+  const granted = grantedInterfaces(manifest);
   const source = [
     `import definition from ${JSON.stringify(entry)};`,
     `import { adapt } from ${JSON.stringify(ADAPTER)};`,
-    "export const { handler, lifecycle } = adapt(definition);",
+    ...granted.map(({ key, iface }) => `import * as ${key} from "joule:function/${iface}@${WIT_VERSION}";`),
+    `export const { handler, lifecycle } = adapt(definition, { ${granted.map(({ key }) => key).join(", ")} });`,
   ].join("\n");
   try {
     const result = await esbuild({
@@ -107,6 +109,37 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
   }
 }
 
+const WIT_VERSION = "0.1.0";
+
+/** Capability interfaces of the world, by the joule.json key that grants them. */
+const CAPABILITY_INTERFACES = [
+  { key: "kv", iface: "kv" },
+  { key: "outboundHttp", iface: "outbound-http" },
+  { key: "files", iface: "files" },
+] as const;
+
+/** The capability interfaces a manifest declares (a non-empty grant). */
+function grantedInterfaces(manifest: Manifest) {
+  return CAPABILITY_INTERFACES.filter(({ key }) => {
+    const grant = manifest.capabilities[key];
+    return Array.isArray(grant) ? grant.length > 0 : Object.keys(grant).length > 0;
+  });
+}
+
+/**
+ * The function's world: sdk/wit/world.wit with its `function` world cut
+ * down to the capabilities the manifest declares, so the component imports
+ * only those and deploy can tell what it uses.
+ */
+export function functionWorld(worldWit: string, manifest: Manifest): string {
+  const start = worldWit.indexOf("world function {");
+  if (start < 0) throw new Error("sdk/wit/world.wit has no `world function`");
+  const end = worldWit.indexOf("}", start);
+  const imports = grantedInterfaces(manifest).map(({ iface }) => `  import ${iface};\n`);
+  const world = `world function {\n  import host;\n${imports.join("")}  export handler;\n  export lifecycle;\n}`;
+  return `${worldWit.slice(0, start)}${world}${worldWit.slice(end + 1)}`;
+}
+
 /** Wizer's and StarlingMonkey's output, cut down to the guest's own error. */
 function preinitMessage(raw: string, where: string): string {
   const lines = raw
@@ -117,10 +150,10 @@ function preinitMessage(raw: string, where: string): string {
   return `${where}: top-level code failed while pre-initializing the function at build time (Math.random(), the clock, and host calls are not available before the first request; move such work into fetch()):\n${summary}`;
 }
 
-async function inputsHash(functionDir: string, bundled: string): Promise<string> {
+async function inputsHash(functionDir: string, bundled: string, world: string): Promise<string> {
   const hash = createHash("sha256");
   hash.update(bundled);
-  hash.update(await readFile(join(WIT_DIR, "world.wit")));
+  hash.update(world);
   hash.update(await readFile(join(functionDir, "joule.json")));
   hash.update(JSON.stringify(DISABLED_FEATURES));
   return hash.digest("hex");
@@ -135,7 +168,8 @@ export async function buildFunction(functionDir: string, options: { force?: bool
   const distDir = join(dir, "dist");
   const componentPath = join(distDir, "component.wasm");
   const stampPath = join(distDir, "build.json");
-  const hash = await inputsHash(dir, bundled);
+  const world = functionWorld(await readFile(join(WIT_DIR, "world.wit"), "utf8"), manifest);
+  const hash = await inputsHash(dir, bundled, world);
 
   if (!options.force) {
     const previous = await readFile(stampPath, "utf8").then(JSON.parse, () => undefined);
@@ -161,7 +195,7 @@ export async function buildFunction(functionDir: string, options: { force?: bool
     ({ component } = await componentize({
       sourcePath: bundlePath,
       // Inline WIT: the splicer runs under preview2-shim without preopens and cannot read paths.
-      witWorld: await readFile(join(WIT_DIR, "world.wit"), "utf8"),
+      witWorld: world,
       worldName: "function",
       disableFeatures: [...DISABLED_FEATURES],
     } as { sourcePath: string }));

@@ -6,11 +6,18 @@
  * network, is ever linked.
  */
 import { clockImports } from "./clocks.ts";
+import { type FilesGrant, filesImports, NO_FILES } from "./files.ts";
 import { filesystemImports } from "./filesystem.ts";
 import { ioImports } from "./io.ts";
 import { jouleHostImports } from "./joule-host.ts";
 import { type Denial, type KvGrant, kvImports } from "./kv.ts";
 import type { LogSink } from "./log-sink.ts";
+import {
+  type OutboundHttpGrant,
+  outboundHttpImports,
+  prepareOutboundHttp,
+  resetOutboundHttp,
+} from "./outbound-http.ts";
 import { randomImports } from "./random.ts";
 import { stdioImports } from "./stdio.ts";
 
@@ -18,6 +25,8 @@ import { stdioImports } from "./stdio.ts";
 export const GRANTABLE_INTERFACES: ReadonlySet<string> = new Set([
   "joule:function/host",
   "joule:function/kv",
+  "joule:function/outbound-http",
+  "joule:function/files",
   "wasi:cli/stdin",
   "wasi:cli/stdout",
   "wasi:cli/stderr",
@@ -42,22 +51,55 @@ export function interfaceName(specifier: string): string {
   return at > 0 ? specifier.slice(0, at) : specifier;
 }
 
+/**
+ * The interfaces that exist only for a grant, by the manifest key that
+ * grants them: a component importing one without the grant is refused at
+ * deploy (JOULE_ERR_CAPABILITY_MISSING).
+ */
+export const GRANTED_INTERFACES = {
+  "joule:function/kv": "kv",
+  "joule:function/outbound-http": "outboundHttp",
+  "joule:function/files": "files",
+} as const;
+
 export interface InstanceGrants {
   env: Readonly<Record<string, string>>;
   sink: LogSink;
   kv: KvGrant;
+  /** None when absent. */
+  outboundHttp?: OutboundHttpGrant;
+  files?: FilesGrant;
   /** Where denied capability calls are noted, for the audit log. */
   denials: Denial[];
 }
 
-export function buildImports({ env, sink, kv, denials }: InstanceGrants): Record<string, Record<string, unknown>> {
+export interface PreparedCapabilities {
+  imports: Record<string, Record<string, unknown>>;
+  /** Starts an invocation's per-invocation budgets afresh. */
+  beginInvocation(): void;
+}
+
+/** Each capability's per-instance state, and the imports built from it. */
+export function prepareCapabilities(grants: InstanceGrants): PreparedCapabilities {
+  const { env, sink, kv, denials } = grants;
+  const http = prepareOutboundHttp(grants.outboundHttp ?? { origins: [] }, denials);
   return {
-    ...ioImports(),
-    ...clockImports(),
-    ...randomImports(),
-    ...stdioImports(sink),
-    ...filesystemImports(),
-    ...jouleHostImports(sink, env),
-    ...kvImports(kv, denials),
+    imports: {
+      ...ioImports(),
+      ...clockImports(),
+      ...randomImports(),
+      ...stdioImports(sink),
+      ...filesystemImports(),
+      ...jouleHostImports(sink, env),
+      ...kvImports(kv, denials),
+      ...outboundHttpImports(http),
+      ...filesImports(grants.files ?? NO_FILES, denials),
+    },
+    beginInvocation: () => resetOutboundHttp(http),
   };
+}
+
+/** The imports alone, for callers that run one invocation per instance (tests, benchmarks). */
+export function buildImports(grants: InstanceGrants): Record<string, Record<string, unknown>> {
+  return prepareCapabilities(grants).imports;
 }

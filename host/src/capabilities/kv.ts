@@ -30,6 +30,8 @@ export interface Denial {
   capability: string;
   operation: string;
   resource: string;
+  /** Why, when more than "not granted". */
+  reason?: string;
 }
 
 class KvDatabase {

@@ -1,5 +1,6 @@
 /** The CLI's client of the admin API. */
 import { readFile } from "node:fs/promises";
+import { FILE_FIELD, type ShippedFile } from "../capabilities/files-bundle.ts";
 import { JouleError, type WireError } from "../errors.ts";
 import type { DeploySettings } from "../manifest.ts";
 
@@ -41,10 +42,14 @@ export async function deployUpload(
   name: string,
   componentPath: string,
   config: DeploySettings,
+  files: readonly ShippedFile[] = [],
 ): Promise<Record<string, unknown>> {
   const form = new FormData();
   form.set("config", JSON.stringify(config));
   form.set("component", new Blob([await readFile(componentPath)], { type: "application/wasm" }), "component.wasm");
+  // Each shipped file is a part named by its guest path (capabilities.files).
+  for (const file of files)
+    form.append(`${FILE_FIELD}${file.path}`, new Blob([file.bytes as Uint8Array<ArrayBuffer>]), "file");
   return (await call(options, `/v1/functions/${encodeURIComponent(name)}`, { method: "PUT", body: form })) as Record<
     string,
     unknown

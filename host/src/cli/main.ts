@@ -8,13 +8,14 @@ import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
 import { buildFunction } from "../build/build-function.ts";
+import { collectFiles } from "../capabilities/files-bundle.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { ConfigError, configFromEnv, loadConfig } from "../config.ts";
 import { calibrate } from "../energy/calibrate.ts";
 import { budgetInput } from "../energy/ledger.ts";
 import { JouleError } from "../errors.ts";
 import { type Host, startHost } from "../host.ts";
-import { functionSettings } from "../manifest.ts";
+import { type DeploySettings, functionSettings } from "../manifest.ts";
 import { type ClientOptions, deleteFunction, deployUpload, listFunctions } from "./client.ts";
 import { megabytes, Output, seconds } from "./output.ts";
 
@@ -24,7 +25,9 @@ const DEFAULT_HOST = "http://127.0.0.1:8080";
 const USAGE = `joule — WebAssembly functions
 
   joule build <dir>... [--force]          bundle and componentize functions (dir holds joule.json)
-  joule deploy <dir> [--name N]           build if needed, then deploy to a host
+  joule deploy <dir> [--name N] [--narrow JSON]
+                                          build if needed, then deploy to a host (with the
+                                          files of capabilities.files; --narrow grants less)
   joule invoke <name> [path] [-X M] [-d BODY]   call a deployed function
   joule list                              list deployed functions
   joule delete <name>                     remove a deployed function
@@ -93,19 +96,33 @@ async function build(args: string[], out: Output): Promise<void> {
 }
 
 async function deploy(args: string[], out: Output): Promise<void> {
-  const { values, positionals } = parse(args, { name: { type: "string" } });
+  const { values, positionals } = parse(args, { name: { type: "string" }, narrow: { type: "string" } });
   const dir = positionals[0];
   if (!dir || positionals.length > 1) throw usageError("joule deploy needs one function directory");
+  let narrow: DeploySettings["narrow"];
+  try {
+    narrow = values.narrow === undefined ? undefined : JSON.parse(values.narrow as string);
+  } catch {
+    throw usageError('--narrow takes JSON, e.g. --narrow \'{"kv":["cache"]}\'');
+  }
   out.step(`building ${dir}`);
   const built = await buildFunction(dir);
   const name = (values.name as string | undefined) ?? built.name;
   const target = client(values);
   out.step(`deploying ${name} to ${target.host} (${megabytes(built.bytes)})`);
   const started = performance.now();
-  const record = await deployUpload(target, name, built.componentPath, {
-    ...functionSettings(built.manifest),
-    energyBudget: built.manifest.energyBudget,
-  });
+  const files = await collectFiles(resolve(dir), built.manifest.capabilities.files);
+  const record = await deployUpload(
+    target,
+    name,
+    built.componentPath,
+    {
+      ...functionSettings(built.manifest),
+      energyBudget: built.manifest.energyBudget,
+      narrow,
+    },
+    files,
+  );
   const deployMs = performance.now() - started;
   out.done(
     `deployed ${name} ${record.version} in ${seconds(deployMs)} (build ${built.built ? seconds(built.durationMs) : "up to date"}) → ${record.url}`,

@@ -159,7 +159,7 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
   if (task.snapshot) {
     // Never kept or counted: it ran init without the function's secrets, for the snapshot only.
     try {
-      const snapshot = takeSnapshot(instance, task.image, task.fuelLimit);
+      const snapshot = await takeSnapshot(instance, task.image, task.fuelLimit);
       const { lines, dropped } = instance.sink.drain();
       return {
         ok: true,
@@ -195,7 +195,7 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
   }
 
   try {
-    const raw = instance.handle(task.request, task.requestId, task.fuelLimit);
+    const raw = await instance.handle(task.request, task.requestId, task.fuelLimit);
     const response = checkResponse(raw, task.maxResponseBytes);
     // Memory never shrinks: an instance that grew well past its start is not kept.
     keepOrDrop(instance, task);

@@ -7,7 +7,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { buildImports } from "../capabilities/index.ts";
+import { type buildImports, prepareCapabilities } from "../capabilities/index.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
@@ -22,12 +22,14 @@ type Imports = ReturnType<typeof buildImports>;
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
 const LIFECYCLE_EXPORT = "joule:function/lifecycle@0.1.0";
+/** How the capabilities word a denial the guest sees (outbound-http.ts, files.ts). */
+const DENIED = "JOULE_ERR_CAPABILITY_DENIED:";
 
 interface Handler {
   handle(
     req: GuestRequest,
     inv: { requestId: string; functionName: string },
-  ): { status: number; headers: Array<[string, string]>; body: Uint8Array };
+  ): Promise<{ status: number; headers: Array<[string, string]>; body: Uint8Array }>;
 }
 
 /** The SDK's init(env); components of the bare-function world have none. */
@@ -146,6 +148,8 @@ export class FunctionInstance {
   readonly #denials: Denial[];
 
   readonly #memoryLimitBytes: number;
+  /** Resets the capabilities' per-invocation budgets (outbound requests). */
+  #beginInvocation: () => void = () => {};
 
   private constructor(
     image: FunctionImage,
@@ -185,7 +189,9 @@ export class FunctionInstance {
     const denials: Denial[] = [];
     const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [], cores: [] };
     const env = resolveEnv(image); // a missing secret is its own error, not an instantiation trap
-    const imports = buildImports({ env, sink, kv: image.kv, denials });
+    const grants = { sink, kv: image.kv, outboundHttp: image.outboundHttp, files: image.files, denials };
+    const capabilities = prepareCapabilities({ env, ...grants });
+    const imports = capabilities.imports;
     let bind: (imports: Imports) => void;
     /** Limits first, then the memory image, then the deferred start: in that order for every core instance. */
     const setUp = (core: CoreInstance) => {
@@ -238,7 +244,7 @@ export class FunctionInstance {
       if (image.initOnCreate && lifecycle) {
         // Without a snapshot, init runs in every new instance, metered as its instantiation,
         // and sees the same env it would at deploy: no secrets.
-        bind(buildImports({ env: initEnv(image.env), sink, kv: image.kv, denials }));
+        bind(prepareCapabilities({ env: initEnv(image.env), ...grants }).imports);
         try {
           lifecycle.init();
         } finally {
@@ -262,6 +268,7 @@ export class FunctionInstance {
     made.#bind = bind;
     made.#imports = imports;
     made.prepared = prepared;
+    made.#beginInvocation = capabilities.beginInvocation;
     return made;
   }
 
@@ -283,15 +290,18 @@ export class FunctionInstance {
    * it ran out; a run that ran out fails with JOULE_ERR_LIMIT_FUEL even when
    * its last segments overdrew the budget without reaching a check.
    */
-  handle(request: GuestRequest, requestId: string, fuelLimit: number): GuestResponse {
+  handle(request: GuestRequest, requestId: string, fuelLimit: number): Promise<GuestResponse> {
+    this.#beginInvocation();
+    // A promise under JSPI: the guest's stack suspends while an async import (outbound HTTP) runs.
     return this.#metered(fuelLimit, () => this.#handler.handle(request, { requestId, functionName: this.#name }));
   }
 
   /** Runs the guest's init() within `fuelLimit`, as `handle` runs a request; false if it has none. */
-  init(fuelLimit: number): boolean {
+  async init(fuelLimit: number): Promise<boolean> {
     const lifecycle = this.#lifecycle;
     if (!lifecycle || typeof lifecycle.init !== "function") return false;
-    this.#metered(fuelLimit, () => lifecycle.init());
+    this.#beginInvocation();
+    await this.#metered(fuelLimit, () => lifecycle.init());
     return true;
   }
 
@@ -333,14 +343,14 @@ export class FunctionInstance {
     return this.#parts.cores;
   }
 
-  #metered<T>(fuelLimit: number, call: () => T): T {
+  async #metered<T>(fuelLimit: number, call: () => T | Promise<T>): Promise<T> {
     const budget = BigInt(fuelLimit);
     for (const global of this.#parts.fuel) global.value = budget;
     for (const global of this.#parts.memoryRefused) global.value = 0;
     let response: T | undefined;
     let failure: unknown;
     try {
-      response = call();
+      response = await call();
     } catch (error) {
       failure = error;
     }
@@ -364,7 +374,13 @@ export class FunctionInstance {
     if (failure !== undefined) {
       // jco wraps the `err` case of a result in a ComponentError carrying `payload`.
       const payload = (failure as { payload?: unknown } | null)?.payload;
-      if (typeof payload === "string") throw new GuestFailure(payload);
+      if (typeof payload === "string") {
+        // An uncaught capability denial the host itself recorded answers as the denial.
+        const denied = payload.indexOf(DENIED);
+        if (denied >= 0 && this.#denials.length > 0)
+          throw new JouleError("JOULE_ERR_CAPABILITY_DENIED", payload.slice(denied + DENIED.length).trim());
+        throw new GuestFailure(payload);
+      }
       throw failure;
     }
     return response as T;

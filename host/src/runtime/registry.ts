@@ -11,7 +11,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
-import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
+import { checkShippedFiles, type ShippedFile } from "../capabilities/files-bundle.ts";
+import { GRANTABLE_INTERFACES, GRANTED_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { FunctionSettings } from "../manifest.ts";
@@ -35,6 +36,8 @@ export interface LiveFunction {
 export interface DeployInput extends FunctionSettings {
   name: string;
   component: Uint8Array;
+  /** The files of capabilities.files, already read (files-bundle.ts). */
+  files?: ShippedFile[];
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -59,6 +62,7 @@ export function checkComponentBytes(bytes: Uint8Array): void {
 function contentKey(
   digest: string,
   input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "snapshot" | "public" | "capabilities">,
+  files: ReadonlyArray<{ path: string; digest: string }>,
 ): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
@@ -70,7 +74,37 @@ function contentKey(
     input.snapshot,
     input.public,
     [...input.capabilities.kv].sort(),
+    [...input.capabilities.outboundHttp].sort(),
+    sorted(input.capabilities.files),
+    files.map((file) => [file.path, file.digest]),
   ]);
+}
+
+/**
+ * Refuses a component that imports a capability interface its function was
+ * not granted, naming every missing grant. (Components built by `joule
+ * build` import only what their manifest declares, so a narrowed deploy
+ * shows here.)
+ */
+export function checkGrants(imports: readonly string[], capabilities: FunctionSettings["capabilities"]): void {
+  const missing: string[] = [];
+  for (const specifier of imports) {
+    const iface = interfaceName(specifier);
+    const grant = GRANTED_INTERFACES[iface as keyof typeof GRANTED_INTERFACES];
+    if (!grant) continue;
+    const value = capabilities[grant];
+    const empty = Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0;
+    if (empty && !missing.some((m) => m.startsWith(`capabilities.${grant} `)))
+      missing.push(`capabilities.${grant} (the component imports ${iface})`);
+  }
+  if (missing.length > 0) {
+    missing.sort();
+    throw new JouleError(
+      "JOULE_ERR_CAPABILITY_MISSING",
+      `the component uses capabilities this deploy does not grant: ${missing.join("; ")}`,
+      { missing },
+    );
+  }
 }
 
 /** Runs a function's init in a new instance and captures it (pool/snapshot-task.ts). */
@@ -114,6 +148,7 @@ export class FunctionRegistry {
     if (invalid.length === 0) {
       const referenced = records.flatMap((r) => [
         r.component.digest,
+        ...r.files.map((file) => file.digest),
         ...Object.values(r.snapshotTaken?.memories ?? {}).map((m) => m.digest),
       ]);
       await this.#store.collectGarbage(new Set(referenced));
@@ -161,9 +196,16 @@ export class FunctionRegistry {
   async #deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkComponentBytes(input.component);
     const digest = sha256(input.component);
-    const key = contentKey(digest, input);
+    const shipped = [...(input.files ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    checkShippedFiles(shipped, Object.keys(input.capabilities.files));
+    const bundle = shipped.map((file) => ({
+      path: file.path,
+      digest: sha256(file.bytes),
+      size: file.bytes.byteLength,
+    }));
+    const key = contentKey(digest, input, bundle);
     const live = this.#live.get(input.name);
-    if (live && contentKey(live.record.component.digest, live.record) === key) {
+    if (live && contentKey(live.record.component.digest, live.record, live.record.files) === key) {
       return { record: live.record, changed: false };
     }
     const unset = Object.entries(input.env).filter(([, value]) => {
@@ -184,6 +226,7 @@ export class FunctionRegistry {
       );
     }
     const meta = await this.#derive(digest, async () => input.component);
+    checkGrants(meta.imports, input.capabilities);
     const limitMb = input.limits.memoryMb ?? this.#defaultMemoryMb;
     if (meta.memoryMinPages > limitMb * 16) {
       const needed = Math.ceil(meta.memoryMinPages / 16);
@@ -208,6 +251,7 @@ export class FunctionRegistry {
       public: input.public,
       capabilities: input.capabilities,
       imports: meta.imports,
+      files: bundle,
       deployedAt,
     };
     let image = await this.#image(record, meta);
@@ -226,6 +270,7 @@ export class FunctionRegistry {
     // Order matters: blobs, then record, then the in-memory swap. Until the
     // record is renamed into place a crash leaves the previous version.
     await this.#store.putBlob(input.component);
+    for (const file of shipped) await this.#store.putBlob(file.bytes);
     await this.#store.putRecord(record);
     this.#live.set(record.name, { record, image });
     return { record, changed: true };
@@ -351,6 +396,13 @@ export class FunctionRegistry {
       images,
       env: record.env,
       kv: record.capabilities.kv.length > 0 ? { stores: record.capabilities.kv, path: this.#kvPath } : { stores: [] },
+      outboundHttp: { origins: record.capabilities.outboundHttp },
+      files: {
+        mounts: Object.keys(record.capabilities.files),
+        entries: Object.fromEntries(
+          record.files.map((file) => [file.path, { blob: this.#store.blobPath(file.digest), size: file.size }]),
+        ),
+      },
       ...(this.#secrets && Object.values(record.env).some((v) => secretName(v) !== undefined)
         ? { secrets: this.#secrets.path }
         : {}),

@@ -106,16 +106,16 @@ function sameTables(a: unknown[][], b: unknown[][]): boolean {
  * captures what it left; undefined when the guest has no init (its
  * instances then start from the component's own data as they are).
  */
-export function takeSnapshot(
+export async function takeSnapshot(
   instance: FunctionInstance,
   image: FunctionImage,
   fuelLimit: number,
-): CapturedSnapshot | undefined {
+): Promise<CapturedSnapshot | undefined> {
   const before = tables(instance.cores);
   const watch = instance.watchImports();
   let ran: boolean;
   try {
-    ran = instance.init(fuelLimit);
+    ran = await instance.init(fuelLimit);
   } finally {
     watch.stop();
   }

@@ -3,8 +3,10 @@
  * thread boundary by structured clone, so it is plain data (plus compiled
  * `WebAssembly.Module`s, which are shared, not copied).
  */
+import type { FilesGrant } from "../capabilities/files.ts";
 import type { Denial, KvGrant } from "../capabilities/kv.ts";
 import type { LogLine } from "../capabilities/log-sink.ts";
+import type { OutboundHttpGrant } from "../capabilities/outbound-http.ts";
 import type { WireError } from "../errors.ts";
 import type { MeterExports } from "../fuel/instrument.ts";
 import type { Isolation } from "../manifest.ts";
@@ -42,6 +44,10 @@ export interface FunctionImage {
   secrets?: string;
   /** The key-value stores the function was granted. */
   kv: KvGrant;
+  /** The origins the function may send HTTP requests to. */
+  outboundHttp: OutboundHttpGrant;
+  /** The files shipped with the function. */
+  files: FilesGrant;
 }
 
 export interface GuestRequest {

@@ -52,8 +52,14 @@ export const functionRecordSchema = z
     isolation: isolationSchema.default("reuse"),
     snapshot: z.boolean().default(true),
     public: z.boolean().default(false),
-    capabilities: capabilitiesSchema.default({ kv: [] }),
+    capabilities: capabilitiesSchema.prefault({}),
     imports: z.array(z.string()),
+    /** The read-only files shipped with it (capabilities.files), each a blob by digest. */
+    files: z
+      .array(
+        z.object({ path: z.string(), digest: z.string().regex(DIGEST), size: z.number().int().nonnegative() }).strict(),
+      )
+      .default([]),
     deployedAt: z.string(),
     /**
      * The snapshot taken after init at deploy: per core module, its memory

@@ -8,6 +8,14 @@ import { resolve } from "node:path";
 import multipart from "@fastify/multipart";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
+import {
+  collectFiles,
+  FILE_FIELD,
+  MAX_FILE_BYTES,
+  MAX_FILES,
+  type ShippedFile,
+} from "../../capabilities/files-bundle.ts";
+import { underMount } from "../../capabilities/files-paths.ts";
 import type { Config } from "../../config.ts";
 import { budgetInput, type EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
@@ -28,6 +36,8 @@ export const deployJsonSchema = deploySettingsSchema
   .extend({
     /** A component already on the host's disk (relative paths from the host's working directory). */
     component: z.object({ path: z.string().min(1) }).strict(),
+    /** The function's directory on the host's disk: where `capabilities.files` sources are read. */
+    functionDir: z.string().min(1).optional(),
   })
   .strict();
 
@@ -52,15 +62,39 @@ function checkName(name: string): string {
   return parseOrThrow(z.object({ name: functionNameSchema }), { name }, `function name "${name}"`).name;
 }
 
-async function readMultipart(request: FastifyRequest): Promise<{ component: Uint8Array; config: DeploySettings }> {
+interface DeployUpload {
+  component: Uint8Array;
+  config: DeploySettings;
+  files: ShippedFile[];
+}
+
+/** A shipped file's part, read no further than a file may be. */
+async function readFilePart(stream: AsyncIterable<Buffer>, path: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > MAX_FILE_BYTES) {
+      throw new JouleError("JOULE_ERR_MANIFEST_INVALID", `capabilities.files: ${path} is over ${MAX_FILE_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+async function readMultipart(request: FastifyRequest): Promise<DeployUpload> {
   let component: Uint8Array | undefined;
   let configJson: unknown = {};
+  const files: ShippedFile[] = [];
   for await (const part of request.parts()) {
-    if (part.type === "file") {
+    if (part.type === "file" && part.fieldname.startsWith(FILE_FIELD)) {
+      const path = part.fieldname.slice(FILE_FIELD.length);
+      files.push({ path, bytes: await readFilePart(part.file, path) });
+    } else if (part.type === "file") {
       if (part.fieldname !== "component") {
         throw new JouleError(
           "JOULE_ERR_REQUEST_INVALID",
-          `unexpected file field "${part.fieldname}"; send the component as "component"`,
+          `unexpected file field "${part.fieldname}"; send the component as "component" and shipped files as "file:<guest path>"`,
         );
       }
       component = await part.toBuffer();
@@ -80,17 +114,28 @@ async function readMultipart(request: FastifyRequest): Promise<{ component: Uint
     }
   }
   if (!component) throw new JouleError("JOULE_ERR_REQUEST_INVALID", 'the upload has no "component" file field');
-  return { component, config: parseOrThrow(deploySettingsSchema, configJson, "the deploy config") };
+  return { component, config: parseOrThrow(deploySettingsSchema, configJson, "the deploy config"), files };
 }
 
-async function readFromPath(body: unknown): Promise<{ component: Uint8Array; config: DeploySettings }> {
-  const { component, ...config } = parseOrThrow(deployJsonSchema, body, "the deploy request");
+async function readFromPath(body: unknown): Promise<DeployUpload> {
+  const { component, functionDir, ...config } = parseOrThrow(deployJsonSchema, body, "the deploy request");
   const path = resolve(component.path);
+  let bytes: Uint8Array;
   try {
-    return { component: await readFile(path), config };
+    bytes = await readFile(path);
   } catch {
     throw new JouleError("JOULE_ERR_DEPLOY_SOURCE_NOT_FOUND", `no readable file at component.path "${component.path}"`);
   }
+  const mounts = config.capabilities.files;
+  if (Object.keys(mounts).length > 0 && functionDir === undefined) {
+    throw new JouleError(
+      "JOULE_ERR_MANIFEST_INVALID",
+      "capabilities.files needs functionDir, the function's directory the files are read from",
+      { problems: ["functionDir: required with capabilities.files"] },
+    );
+  }
+  const files = functionDir === undefined ? [] : await collectFiles(resolve(functionDir), mounts);
+  return { component: bytes, config, files };
 }
 
 export function describe(record: FunctionRecord, baseUrl: string) {
@@ -101,7 +146,13 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   const { config, registry, metrics, ledger, scheduler } = deps;
   await app.register(multipart, {
     throwFileSizeLimit: true,
-    limits: { fileSize: config.maxUploadBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 5 },
+    limits: {
+      fileSize: config.maxUploadBytes,
+      files: 1 + MAX_FILES,
+      fields: 4,
+      fieldSize: 1024 * 1024,
+      parts: 5 + MAX_FILES,
+    },
   });
 
   const baseUrl = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
@@ -120,9 +171,11 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   app.put<{ Params: { name: string } }>("/v1/functions/:name", async (request, reply) => {
     const started = performance.now();
     const name = checkName(request.params.name);
-    const { component, config: deployConfig } = request.isMultipart()
-      ? await readMultipart(request)
-      : await readFromPath(request.body);
+    const {
+      component,
+      config: deployConfig,
+      files,
+    } = request.isMultipart() ? await readMultipart(request) : await readFromPath(request.body);
     const maxBody = deployConfig.limits.maxBodyBytes;
     if (maxBody !== undefined && maxBody > config.maxBodyBytes) {
       throw new JouleError(
@@ -132,7 +185,11 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       );
     }
     const existed = registry.get(name) !== undefined;
-    const { record, changed } = await registry.deploy({ name, component, ...functionSettings(deployConfig) });
+    const settings = functionSettings(deployConfig);
+    // Files of mounts the deploy narrowed away are not shipped.
+    const removed = Object.keys(deployConfig.capabilities.files).filter((m) => !(m in settings.capabilities.files));
+    const shipped = files.filter((file) => !removed.some((mount) => underMount(file.path, mount)));
+    const { record, changed } = await registry.deploy({ name, component, files: shipped, ...settings });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);

@@ -162,7 +162,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         action: `${denial.capability}:${denial.operation}`,
         function: name,
         allowed: false,
-        reason: `${denial.capability} ${denial.resource} not granted`,
+        reason: `${denial.capability} ${denial.resource} ${denial.reason ?? "not granted"}`,
         requestId: String(request.id),
         ip: request.ip,
       });

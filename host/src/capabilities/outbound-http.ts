@@ -1,0 +1,298 @@
+/**
+ * joule:function/outbound-http: the guest's `fetch`, to the origins its
+ * grant lists (`capabilities.outboundHttp`, see origin-pattern.ts) and
+ * nowhere else. Deny by default: an empty grant reaches nothing.
+ *
+ * Every hop is checked the same way: the URL's origin against the grant,
+ * then every address its name resolves to against net-policy.ts (a name
+ * that resolves into a private, loopback, link-local or metadata range is
+ * refused; only a grant naming the address itself opens such an address).
+ * The connection then goes to the address that was checked (a fixed
+ * `lookup` for node:http), so a DNS answer that changes between the check
+ * and the connect (rebinding) cannot reach another address. Redirects are
+ * followed here, at most MAX_REDIRECTS, each hop checked again, with
+ * credentials dropped when the origin changes.
+ *
+ * Limits, per invocation: MAX_REQUESTS requests (every redirect hop counts),
+ * request bodies MAX_REQUEST_BYTES, response bodies MAX_RESPONSE_BYTES,
+ * REQUEST_TIMEOUT_MS per request including its redirects (the invocation's
+ * own timeout still bounds the whole call). Each request gets its own
+ * connection (no agent, no pool, no cookie jar): nothing one function sends
+ * or receives can reach another.
+ *
+ * The import is asynchronous: with JSPI (transpile-worker.ts) the guest's
+ * call suspends its Wasm stack while the host awaits the answer, and
+ * suspended time uses no fuel.
+ */
+import { lookup as dnsLookup } from "node:dns/promises";
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { LookupFunction } from "node:net";
+import type { Denial } from "./kv.ts";
+import { addressKind, isAddressLiteral } from "./net-policy.ts";
+import { matchesOrigin, type OriginPattern, parseOriginPattern, urlPort } from "./origin-pattern.ts";
+
+export const MAX_REQUESTS = 32;
+export const MAX_REDIRECTS = 5;
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+export const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_DENIALS_PER_INVOCATION = 10;
+
+/** Request headers the host sets itself or that would let the guest steer the connection. */
+const HOP_HEADERS = new Set([
+  "host",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+  "keep-alive",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+  "expect",
+]);
+/** Dropped when a redirect leaves the origin they were meant for. */
+const CREDENTIAL_HEADERS = new Set(["authorization", "cookie"]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** A deploy-time check of a grant: the message of the first bad entry, or nothing. */
+export function validateOutboundHttp(grant: readonly string[]): string | undefined {
+  for (const entry of grant) {
+    try {
+      parseOriginPattern(entry);
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+  return undefined;
+}
+
+export interface OutboundHttpGrant {
+  origins: readonly string[];
+}
+
+/** Per instance: the parsed grant, and the count of requests of the current invocation. */
+export interface OutboundHttpState {
+  patterns: OriginPattern[];
+  requests: number;
+  denials: Denial[];
+}
+
+export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[]): OutboundHttpState {
+  return { patterns: grant.origins.map(parseOriginPattern), requests: 0, denials };
+}
+
+/** Called at the start of each invocation. */
+export function resetOutboundHttp(state: OutboundHttpState): void {
+  state.requests = 0;
+}
+
+interface OutgoingRequest {
+  method: string;
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+  followRedirects: boolean;
+}
+
+interface IncomingResponse {
+  status: number;
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+  redirected: boolean;
+}
+
+/** A WIT `http-error` (jco maps a thrown `{ tag, val }` to the `err` case). */
+class HttpError {
+  readonly tag: "denied" | "too-large" | "timeout" | "failed";
+  readonly val: string;
+  constructor(tag: HttpError["tag"], val: string) {
+    this.tag = tag;
+    this.val = val;
+  }
+}
+
+function deny(state: OutboundHttpState, resource: string, why: string): HttpError {
+  if (state.denials.length < MAX_DENIALS_PER_INVOCATION) {
+    state.denials.push({ capability: "outboundHttp", operation: "fetch", resource, reason: why });
+  }
+  return new HttpError("denied", `JOULE_ERR_CAPABILITY_DENIED: outboundHttp ${resource}: ${why}`);
+}
+
+/** Resolves and checks the URL's host; the address to connect to, or a denial. */
+async function checkedAddress(
+  state: OutboundHttpState,
+  url: URL,
+): Promise<{ address: string; family: 4 | 6 } | HttpError> {
+  const origin = url.origin;
+  if (!state.patterns.some((pattern) => matchesOrigin(pattern, url))) {
+    return deny(state, origin, "not in capabilities.outboundHttp");
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (isAddressLiteral(url.hostname)) {
+    // The grant named this address itself: that is the explicit allow, special ranges included.
+    return { address: host, family: host.includes(":") ? 6 : 4 };
+  }
+  let answers: Array<{ address: string; family: number }>;
+  try {
+    answers = await dnsLookup(host, { all: true, verbatim: true });
+  } catch {
+    return new HttpError("failed", `${host} could not be resolved`);
+  }
+  // Every answer must be acceptable: a name must not mix a public address with an internal one.
+  for (const answer of answers) {
+    const kind = addressKind(answer.address);
+    if (kind) {
+      return deny(
+        state,
+        origin,
+        `${host} resolves to ${answer.address}, a ${kind} address; only a grant naming the address itself may reach it`,
+      );
+    }
+  }
+  const first = answers[0];
+  if (!first) return new HttpError("failed", `${host} has no address`);
+  return { address: first.address, family: first.family === 6 ? 6 : 4 };
+}
+
+function requestHeaders(headers: Array<[string, string]>, bodyLength: number): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (const [rawName, value] of headers) {
+    const name = rawName.toLowerCase();
+    if (HOP_HEADERS.has(name)) continue;
+    const previous = out[name];
+    if (previous === undefined) out[name] = value;
+    else out[name] = Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
+  // node:http does not decompress: ask for the body as it is unless the guest chose.
+  out["accept-encoding"] ??= "identity";
+  if (bodyLength > 0) out["content-length"] = String(bodyLength);
+  return out;
+}
+
+/** One request to the address already checked; the answer with its body read up to the limit. */
+function exchange(
+  url: URL,
+  target: { address: string; family: 4 | 6 },
+  method: string,
+  headers: OutgoingHttpHeaders,
+  body: Uint8Array,
+  signal: AbortSignal,
+): Promise<{ status: number; headers: Array<[string, string]>; body: Uint8Array }> {
+  // Connect to the checked address whatever the name resolves to now.
+  const lookup: LookupFunction = (_hostname, options, callback) => {
+    if ((options as { all?: boolean }).all) {
+      (callback as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [target]);
+    } else callback(null, target.address, target.family);
+  };
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = send(
+      {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ""),
+        port: urlPort(url),
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers,
+        lookup,
+        agent: false,
+        signal,
+        maxHeaderSize: 64 * 1024,
+      },
+      (incoming: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        incoming.on("data", (chunk: Buffer) => {
+          size += chunk.byteLength;
+          if (size > MAX_RESPONSE_BYTES) {
+            incoming.destroy();
+            reject(new HttpError("too-large", `response bodies are at most ${MAX_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        incoming.on("end", () => {
+          const pairs: Array<[string, string]> = [];
+          for (let i = 0; i + 1 < incoming.rawHeaders.length; i += 2) {
+            pairs.push([(incoming.rawHeaders[i] as string).toLowerCase(), incoming.rawHeaders[i + 1] as string]);
+          }
+          resolve({ status: incoming.statusCode ?? 502, headers: pairs, body: new Uint8Array(Buffer.concat(chunks)) });
+        });
+        incoming.on("error", reject);
+      },
+    );
+    outgoing.on("error", reject);
+    outgoing.end(body.byteLength > 0 ? body : undefined);
+  });
+}
+
+async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<IncomingResponse> {
+  if (req.body.byteLength > MAX_REQUEST_BYTES) {
+    throw new HttpError("too-large", `request bodies are at most ${MAX_REQUEST_BYTES} bytes`);
+  }
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    throw new HttpError("failed", `"${req.url}" is not an absolute URL`);
+  }
+  let method = req.method.toUpperCase();
+  let body = req.body;
+  let headers = req.headers;
+  const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  for (let hop = 0; ; hop++) {
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw deny(state, url.protocol, "only http and https requests can be granted");
+    }
+    if (url.username || url.password) {
+      throw new HttpError("failed", "credentials in URLs are not sent; use an Authorization header");
+    }
+    if (state.requests >= MAX_REQUESTS) {
+      throw new HttpError("too-large", `an invocation makes at most ${MAX_REQUESTS} requests (redirects included)`);
+    }
+    state.requests++;
+    const target = await checkedAddress(state, url);
+    if (target instanceof HttpError) throw target;
+    let answer: Awaited<ReturnType<typeof exchange>>;
+    try {
+      answer = await exchange(url, target, method, requestHeaders(headers, body.byteLength), body, signal);
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      if (signal.aborted) throw new HttpError("timeout", `no answer within ${REQUEST_TIMEOUT_MS} ms`);
+      throw new HttpError(
+        "failed",
+        `${url.origin} could not be reached (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+    const location = answer.headers.find(([name]) => name === "location")?.[1];
+    if (!req.followRedirects || !REDIRECTS.has(answer.status) || location === undefined) {
+      return { ...answer, url: url.href, redirected: hop > 0 };
+    }
+    if (hop >= MAX_REDIRECTS) throw new HttpError("failed", `more than ${MAX_REDIRECTS} redirects`);
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new HttpError("failed", `the redirect to "${location}" is not a valid URL`);
+    }
+    if (answer.status === 303 || ((answer.status === 301 || answer.status === 302) && method === "POST")) {
+      method = method === "HEAD" ? "HEAD" : "GET";
+      body = new Uint8Array();
+      headers = headers.filter(([name]) => !/^content-/i.test(name));
+    }
+    if (next.origin !== url.origin) headers = headers.filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase()));
+    url = next;
+  }
+}
+
+export function outboundHttpImports(state: OutboundHttpState) {
+  return {
+    "joule:function/outbound-http": {
+      send: (req: OutgoingRequest): Promise<IncomingResponse> => send(state, req),
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * capabilities.outboundHttp through the guest's standard fetch: what a
+ * grant allows, and the limits around it. Attacks on the network policy
+ * are in hostile-capabilities.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { componentPath, reachDir, startTestHost, type TestHost } from "../support/host.ts";
+import { startUpstream, type Upstream } from "../support/upstream.ts";
+
+let t: TestHost;
+let up: Upstream;
+let other: Upstream;
+
+const FILES = { "/data/": "assets/", "/config.json": "config.json" };
+
+beforeAll(async () => {
+  [t, up, other] = await Promise.all([startTestHost(), startUpstream(), startUpstream()]);
+  const response = await t.fetch("/v1/functions/reach", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      component: { path: componentPath("reach") },
+      functionDir: reachDir(),
+      // Loopback is private: naming the address in the grant is the explicit allow.
+      capabilities: { kv: ["cache"], outboundHttp: [up.origin, other.origin], files: FILES },
+      limits: { timeoutMs: 1500 },
+    }),
+  });
+  expect(response.status, await response.text()).toBe(201);
+});
+afterAll(async () => {
+  await t?.close();
+  await up?.close();
+  await other?.close();
+});
+
+const via = async (url: string, extra: Record<string, string> = {}) =>
+  (await t.fetch(`/fn/reach/fetch?${new URLSearchParams({ url, ...extra })}`)).json();
+
+describe("outbound HTTP", () => {
+  it("reaches a granted origin with the standard fetch: method, body and headers go through", async () => {
+    const answer = await via(`${up.origin}/echo?x=1`, { method: "POST", body: "ping", auth: "Bearer t" });
+    expect(answer).toMatchObject({ ok: true, status: 200, url: `${up.origin}/echo?x=1`, redirected: false });
+    const echoed = JSON.parse(answer.body);
+    expect(echoed).toMatchObject({ method: "POST", body: "ping" });
+    // The host sets Host from the URL and sends nothing of its own.
+    expect(echoed.headers).toMatchObject({ host: `127.0.0.1:${up.port}`, authorization: "Bearer t" });
+    expect(echoed.headers.cookie).toBeUndefined();
+  });
+
+  it("follows a redirect within the grant, and drops credentials when the origin changes", async () => {
+    const same = await via(`${up.origin}/redirect?to=/echo`, { auth: "Bearer t" });
+    expect(same).toMatchObject({ ok: true, status: 200, url: `${up.origin}/echo`, redirected: true });
+    expect(JSON.parse(same.body).headers.authorization).toBe("Bearer t");
+    const cross = await via(`${up.origin}/redirect?to=${encodeURIComponent(`${other.origin}/echo`)}`, {
+      auth: "Bearer t",
+    });
+    expect(cross).toMatchObject({ ok: true, url: `${other.origin}/echo`, redirected: true });
+    expect(JSON.parse(cross.body).headers.authorization).toBeUndefined();
+    // 303 turns a POST into a GET without its body.
+    const seeOther = await via(`${up.origin}/redirect?status=303&to=/echo`, { method: "POST", body: "gone" });
+    expect(JSON.parse(seeOther.body)).toMatchObject({ method: "GET", body: "" });
+  });
+
+  it('returns a redirect as it is with redirect: "manual", and stops a redirect loop', async () => {
+    expect(await via(`${up.origin}/redirect?to=/echo`, { redirect: "manual" })).toMatchObject({
+      ok: true,
+      status: 302,
+      redirected: false,
+    });
+    expect(await via(`${up.origin}/loop`)).toMatchObject({
+      ok: false,
+      name: "TypeError",
+      error: "fetch failed: more than 5 redirects",
+    });
+  });
+
+  it("bounds response bodies and the requests of one invocation", async () => {
+    expect(await via(`${up.origin}/big?bytes=${8 * 1024 * 1024 + 1}`)).toMatchObject({
+      ok: false,
+      error: `fetch too-large: response bodies are at most ${8 * 1024 * 1024} bytes`,
+    });
+    expect(await via(`${up.origin}/big?bytes=${1024 * 1024}`)).toMatchObject({ ok: true, body: "1048576 bytes" });
+    const many = await (await t.fetch(`/fn/reach/fetch-many?n=40&url=${encodeURIComponent(`${up.origin}/`)}`)).json();
+    expect(many).toEqual({
+      ok: false,
+      done: 32,
+      name: "TypeError",
+      error: "fetch too-large: an invocation makes at most 32 requests (redirects included)",
+    });
+    // The count is per invocation: the next one starts afresh.
+    expect(await via(`${up.origin}/`)).toMatchObject({ ok: true, body: "hello from upstream" });
+  });
+
+  it("ends a call to an upstream that never answers at the invocation's time limit, and keeps serving", async () => {
+    const started = Date.now();
+    const response = await t.fetch(`/fn/reach/fetch?url=${encodeURIComponent(`${up.origin}/never`)}`);
+    expect(response.status).toBe(504);
+    expect((await response.json()).error.code).toBe("JOULE_ERR_LIMIT_TIMEOUT");
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await via(`${up.origin}/`)).toMatchObject({ ok: true });
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * A tiny HTTP server on loopback for outbound-HTTP tests: echoes what it
+ * got, redirects where told, answers slowly, big or never.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface Upstream {
+  port: number;
+  origin: string;
+  /** Requests received, in order. */
+  seen: Array<{ method: string; url: string; headers: IncomingMessage["headers"] }>;
+  close(): Promise<void>;
+}
+
+export async function startUpstream(): Promise<Upstream> {
+  const seen: Upstream["seen"] = [];
+  const server: Server = createServer(async (request, response) => {
+    const url = new URL(request.url ?? "/", "http://upstream");
+    seen.push({ method: request.method ?? "", url: url.pathname + url.search, headers: request.headers });
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString();
+    switch (url.pathname) {
+      case "/echo":
+        response.setHeader("content-type", "application/json");
+        response.setHeader("set-cookie", "session=upstream-secret");
+        response.end(JSON.stringify({ method: request.method, headers: request.headers, body }));
+        return;
+      case "/redirect":
+        response.statusCode = Number(url.searchParams.get("status") ?? "302");
+        response.setHeader("location", url.searchParams.get("to") ?? "/echo");
+        response.end();
+        return;
+      case "/loop":
+        response.statusCode = 302;
+        response.setHeader("location", "/loop");
+        response.end();
+        return;
+      case "/big":
+        response.end(Buffer.alloc(Number(url.searchParams.get("bytes") ?? "0"), 120));
+        return;
+      case "/never":
+        return; // no answer: the caller's timeout must end it
+      default:
+        response.end("hello from upstream");
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
