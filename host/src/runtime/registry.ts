@@ -15,6 +15,8 @@ import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { FunctionSettings } from "../manifest.ts";
+import { type Artifact, packageFunction } from "../oci/artifact.ts";
+import { ArtifactStore } from "../store/artifact-store.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
@@ -34,6 +36,12 @@ export interface LiveFunction {
 export interface DeployInput extends FunctionSettings {
   name: string;
   component: Uint8Array;
+  /**
+   * The OCI artifact the component came in (deploy by reference), already
+   * verified; without one the host packages the component itself, so every
+   * function is stored as the artifact it would push.
+   */
+  artifact?: { artifact: Artifact; ref: string } | undefined;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -58,10 +66,12 @@ export function checkComponentBytes(bytes: Uint8Array): void {
 function contentKey(
   digest: string,
   input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "public" | "capabilities">,
+  artifact: string | undefined,
 ): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
     digest,
+    artifact ?? null,
     sorted(input.env),
     sorted(input.limits),
     sorted(input.scaling),
@@ -73,6 +83,7 @@ function contentKey(
 
 export class FunctionRegistry {
   readonly #store: FunctionStore;
+  readonly #artifacts: ArtifactStore;
   readonly #live = new Map<string, LiveFunction>();
   /** Deploys and deletes of one name run one after another. */
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -89,6 +100,7 @@ export class FunctionRegistry {
    */
   constructor(store: FunctionStore, options: { defaultMemoryMb: number; secrets?: SecretStore | undefined }) {
     this.#store = store;
+    this.#artifacts = new ArtifactStore(store);
     this.#defaultMemoryMb = options.defaultMemoryMb;
     this.#secrets = options.secrets;
     this.#kvPath = join(store.root, "kv.db");
@@ -96,11 +108,21 @@ export class FunctionRegistry {
 
   /** Loads every stored function; returns the names that could not be loaded, with why. */
   async load(): Promise<Array<{ name: string; problem: string }>> {
+    await this.#artifacts.open();
     const { records, invalid } = await this.#store.listRecords();
     const failed = invalid.map(({ file, problem }) => ({ name: file, problem }));
     // Reclaim what deleted and replaced versions left, unless a record could not be read
     // (it may reference something): nothing deploys yet, so nothing races this.
-    if (invalid.length === 0) await this.#store.collectGarbage(new Set(records.map((r) => r.component.digest)));
+    if (invalid.length === 0) {
+      const referenced = new Set(records.map((r) => r.component.digest));
+      for (const record of records) {
+        if (!record.artifact) continue;
+        referenced.add(record.artifact.digest);
+        const artifact = await this.#artifacts.get(record.artifact.digest);
+        if (artifact) referenced.add(artifact.config.descriptor.digest);
+      }
+      await this.#store.collectGarbage(referenced);
+    }
     await Promise.all(
       records.map(async (record) => {
         try {
@@ -111,7 +133,13 @@ export class FunctionRegistry {
         }
       }),
     );
+    await this.#artifacts.writeIndex(this.list());
     return failed;
+  }
+
+  /** The stored artifact of a manifest digest, verified; undefined if this host does not have it. */
+  artifact(digest: string): Promise<Artifact | undefined> {
+    return this.#artifacts.get(digest);
   }
 
   get(name: string): LiveFunction | undefined {
@@ -144,9 +172,13 @@ export class FunctionRegistry {
   async #deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkComponentBytes(input.component);
     const digest = sha256(input.component);
-    const key = contentKey(digest, input);
+    const given = input.artifact?.artifact;
+    if (given && given.layer.descriptor.digest !== digest) {
+      throw new JouleError("JOULE_ERR_OCI_DIGEST_MISMATCH", "the component is not the artifact's layer");
+    }
+    const key = contentKey(digest, input, given?.manifest.descriptor.digest);
     const live = this.#live.get(input.name);
-    if (live && contentKey(live.record.component.digest, live.record) === key) {
+    if (live && contentKey(live.record.component.digest, live.record, given && live.record.artifact?.digest) === key) {
       return { record: live.record, changed: false };
     }
     const unset = Object.entries(input.env).filter(([, value]) => {
@@ -176,6 +208,17 @@ export class FunctionRegistry {
         { problems: [`limits.memoryMb: at least ${needed}`] },
       );
     }
+    const artifact =
+      given ??
+      (await packageFunction(input.component, {
+        name: input.name,
+        env: input.env,
+        limits: input.limits,
+        scaling: input.scaling,
+        isolation: input.isolation,
+        public: input.public,
+        capabilities: input.capabilities,
+      }));
     const deployedAt = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
@@ -183,6 +226,11 @@ export class FunctionRegistry {
       // deleted and deployed again never meets its old instances.
       version: sha256(`${key}${deployedAt}${randomUUID()}`).slice(7, 19),
       component: { digest, size: input.component.byteLength },
+      artifact: {
+        digest: artifact.manifest.descriptor.digest,
+        size: artifact.manifest.descriptor.size,
+        ...(input.artifact ? { ref: input.artifact.ref } : {}),
+      },
       env: input.env,
       limits: input.limits,
       scaling: input.scaling,
@@ -195,16 +243,19 @@ export class FunctionRegistry {
     const image = await this.#image(record, meta);
     // Order matters: blob, then record, then the in-memory swap. Until the
     // record is renamed into place a crash leaves the previous version.
-    await this.#store.putBlob(input.component);
+    await this.#artifacts.put(artifact);
     await this.#store.putRecord(record);
     this.#live.set(record.name, { record, image });
+    await this.#artifacts.writeIndex(this.list());
     return { record, changed: true };
   }
 
   remove(name: string): Promise<boolean> {
     return this.#serially(name, async () => {
       const existed = this.#live.delete(name);
-      return (await this.#store.deleteRecord(name)) || existed;
+      const removed = (await this.#store.deleteRecord(name)) || existed;
+      await this.#artifacts.writeIndex(this.list());
+      return removed;
     });
   }
 

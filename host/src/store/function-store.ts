@@ -8,6 +8,9 @@
  *   cache/v<N>/modules/<hex>.wasm  metered core modules by digest, shared by every
  *                             component that has the same one (the JS engine)
  *   functions/<name>.json     the deployed version of each function
+ *   oci-layout, index.json    with blobs/, an OCI image layout: each function's
+ *                             artifact (manifest, Wasm config, component layer),
+ *                             tagged with the function's name (store/artifact-store.ts)
  *   tmp/                      staging; emptied at start
  *
  * A function record is written last and by rename, so a deploy that dies
@@ -46,6 +49,15 @@ export const functionRecordSchema = z
     name: functionNameSchema,
     version: z.string(),
     component: z.object({ digest: z.string().regex(DIGEST), size: z.number().int().nonnegative() }).strict(),
+    /** The OCI artifact this version is (manifest digest), and the reference it was deployed from, if any. */
+    artifact: z
+      .object({
+        digest: z.string().regex(DIGEST),
+        size: z.number().int().nonnegative(),
+        ref: z.string().optional(),
+      })
+      .strict()
+      .optional(),
     env: envSchema,
     limits: limitsSchema,
     scaling: scalingSchema.default(DEFAULT_SCALING),
@@ -149,8 +161,15 @@ export class FunctionStore {
     return digest;
   }
 
-  readBlob(digest: string): Promise<Buffer> {
-    return readFile(this.blobPath(digest));
+  /** A stored blob, checked against its digest (a damaged file is never used). */
+  async readBlob(digest: string): Promise<Buffer> {
+    const bytes = await readFile(this.blobPath(digest));
+    if (sha256(bytes) !== digest) throw new Error(`stored blob ${digest} is damaged (its content has another digest)`);
+    return bytes;
+  }
+
+  get tmpDir(): string {
+    return this.#tmp;
   }
 
   /** A derived core module, by the digest of its bytes. */

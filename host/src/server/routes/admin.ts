@@ -1,6 +1,7 @@
 /**
- * The admin API, `/v1/functions`: deploy (PUT, from an upload or a path on
- * the host's disk), list, show and delete functions. Every body is validated
+ * The admin API, `/v1/functions`: deploy (PUT, from an upload, a path on
+ * the host's disk, or an OCI reference the host pulls), list, show and
+ * delete functions. Every body is validated
  * with zod and every failing field is named.
  */
 import { readFile } from "node:fs/promises";
@@ -18,10 +19,13 @@ import {
   functionNameSchema,
   functionSettings,
 } from "../../manifest.ts";
+import type { Artifact } from "../../oci/artifact.ts";
+import { resolveForDeploy } from "../../oci/deploy-source.ts";
 import { prewarm } from "../../pool/prewarm.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
+import type { Authenticator } from "../auth.ts";
 import type { HostMetrics } from "../metrics.ts";
 
 export const deployJsonSchema = deploySettingsSchema
@@ -31,8 +35,18 @@ export const deployJsonSchema = deploySettingsSchema
   })
   .strict();
 
+/** Deploy by reference: the artifact's joule.json gives the settings; fields given here override it. */
+export const deployRefSchema = deploySettingsSchema
+  .partial()
+  .extend({
+    /** `oci://<registry>/<repository>:<tag>` or `...@sha256:<digest>`. */
+    ref: z.string().min(1).max(1100),
+  })
+  .strict();
+
 export interface AdminDeps {
   config: Config;
+  auth: Authenticator;
   registry: FunctionRegistry;
   metrics: HostMetrics;
   ledger: EnergyLedger;
@@ -52,7 +66,7 @@ function checkName(name: string): string {
   return parseOrThrow(z.object({ name: functionNameSchema }), { name }, `function name "${name}"`).name;
 }
 
-async function readMultipart(request: FastifyRequest): Promise<{ component: Uint8Array; config: DeploySettings }> {
+async function readMultipart(request: FastifyRequest): Promise<DeploySource> {
   let component: Uint8Array | undefined;
   let configJson: unknown = {};
   for await (const part of request.parts()) {
@@ -83,7 +97,49 @@ async function readMultipart(request: FastifyRequest): Promise<{ component: Uint
   return { component, config: parseOrThrow(deploySettingsSchema, configJson, "the deploy config") };
 }
 
-async function readFromPath(body: unknown): Promise<{ component: Uint8Array; config: DeploySettings }> {
+interface DeploySource {
+  component: Uint8Array;
+  config: DeploySettings;
+  artifact?: { artifact: Artifact; ref: string } | undefined;
+}
+
+/**
+ * A deploy by reference makes the host fetch from a URL the caller chose, so
+ * it needs `artifacts:manage` besides `functions:manage`.
+ */
+async function readFromRef(
+  request: FastifyRequest,
+  name: string,
+  body: Record<string, unknown>,
+  deps: AdminDeps,
+): Promise<DeploySource> {
+  deps.auth.require(request, "artifacts:manage", "PUT /v1/functions/:name (ref)", name);
+  const { ref, ...given } = parseOrThrow(deployRefSchema, body, "the deploy request");
+  const resolved = await resolveForDeploy(ref, {
+    config: deps.config,
+    local: (digest) => deps.registry.artifact(digest),
+  });
+  const fromArtifact = resolved.parsed.functionManifest;
+  const defaults = deploySettingsSchema.parse({});
+  const pick = <K extends keyof DeploySettings>(key: K): DeploySettings[K] =>
+    Object.hasOwn(body, key) ? (given[key] as DeploySettings[K]) : (fromArtifact?.[key] ?? defaults[key]);
+  const config: DeploySettings = {
+    env: pick("env"),
+    limits: pick("limits"),
+    scaling: pick("scaling"),
+    isolation: pick("isolation"),
+    public: pick("public"),
+    capabilities: pick("capabilities"),
+    energyBudget: pick("energyBudget"),
+  };
+  return {
+    component: resolved.artifact.layer.bytes,
+    config,
+    artifact: { artifact: resolved.artifact, ref: resolved.ref },
+  };
+}
+
+async function readFromPath(body: unknown): Promise<DeploySource> {
   const { component, ...config } = parseOrThrow(deployJsonSchema, body, "the deploy request");
   const path = resolve(component.path);
   try {
@@ -120,9 +176,16 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   app.put<{ Params: { name: string } }>("/v1/functions/:name", async (request, reply) => {
     const started = performance.now();
     const name = checkName(request.params.name);
-    const { component, config: deployConfig } = request.isMultipart()
+    const body = request.body as Record<string, unknown> | undefined;
+    const {
+      component,
+      config: deployConfig,
+      artifact,
+    } = request.isMultipart()
       ? await readMultipart(request)
-      : await readFromPath(request.body);
+      : body && typeof body === "object" && "ref" in body
+        ? await readFromRef(request, name, body, deps)
+        : await readFromPath(body);
     const maxBody = deployConfig.limits.maxBodyBytes;
     if (maxBody !== undefined && maxBody > config.maxBodyBytes) {
       throw new JouleError(
@@ -132,7 +195,12 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       );
     }
     const existed = registry.get(name) !== undefined;
-    const { record, changed } = await registry.deploy({ name, component, ...functionSettings(deployConfig) });
+    const { record, changed } = await registry.deploy({
+      name,
+      component,
+      artifact,
+      ...functionSettings(deployConfig),
+    });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);
