@@ -49,7 +49,10 @@ export function parseChallenges(header: string): Challenge[] {
         }
         i++;
       } else {
-        value = token();
+        // Unquoted: up to the next comma or space (lenient: realms are sometimes left unquoted).
+        const start = i;
+        while (i < header.length && !/[\s,]/.test(header[i] as string)) i++;
+        value = header.slice(start, i);
       }
       challenge.params[name.toLowerCase()] = value;
       while (i < header.length && header[i] === " ") i++;
