@@ -74,7 +74,7 @@ function handle(
     case "corrupt-layer":
       if (kind === "blobs" && ref === artifact.layer.descriptor.digest) {
         const bytes = new Uint8Array(artifact.layer.bytes);
-        bytes[bytes.length - 1] ^= 0xff;
+        bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
         return { status: 200, body: bytes };
       }
       break;
