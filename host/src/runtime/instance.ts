@@ -6,7 +6,6 @@
  * thrown away.
  */
 
-import { readFileSync } from "node:fs";
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import type { Denial } from "../capabilities/kv.ts";
@@ -14,6 +13,7 @@ import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { MemoryImage, MeterExports } from "../fuel/instrument.ts";
+import { readChunkedSync } from "../store/chunk-store.ts";
 import { applyImage, decodeImage } from "./memory-image.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
@@ -120,7 +120,7 @@ const MAX_CACHED_IMAGES = 32;
 function loadImage(path: string): MemoryImage {
   let image = imageCache.get(path);
   if (image) imageCache.delete(path);
-  else image = decodeImage(readFileSync(path));
+  else image = decodeImage(readChunkedSync(path));
   imageCache.set(path, image);
   if (imageCache.size > MAX_CACHED_IMAGES) imageCache.delete(imageCache.keys().next().value as string);
   return image;
