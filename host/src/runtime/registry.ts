@@ -14,7 +14,7 @@ import { Piscina } from "piscina";
 import { GRANTABLE_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import type { FunctionSettings } from "../manifest.ts";
+import { type FunctionSettings, functionSettings } from "../manifest.ts";
 import { type Artifact, packageFunction } from "../oci/artifact.ts";
 import { ArtifactStore } from "../store/artifact-store.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
@@ -208,17 +208,8 @@ export class FunctionRegistry {
         { problems: [`limits.memoryMb: at least ${needed}`] },
       );
     }
-    const artifact =
-      given ??
-      (await packageFunction(input.component, {
-        name: input.name,
-        env: input.env,
-        limits: input.limits,
-        scaling: input.scaling,
-        isolation: input.isolation,
-        public: input.public,
-        capabilities: input.capabilities,
-      }));
+    const settings = functionSettings(input);
+    const artifact = given ?? (await packageFunction(input.component, { name: input.name, ...settings }));
     const deployedAt = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
@@ -231,12 +222,7 @@ export class FunctionRegistry {
         size: artifact.manifest.descriptor.size,
         ...(input.artifact ? { ref: input.artifact.ref } : {}),
       },
-      env: input.env,
-      limits: input.limits,
-      scaling: input.scaling,
-      isolation: input.isolation,
-      public: input.public,
-      capabilities: input.capabilities,
+      ...settings,
       imports: meta.imports,
       deployedAt,
     };

@@ -10,8 +10,13 @@
  * found again by every later one, so a function adds only its own chunks.
  *
  *   chunks/sha256/<hex>   a chunk, zstd-compressed; <hex> is the digest of its bytes
- *   a recipe (JSON)       {"format":"joule-chunks/v1","digest","size","dir","chunks":[[hex,size],...]}
+ *   a recipe (JSON)       {"format":"joule-chunks/v1","kind","digest","size","dir","splits",
+ *                          "streams":{"skeleton":[[hex,size],...],"headers":[...],"payload":[...]}}
  *                         `dir` is the chunk directory relative to the recipe's own file
+ *
+ * Before chunking, a Wasm blob or a memory image is split into streams
+ * (store/wasm-split.ts) so that the heap bytes a component and its memory
+ * image share are chunked alike and stored once.
  *
  * Reads reassemble, check every chunk's digest and the whole blob's digest:
  * a damaged chunk is an error, never wrong bytes.
@@ -23,6 +28,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { z } from "zod";
 import { writeAtomic } from "./atomic.ts";
+import { joinSplit, type SplitKind, splitImage, splitWasm } from "./wasm-split.ts";
 
 export const RECIPE_FORMAT = "joule-chunks/v1";
 
@@ -32,15 +38,21 @@ const MAX_CHUNK = 64 * 1024;
 const AVERAGE_BITS = 14;
 const ZSTD_LEVEL = 9;
 
+const chunkList = z.array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), z.number().int().positive()]));
+
 export const recipeSchema = z
   .object({
     format: z.literal(RECIPE_FORMAT),
+    kind: z.enum(["wasm", "image"]),
     digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
     size: z.number().int().nonnegative(),
     dir: z.string(),
-    chunks: z.array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), z.number().int().positive()])),
+    splits: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().positive()])),
+    streams: z.object({ skeleton: chunkList, headers: chunkList, payload: chunkList }).strict(),
   })
   .strict();
+
+const STREAMS = ["skeleton", "headers", "payload"] as const;
 
 export type Recipe = z.infer<typeof recipeSchema>;
 
@@ -96,28 +108,34 @@ export class ChunkStore {
    * for a recipe file that will live in `recipeDir`. Returns how many bytes
    * were newly written, for the figures.
    */
-  async put(data: Uint8Array, recipeDir: string): Promise<{ recipe: Recipe; written: number }> {
-    const chunks: Array<[string, number]> = [];
+  async put(data: Uint8Array, recipeDir: string, kind: SplitKind): Promise<{ recipe: Recipe; written: number }> {
+    const split = kind === "wasm" ? splitWasm(data) : splitImage(data);
     let written = 0;
-    let start = 0;
-    for (const end of cutPoints(data)) {
-      const piece = data.subarray(start, end);
-      const hex = sha256Hex(piece);
-      const path = join(this.dir, hex);
-      if (!(await stat(path).catch(() => undefined))) {
-        const packed = zstdCompressSync(piece, { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
-        await writeAtomic(this.#tmp, path, packed);
-        written += packed.byteLength;
+    const streams = { skeleton: [], headers: [], payload: [] } as Recipe["streams"];
+    for (const name of STREAMS) {
+      const stream = split[name];
+      let start = 0;
+      for (const end of cutPoints(stream)) {
+        const piece = stream.subarray(start, end);
+        const hex = sha256Hex(piece);
+        const path = join(this.dir, hex);
+        if (!(await stat(path).catch(() => undefined))) {
+          const packed = zstdCompressSync(piece, { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
+          await writeAtomic(this.#tmp, path, packed);
+          written += packed.byteLength;
+        }
+        streams[name].push([hex, piece.byteLength]);
+        start = end;
       }
-      chunks.push([hex, piece.byteLength]);
-      start = end;
     }
     const recipe: Recipe = {
       format: RECIPE_FORMAT,
+      kind,
       digest: `sha256:${sha256Hex(data)}`,
       size: data.byteLength,
       dir: relative(recipeDir, this.dir),
-      chunks,
+      splits: split.splits,
+      streams,
     };
     return { recipe, written };
   }
@@ -130,7 +148,11 @@ export class ChunkStore {
   async read(recipePath: string): Promise<Buffer> {
     const recipe = parseRecipe(await readFile(recipePath, "utf8"), recipePath);
     const dir = resolve(dirname(recipePath), recipe.dir);
-    return assemble(recipe, await Promise.all(recipe.chunks.map(([hex]) => readFile(join(dir, hex)))));
+    const packed: Record<string, Buffer[]> = {};
+    for (const name of STREAMS) {
+      packed[name] = await Promise.all(recipe.streams[name].map(([hex]) => readFile(join(dir, hex))));
+    }
+    return assemble(recipe, packed);
   }
 }
 
@@ -140,22 +162,35 @@ function parseRecipe(text: string, path: string): Recipe {
   return parsed.data;
 }
 
-/** Decompresses and joins the chunks, checking each and the whole against their digests. */
-function assemble(recipe: Recipe, packed: Buffer[]): Buffer {
-  const out = Buffer.allocUnsafe(recipe.size);
+/** Decompresses one stream's chunks and joins them. */
+function stream(chunks: Array<[string, number]>, packed: Buffer[]): Uint8Array {
+  const out = Buffer.allocUnsafe(chunks.reduce((n, [, size]) => n + size, 0));
   let at = 0;
-  recipe.chunks.forEach(([hex, size], i) => {
+  chunks.forEach(([hex, size], i) => {
     const piece = zstdDecompressSync(packed[i] as Buffer);
     // The whole blob's digest below catches a damaged chunk; sizes are checked here to stay in bounds.
-    if (piece.byteLength !== size || at + size > recipe.size) {
-      throw new Error(`chunk ${hex} of ${recipe.digest} is damaged`);
-    }
+    if (piece.byteLength !== size) throw new Error(`chunk ${hex} is damaged`);
     piece.copy(out, at);
     at += size;
   });
-  if (at !== recipe.size || `sha256:${sha256Hex(out)}` !== recipe.digest) {
-    throw new Error(`${recipe.digest} reassembled to other bytes`);
-  }
+  return out;
+}
+
+/** Joins the streams and checks the result against the blob's digest. */
+function assemble(recipe: Recipe, packed: Record<string, Buffer[]>): Buffer {
+  const out = Buffer.from(
+    joinSplit(
+      {
+        kind: recipe.kind,
+        splits: recipe.splits,
+        skeleton: stream(recipe.streams.skeleton, packed.skeleton ?? []),
+        headers: stream(recipe.streams.headers, packed.headers ?? []),
+        payload: stream(recipe.streams.payload, packed.payload ?? []),
+      },
+      recipe.size,
+    ).buffer,
+  );
+  if (`sha256:${sha256Hex(out)}` !== recipe.digest) throw new Error(`${recipe.digest} reassembled to other bytes`);
   return out;
 }
 
@@ -163,16 +198,16 @@ function assemble(recipe: Recipe, packed: Buffer[]): Buffer {
 export function readChunkedSync(recipePath: string): Buffer {
   const recipe = parseRecipe(readFileSync(recipePath, "utf8"), recipePath);
   const dir = resolve(dirname(recipePath), recipe.dir);
-  return assemble(
-    recipe,
-    recipe.chunks.map(([hex]) => readFileSync(join(dir, hex))),
-  );
+  const packed: Record<string, Buffer[]> = {};
+  for (const name of STREAMS) packed[name] = recipe.streams[name].map(([hex]) => readFileSync(join(dir, hex)));
+  return assemble(recipe, packed);
 }
 
 /** Every chunk a recipe file names (for garbage collection); undefined if it cannot be read. */
 export async function recipeChunks(recipePath: string): Promise<string[] | undefined> {
   try {
-    return parseRecipe(await readFile(recipePath, "utf8"), recipePath).chunks.map(([hex]) => hex);
+    const { streams } = parseRecipe(await readFile(recipePath, "utf8"), recipePath);
+    return STREAMS.flatMap((name) => streams[name].map(([hex]) => hex));
   } catch {
     return undefined;
   }

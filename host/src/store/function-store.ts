@@ -178,7 +178,7 @@ export class FunctionStore {
       await writeAtomic(this.#tmp, this.blobPath(digest), data);
     } else {
       // Chunks first, recipe last: the blob exists once its recipe does.
-      const { recipe } = await this.#chunks.put(data, dirname(this.recipePath(digest)));
+      const { recipe } = await this.#chunks.put(data, dirname(this.recipePath(digest)), "wasm");
       await this.#chunks.writeRecipe(this.recipePath(digest), recipe);
     }
     return digest;
@@ -233,7 +233,7 @@ export class FunctionStore {
     const images: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(files.images)) {
       images[name] = `${name}.image`;
-      const { recipe } = await this.#chunks.put(bytes, this.derivedDir(componentDigest));
+      const { recipe } = await this.#chunks.put(bytes, this.derivedDir(componentDigest), "image");
       await writeFile(join(staging, images[name]), JSON.stringify(recipe));
     }
     const meta: DerivedMeta = {
