@@ -76,6 +76,14 @@ export class RegistryClient {
     for (;;) {
       const headers = new Headers(init.headers);
       if (this.#authorization) headers.set("authorization", this.#authorization);
+      // The deadline covers sending the body and the answer's headers (a second per MiB sent on top);
+      // reading the answer's body has its own (readBytesBounded), so a large layer is not cut off.
+      const controller = new AbortController();
+      const sending = this.#timeoutMs + ((init.body?.byteLength ?? 0) / (1024 * 1024)) * 1000;
+      const timer = setTimeout(
+        () => controller.abort(new Error(`no answer within ${Math.round(sending / 1000)} s`)),
+        sending,
+      );
       let response: Response;
       try {
         response = await fetch(url, {
@@ -83,7 +91,7 @@ export class RegistryClient {
           headers,
           body: init.body as Uint8Array<ArrayBuffer> | undefined,
           redirect: "follow",
-          signal: AbortSignal.timeout(this.#timeoutMs),
+          signal: controller.signal,
         });
       } catch (error) {
         const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
@@ -92,6 +100,8 @@ export class RegistryClient {
           `cannot reach the registry ${this.registry} (${cause}); check the address${this.plainHttp ? "" : ", and that it speaks HTTPS (--insecure for a plain-HTTP registry)"}`,
           { registry: this.registry },
         );
+      } finally {
+        clearTimeout(timer);
       }
       if (response.status !== 401 || answered) return response;
       answered = true;
