@@ -200,6 +200,47 @@ describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registr
     expect((await uploaded.json()).artifact.digest).toMatch(/^sha256:/);
   });
 
+  it("serves its store over the distribution API: what it stores is the artifact it would push", async () => {
+    const record = await (await t.fetch("/v1/functions/skopeo-hello")).json();
+    const hostAddress = new URL(t.url).host;
+    const anonymous = await fetch(`${t.url}/v2/`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("www-authenticate")).toBe('Basic realm="joule"');
+
+    const pulled = await jouleJson(
+      [
+        "pull",
+        `${hostAddress}/functions/skopeo-hello:latest`,
+        join(work, "from-host"),
+        "--username",
+        "k",
+        "--password-stdin",
+      ],
+      { input: t.key },
+    );
+    expect(pulled.digest).toBe(record.artifact.digest);
+    expect(await layoutFiles(join(work, "from-host"))).toEqual(await layoutFiles(layout));
+
+    // Out of the host and into a registry with skopeo, then back: the same digest all the way.
+    await run("skopeo", [
+      "copy",
+      "--src-tls-verify=false",
+      "--dest-tls-verify=false",
+      "--src-creds",
+      `k:${t.key}`,
+      `docker://${hostAddress}/functions/skopeo-hello:latest`,
+      `docker://${registry.address}/exported/hello:1`,
+    ]);
+    const exported = await jouleJson(["pull", `${registry.address}/exported/hello:1`, join(work, "exported")]);
+    expect(exported.digest).toBe(record.artifact.digest);
+
+    const { key } = t.host.keys.create({ name: "no-artifacts", scopes: ["functions:manage"] });
+    const denied = await fetch(`${t.url}/v2/functions/skopeo-hello/manifests/latest`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(denied.status).toBe(403);
+  });
+
   it("answers with coded errors: unknown tag, index instead of manifest, wrong media type, no registry, no scope", async () => {
     const missing = await deployRef("nope", `oci://${registry.address}/functions/hello:missing`);
     expect([missing.status, (await missing.json()).error.code]).toEqual([404, "JOULE_ERR_OCI_NOT_FOUND"]);
