@@ -8,6 +8,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { buildFunction } from "../host/src/build/build-function.ts";
+import { ensureRegistryTools } from "../scripts/ensure-registry-tools.ts";
 import { watComponent } from "./support/wat-component.ts";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -16,6 +17,8 @@ export const BUILT = join(ROOT, "test/.built");
 declare module "vitest" {
   export interface ProvidedContext {
     components: Record<string, string>;
+    /** Why the OCI registry tests cannot run here; empty when they can. */
+    registrySkip: string;
   }
 }
 
@@ -60,4 +63,6 @@ export default async function setup(project: TestProject): Promise<void> {
     components[name] = path;
   }
   project.provide("components", components);
+  const tools = ensureRegistryTools();
+  project.provide("registrySkip", tools.ok ? "" : tools.reason);
 }

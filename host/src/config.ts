@@ -42,6 +42,25 @@ export const configSchema = z
       .default(64 * 1024),
     /** An operator credential with every scope, beside the API keys (for automation that cannot store a key). */
     adminToken: z.string().min(16, "must be at least 16 characters").optional(),
+    /** The largest component layer a deploy by reference pulls (the manifest limit is fixed at 4 MiB). */
+    ociMaxLayerBytes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(4096 * MiB)
+      .default(256 * MiB),
+    /** A Docker-style auth file (`{"auths": {...}}`) with the credentials of the registries deploys pull from. */
+    registryAuthFile: z.string().min(1).optional(),
+    /** Registries (host:port, comma-separated) reached over plain HTTP although not on loopback. */
+    insecureRegistries: z
+      .string()
+      .default("")
+      .transform((list) =>
+        list
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();
@@ -62,6 +81,9 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_WATTS_PER_CORE: "wattsPerCore",
   JOULE_MAX_LOG_BYTES: "maxLogBytesPerInvocation",
   JOULE_ADMIN_TOKEN: "adminToken",
+  JOULE_OCI_MAX_LAYER_BYTES: "ociMaxLayerBytes",
+  JOULE_REGISTRY_AUTH_FILE: "registryAuthFile",
+  JOULE_INSECURE_REGISTRIES: "insecureRegistries",
   LOG_LEVEL: "logLevel",
 };
 

@@ -1,28 +1,11 @@
-import { execFile } from "node:child_process";
 import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, joule as run } from "../support/cli.ts";
 import { startTestHost, type TestHost } from "../support/host.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const run = promisify(execFile);
-
-/** Runs the real `joule` command with the project's Node; never throws, returns what it printed. */
-async function joule(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(ROOT, "host/bin/joule.js"), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, JOULE_HOST: "" },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const joule = (...args: string[]) => run(args);
 
 describe("joule build", () => {
   it("reports a syntax error with the file, line and column", async () => {

@@ -62,7 +62,9 @@ describe("the admin API", () => {
   it("stores the transpiled glue without jco's per-call debug checks (a jco upgrade must keep this)", async () => {
     const record = await (await upload("glue-check", await componentBytes("hello"))).json();
     const dir = join(t.dataDir, "cache", `v${DERIVATION_VERSION}`, record.component.digest.slice("sha256:".length));
-    const glue = await readFile(join(dir, "component.mjs"), "utf8");
+    // The glue is shared by digest between functions; meta.json says where it is.
+    const meta = JSON.parse(await readFile(join(dir, "meta.json"), "utf8"));
+    const glue = await readFile(join(dir, meta.glue), "utf8");
     expect(glue).toContain("const _debugLog");
     expect(glue).not.toContain("JCO_DEBUG");
     expect((await t.fetch("/v1/functions/glue-check", { method: "DELETE" })).status).toBe(204);

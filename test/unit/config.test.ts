@@ -15,6 +15,21 @@ describe("host configuration", () => {
     expect(loadConfig(configFromEnv(env))).toMatchObject({ host: "0.0.0.0", port: 9000, workers: 3 });
   });
 
+  it("reads the OCI settings: layer limit, registry auth file, plain-HTTP registries", () => {
+    const env = {
+      JOULE_OCI_MAX_LAYER_BYTES: "1048576",
+      JOULE_REGISTRY_AUTH_FILE: "/etc/joule/auth.json",
+      JOULE_INSECURE_REGISTRIES: "registry.lan:5000, 10.0.0.5:5000",
+    };
+    expect(loadConfig(configFromEnv(env))).toMatchObject({
+      ociMaxLayerBytes: 1048576,
+      registryAuthFile: "/etc/joule/auth.json",
+      insecureRegistries: ["registry.lan:5000", "10.0.0.5:5000"],
+    });
+    expect(loadConfig({}).insecureRegistries).toEqual([]);
+    expect(() => loadConfig({ ociMaxLayerBytes: "0" })).toThrow(/config\.ociMaxLayerBytes/);
+  });
+
   it("names the exact option that is invalid", () => {
     expect(() => loadConfig({ port: "99999" })).toThrow(ConfigError);
     expect(() => loadConfig({ port: "99999" })).toThrow(/config\.port/);

@@ -63,3 +63,17 @@ export async function listFunctions(options: ClientOptions): Promise<{ functions
 export async function deleteFunction(options: ClientOptions, name: string): Promise<void> {
   await call(options, `/v1/functions/${encodeURIComponent(name)}`, { method: "DELETE" });
 }
+
+/** Deploy by reference: the host pulls the artifact; its joule.json gives the settings. */
+export async function deployReference(
+  options: ClientOptions,
+  name: string,
+  ref: string,
+  settings: Partial<DeploySettings> = {},
+): Promise<Record<string, unknown>> {
+  return (await call(options, `/v1/functions/${encodeURIComponent(name)}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ref, ...settings }),
+  })) as Record<string, unknown>;
+}

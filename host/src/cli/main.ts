@@ -16,7 +16,12 @@ import { budgetInput } from "../energy/ledger.ts";
 import { JouleError } from "../errors.ts";
 import { type Host, startHost } from "../host.ts";
 import { type DeploySettings, functionSettings } from "../manifest.ts";
-import { type ClientOptions, deleteFunction, deployUpload, listFunctions } from "./client.ts";
+import { type Credentials, credentialLookup, defaultAuthFile } from "../oci/credentials.ts";
+import { writeLayout } from "../oci/layout.ts";
+import { artifactFrom, packageDirectory } from "../oci/package-dir.ts";
+import { formatReference, parseReference } from "../oci/reference.ts";
+import { pull as pullArtifact, push as pushArtifact } from "../oci/transfer.ts";
+import { type ClientOptions, deleteFunction, deployReference, deployUpload, listFunctions } from "./client.ts";
 import { megabytes, Output, seconds } from "./output.ts";
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -28,6 +33,13 @@ const USAGE = `joule — WebAssembly functions
   joule deploy <dir> [--name N] [--narrow JSON]
                                           build if needed, then deploy to a host (with the
                                           files of capabilities.files; --narrow grants less)
+  joule deploy oci://<registry>/<repo>:<tag>|@sha256:<d> [--name N]
+                                          the host pulls the artifact and deploys it (name: --name or the repo's last segment)
+  joule package <dir> [--out D] [--tag T] build if needed, then write an OCI image layout (default <dir>/dist/oci, tag latest)
+  joule push <layout[:tag]|dir> <registry>/<repo>:<tag> [--chunk-size BYTES]
+                                          push an artifact (a function dir is packaged first)
+  joule pull <registry>/<repo>:<tag>|@sha256:<d> [dir]
+                                          pull an artifact into an OCI image layout (default ./<repo's last segment>)
   joule invoke <name> [path] [-X M] [-d BODY]   call a deployed function
   joule list                              list deployed functions
   joule delete <name>                     remove a deployed function
@@ -43,6 +55,9 @@ const USAGE = `joule — WebAssembly functions
                                           values env may reference as secret://<name>
 
 Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read
+
+Registry: --insecure (plain HTTP; loopback registries always are), --auth-file F (default $REGISTRY_AUTH_FILE,
+  $DOCKER_CONFIG/config.json, ~/.docker/config.json), --username U --password-stdin
 
 Common: --host URL (default $JOULE_HOST or ${DEFAULT_HOST}), --key K (default $JOULE_API_KEY), --json`;
 
@@ -98,7 +113,8 @@ async function build(args: string[], out: Output): Promise<void> {
 async function deploy(args: string[], out: Output): Promise<void> {
   const { values, positionals } = parse(args, { name: { type: "string" }, narrow: { type: "string" } });
   const dir = positionals[0];
-  if (!dir || positionals.length > 1) throw usageError("joule deploy needs one function directory");
+  if (!dir || positionals.length > 1) throw usageError("joule deploy needs one function directory or oci:// reference");
+  if (dir.startsWith("oci://")) return deployByReference(dir, values.name as string | undefined, values, out);
   let narrow: DeploySettings["narrow"];
   try {
     narrow = values.narrow === undefined ? undefined : JSON.parse(values.narrow as string);
@@ -133,6 +149,118 @@ async function deploy(args: string[], out: Output): Promise<void> {
       built: built.built,
       totalDeployMs: Math.round(deployMs),
     },
+  );
+}
+
+async function deployByReference(
+  text: string,
+  nameOption: string | undefined,
+  values: { host?: string | undefined; key?: string | undefined },
+  out: Output,
+): Promise<void> {
+  const ref = parseReference(text);
+  const name = nameOption ?? ref.repository.split("/").pop() ?? ref.repository;
+  const target = client(values);
+  out.step(`deploying ${name} from ${formatReference(ref)} to ${target.host}`);
+  const started = performance.now();
+  const record = await deployReference(target, name, `oci://${formatReference(ref)}`);
+  const artifact = record.artifact as { digest?: string } | undefined;
+  out.done(
+    `deployed ${name} ${record.version} (${artifact?.digest?.slice(0, 19)}) in ${seconds(performance.now() - started)} → ${record.url}`,
+    { command: "deploy", ...record, totalDeployMs: Math.round(performance.now() - started) },
+  );
+}
+
+const REGISTRY_OPTIONS = {
+  insecure: { type: "boolean", default: false },
+  "auth-file": { type: "string" },
+  username: { type: "string" },
+  "password-stdin": { type: "boolean", default: false },
+} as const;
+
+async function registryCredentials(
+  values: {
+    "auth-file"?: string | boolean | undefined;
+    username?: string | boolean | undefined;
+    "password-stdin"?: string | boolean | undefined;
+  },
+  registry: string,
+) {
+  let explicit: Credentials | undefined;
+  if (values.username !== undefined) {
+    if (!values["password-stdin"])
+      throw usageError("--username needs --password-stdin (the password is read from stdin)");
+    explicit = { username: String(values.username), password: (await readStdin()).replace(/\r?\n$/, "") };
+  }
+  const file = (values["auth-file"] as string | undefined) ?? defaultAuthFile();
+  return credentialLookup({ file, registry, explicit });
+}
+
+async function packageCommand(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, { out: { type: "string" }, tag: { type: "string" } });
+  const dir = positionals[0];
+  if (!dir || positionals.length > 1) throw usageError("joule package needs one function directory");
+  out.step(`packaging ${dir}`);
+  const started = performance.now();
+  const packaged = await packageDirectory(dir, {
+    out: values.out as string | undefined,
+    tag: values.tag as string | undefined,
+  });
+  const { manifest, layer } = packaged.artifact;
+  out.done(
+    `packaged ${relative(process.cwd(), packaged.layout) || "."}:${packaged.tag} ${manifest.descriptor.digest} (${megabytes(layer.bytes.byteLength)}) in ${seconds(performance.now() - started)}`,
+    {
+      command: "package",
+      layout: packaged.layout,
+      tag: packaged.tag,
+      digest: manifest.descriptor.digest,
+      layer: layer.descriptor,
+      built: packaged.built,
+    },
+  );
+}
+
+async function pushCommand(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, { ...REGISTRY_OPTIONS, "chunk-size": { type: "string" } });
+  const [source, target] = positionals;
+  if (!source || !target || positionals.length > 2)
+    throw usageError("joule push needs a layout or function directory and a reference");
+  const ref = parseReference(target);
+  const chunkSize = values["chunk-size"] === undefined ? undefined : Number(values["chunk-size"]);
+  if (chunkSize !== undefined && !(Number.isInteger(chunkSize) && chunkSize > 0))
+    throw usageError("--chunk-size is a number of bytes");
+  const credentials = await registryCredentials(values, ref.registry);
+  const { artifact, from } = await artifactFrom(source, Number.MAX_SAFE_INTEGER);
+  out.step(`pushing ${from} to ${formatReference(ref)}`);
+  const started = performance.now();
+  const result = await pushArtifact(artifact, ref, { credentials, insecure: values.insecure === true, chunkSize });
+  const ms = performance.now() - started;
+  out.done(
+    `pushed ${formatReference({ ...ref, digest: result.digest })} in ${seconds(ms)} (${result.uploaded} blobs sent, ${result.skipped} already there, ${megabytes(result.bytesSent)})`,
+    { command: "push", ref: formatReference(ref), ...result, ms: Math.round(ms) },
+  );
+}
+
+async function pullCommand(args: string[], out: Output): Promise<void> {
+  const { values, positionals } = parse(args, { ...REGISTRY_OPTIONS, "max-layer-bytes": { type: "string" } });
+  const [text, dirArg] = positionals;
+  if (!text || positionals.length > 2) throw usageError("joule pull needs a reference, and optionally a directory");
+  const ref = parseReference(text);
+  const dir = resolve(dirArg ?? ref.repository.split("/").pop() ?? "artifact");
+  const credentials = await registryCredentials(values, ref.registry);
+  out.step(`pulling ${formatReference(ref)}`);
+  const started = performance.now();
+  const result = await pullArtifact(ref, {
+    credentials,
+    insecure: values.insecure === true,
+    maxLayerBytes: values["max-layer-bytes"] === undefined ? 256 * 1024 * 1024 : Number(values["max-layer-bytes"]),
+  });
+  const tag = ref.tag ?? "latest";
+  await writeLayout(dir, result.artifact, tag);
+  const ms = performance.now() - started;
+  out.done(
+    `pulled ${formatReference({ ...ref, digest: result.digest })} in ${seconds(ms)} (${megabytes(result.artifact.layer.bytes.byteLength)}) → ${relative(process.cwd(), dir) || "."}:${tag}`,
+    { command: "pull", ref: formatReference(ref), digest: result.digest, layout: dir, tag, ms: Math.round(ms) },
   );
 }
 
@@ -398,6 +526,9 @@ const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> =
   bench,
   build,
   deploy,
+  package: packageCommand,
+  push: pushCommand,
+  pull: pullCommand,
   invoke,
   list,
   delete: remove,

@@ -6,13 +6,13 @@
  * thrown away.
  */
 
-import { readFileSync } from "node:fs";
 import { type buildImports, prepareCapabilities } from "../capabilities/index.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { MemoryImage } from "../fuel/instrument.ts";
+import { readChunkedSync } from "../store/chunk-store.ts";
 import { type CoreInstance, instantiateComponent, lateBoundImports, prepare, takeSpare } from "./engine.ts";
 import { applyImage, decodeImage } from "./memory-image.ts";
 import { initEnv } from "./snapshot.ts";
@@ -104,7 +104,7 @@ const MAX_CACHED_IMAGES = 32;
 function loadImage(path: string): MemoryImage {
   let image = imageCache.get(path);
   if (image) imageCache.delete(path);
-  else image = decodeImage(readFileSync(path));
+  else image = decodeImage(readChunkedSync(path));
   imageCache.set(path, image);
   if (imageCache.size > MAX_CACHED_IMAGES) imageCache.delete(imageCache.keys().next().value as string);
   return image;

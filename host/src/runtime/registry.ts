@@ -15,7 +15,9 @@ import { checkShippedFiles, type ShippedFile } from "../capabilities/files-bundl
 import { GRANTABLE_INTERFACES, GRANTED_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import type { FunctionSettings } from "../manifest.ts";
+import { type FunctionSettings, functionSettings } from "../manifest.ts";
+import { type Artifact, packageFunction } from "../oci/artifact.ts";
+import { ArtifactStore } from "../store/artifact-store.ts";
 import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 import { type CapturedSnapshot, initEnv } from "./snapshot.ts";
@@ -38,6 +40,12 @@ export interface DeployInput extends FunctionSettings {
   component: Uint8Array;
   /** The files of capabilities.files, already read (files-bundle.ts). */
   files?: ShippedFile[];
+  /**
+   * The OCI artifact the component came in (deploy by reference), already
+   * verified; without one the host packages the component itself, so every
+   * function is stored as the artifact it would push.
+   */
+  artifact?: { artifact: Artifact; ref: string } | undefined;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -63,10 +71,12 @@ function contentKey(
   digest: string,
   input: Pick<DeployInput, "env" | "limits" | "scaling" | "isolation" | "snapshot" | "public" | "capabilities">,
   files: ReadonlyArray<{ path: string; digest: string }>,
+  artifact: string | undefined,
 ): string {
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
     digest,
+    artifact ?? null,
     sorted(input.env),
     sorted(input.limits),
     sorted(input.scaling),
@@ -112,6 +122,7 @@ export type Snapshotter = (live: LiveFunction) => Promise<CapturedSnapshot | und
 
 export class FunctionRegistry {
   readonly #store: FunctionStore;
+  readonly #artifacts: ArtifactStore;
   readonly #live = new Map<string, LiveFunction>();
   /** Deploys and deletes of one name run one after another. */
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -129,6 +140,7 @@ export class FunctionRegistry {
    */
   constructor(store: FunctionStore, options: { defaultMemoryMb: number; secrets?: SecretStore | undefined }) {
     this.#store = store;
+    this.#artifacts = new ArtifactStore(store);
     this.#defaultMemoryMb = options.defaultMemoryMb;
     this.#secrets = options.secrets;
     this.#kvPath = join(store.root, "kv.db");
@@ -141,17 +153,26 @@ export class FunctionRegistry {
 
   /** Loads every stored function; returns the names that could not be loaded, with why. */
   async load(): Promise<Array<{ name: string; problem: string }>> {
+    await this.#artifacts.open();
     const { records, invalid } = await this.#store.listRecords();
     const failed = invalid.map(({ file, problem }) => ({ name: file, problem }));
     // Reclaim what deleted and replaced versions left, unless a record could not be read
     // (it may reference something): nothing deploys yet, so nothing races this.
     if (invalid.length === 0) {
-      const referenced = records.flatMap((r) => [
-        r.component.digest,
-        ...r.files.map((file) => file.digest),
-        ...Object.values(r.snapshotTaken?.memories ?? {}).map((m) => m.digest),
-      ]);
-      await this.#store.collectGarbage(new Set(referenced));
+      const referenced = new Set(
+        records.flatMap((r) => [
+          r.component.digest,
+          ...r.files.map((file) => file.digest),
+          ...Object.values(r.snapshotTaken?.memories ?? {}).map((m) => m.digest),
+        ]),
+      );
+      for (const record of records) {
+        if (!record.artifact) continue;
+        referenced.add(record.artifact.digest);
+        const artifact = await this.#artifacts.get(record.artifact.digest);
+        if (artifact) referenced.add(artifact.config.descriptor.digest);
+      }
+      await this.#store.collectGarbage(referenced);
     }
     await Promise.all(
       records.map(async (record) => {
@@ -163,7 +184,13 @@ export class FunctionRegistry {
         }
       }),
     );
+    await this.#artifacts.writeIndex(this.list());
     return failed;
+  }
+
+  /** The stored artifact of a manifest digest, verified; undefined if this host does not have it. */
+  artifact(digest: string): Promise<Artifact | undefined> {
+    return this.#artifacts.get(digest);
   }
 
   get(name: string): LiveFunction | undefined {
@@ -203,9 +230,16 @@ export class FunctionRegistry {
       digest: sha256(file.bytes),
       size: file.bytes.byteLength,
     }));
-    const key = contentKey(digest, input, bundle);
+    const given = input.artifact?.artifact;
+    if (given && given.layer.descriptor.digest !== digest) {
+      throw new JouleError("JOULE_ERR_OCI_DIGEST_MISMATCH", "the component is not the artifact's layer");
+    }
+    const key = contentKey(digest, input, bundle, given?.manifest.descriptor.digest);
     const live = this.#live.get(input.name);
-    if (live && contentKey(live.record.component.digest, live.record, live.record.files) === key) {
+    const liveKey =
+      live &&
+      contentKey(live.record.component.digest, live.record, live.record.files, given && live.record.artifact?.digest);
+    if (live && liveKey === key) {
       return { record: live.record, changed: false };
     }
     const unset = Object.entries(input.env).filter(([, value]) => {
@@ -236,6 +270,8 @@ export class FunctionRegistry {
         { problems: [`limits.memoryMb: at least ${needed}`] },
       );
     }
+    const settings = functionSettings(input);
+    const artifact = given ?? (await packageFunction(input.component, { name: input.name, ...settings }));
     const deployedAt = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
@@ -243,13 +279,12 @@ export class FunctionRegistry {
       // deleted and deployed again never meets its old instances.
       version: sha256(`${key}${deployedAt}${randomUUID()}`).slice(7, 19),
       component: { digest, size: input.component.byteLength },
-      env: input.env,
-      limits: input.limits,
-      scaling: input.scaling,
-      isolation: input.isolation,
-      snapshot: input.snapshot,
-      public: input.public,
-      capabilities: input.capabilities,
+      artifact: {
+        digest: artifact.manifest.descriptor.digest,
+        size: artifact.manifest.descriptor.size,
+        ...(input.artifact ? { ref: input.artifact.ref } : {}),
+      },
+      ...settings,
       imports: meta.imports,
       files: bundle,
       deployedAt,
@@ -269,17 +304,18 @@ export class FunctionRegistry {
     }
     // Order matters: blobs, then record, then the in-memory swap. Until the
     // record is renamed into place a crash leaves the previous version.
-    await this.#store.putBlob(input.component);
+    await this.#artifacts.put(artifact);
     for (const file of shipped) await this.#store.putBlob(file.bytes);
     await this.#store.putRecord(record);
     this.#live.set(record.name, { record, image });
+    await this.#artifacts.writeIndex(this.list());
     return { record, changed: true };
   }
 
   async #storeSnapshot(captured: CapturedSnapshot): Promise<NonNullable<FunctionRecord["snapshotTaken"]>> {
     const memories: NonNullable<FunctionRecord["snapshotTaken"]>["memories"] = {};
     for (const [file, { pages, image }] of Object.entries(captured.memories)) {
-      memories[file] = { digest: await this.#store.putBlob(image), pages };
+      memories[file] = { digest: await this.#store.putImage(image), pages };
     }
     const globals: Record<string, Record<string, number | string>> = {};
     for (const [file, values] of Object.entries(captured.globals)) {
@@ -293,7 +329,9 @@ export class FunctionRegistry {
   remove(name: string): Promise<boolean> {
     return this.#serially(name, async () => {
       const existed = this.#live.delete(name);
-      return (await this.#store.deleteRecord(name)) || existed;
+      const removed = (await this.#store.deleteRecord(name)) || existed;
+      await this.#artifacts.writeIndex(this.list());
+      return removed;
     });
   }
 
@@ -369,7 +407,8 @@ export class FunctionRegistry {
     }
     const images = Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)]));
     const taken = record.snapshotTaken;
-    for (const [file, { digest }] of Object.entries(taken?.memories ?? {})) images[file] = this.#store.blobPath(digest);
+    for (const [file, { digest }] of Object.entries(taken?.memories ?? {}))
+      images[file] = this.#store.recipePath(digest);
     return {
       name: record.name,
       version: record.version,

@@ -15,6 +15,7 @@ import { auditRoutes } from "./routes/audit.ts";
 import { energyRoutes } from "./routes/energy.ts";
 import { type InvokeDeps, invokeRoutes } from "./routes/invoke.ts";
 import { opsRoutes } from "./routes/ops.ts";
+import { registryRoutes } from "./routes/registry.ts";
 
 export interface AppDeps extends InvokeDeps, AdminDeps {
   audit: AuditLog;
@@ -56,7 +57,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-joule-request-id", request.id);
     // The admin API's answers are data for programs: never sniffed, framed, cached or referred.
-    if (request.url.startsWith("/v1/")) {
+    if (request.url.startsWith("/v1/") || request.url.startsWith("/v2/")) {
       for (const [name, value] of ADMIN_SECURITY_HEADERS) reply.header(name, value);
     }
   });
@@ -100,6 +101,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   guarded("energy:manage", (area) => energyRoutes(area, deps));
   guarded("audit:read", (area) => auditRoutes(area, deps));
 
+  app.register(async (scope) => registryRoutes(scope, deps));
   app.register(async (scope) => invokeRoutes(scope, deps));
   return app;
 }

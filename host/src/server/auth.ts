@@ -44,6 +44,14 @@ function tally(windows: Map<string, { count: number; since: number }>, ip: strin
   return entry;
 }
 
+/** The password of `Basic base64(user:password)`: registry clients send an API key this way. */
+function basicPassword(header: string): string {
+  if (!header.startsWith("Basic ")) return "";
+  const decoded = Buffer.from(header.slice("Basic ".length).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon < 0 ? "" : decoded.slice(colon + 1);
+}
+
 export class Authenticator {
   readonly #keys: KeyStore;
   readonly #audit: AuditLog;
@@ -70,7 +78,7 @@ export class Authenticator {
         "too many failed authentication attempts from this address; wait a minute",
       );
     }
-    const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+    const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : basicPassword(header);
     const principal = this.#operator(presented) ?? this.#keys.verify(presented);
     if (principal) return principal;
     tally(this.#failures, ip, Date.now());

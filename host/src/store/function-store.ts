@@ -1,13 +1,20 @@
 /**
  * The embedded store: one data directory, everything content-addressed.
  *
- *   blobs/sha256/<hex>        deployed components, as uploaded
- *   cache/v<N>/<hex>/         what deploy derived from component <hex>: the jco
- *                             glue (`component.mjs`), memory images, `meta.json`;
- *                             N is DERIVATION_VERSION, other versions are dropped
+ *   blobs/sha256/<hex>        blobs up to 1 MiB (manifests, configs, small components)
+ *   recipes/sha256/<hex>      larger blobs (JS components): the recipe of their chunks
+ *   chunks/sha256/<hex>       chunks of large blobs and memory images, zstd, by digest:
+ *                             the engine all JS functions share is stored once
+ *   cache/v<N>/<hex>/         what deploy derived from component <hex>: memory images
+ *                             (chunk recipes), `meta.json`; N is DERIVATION_VERSION,
+ *                             other versions are dropped
  *   cache/v<N>/modules/<hex>.wasm  metered core modules by digest, shared by every
  *                             component that has the same one (the JS engine)
+ *   cache/v<N>/glue/<hex>.mjs the jco glue by digest (the same for every JS function)
  *   functions/<name>.json     the deployed version of each function
+ *   oci-layout, index.json    with blobs/, an OCI image layout: each function's
+ *                             artifact (manifest, Wasm config, component layer),
+ *                             tagged with the function's name (store/artifact-store.ts)
  *   tmp/                      staging; emptied at start
  *
  * A function record is written last and by rename, so a deploy that dies
@@ -16,7 +23,7 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { MeterExports } from "../fuel/instrument.ts";
 import {
@@ -29,6 +36,10 @@ import {
   scalingSchema,
 } from "../manifest.ts";
 import { renameDirAtomic, writeAtomic } from "./atomic.ts";
+import { ChunkStore, recipeChunks } from "./chunk-store.ts";
+
+/** Blobs larger than this are stored as chunks and a recipe (store/chunk-store.ts). */
+const CHUNKED_BLOB_BYTES = 1024 * 1024;
 
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -46,6 +57,15 @@ export const functionRecordSchema = z
     name: functionNameSchema,
     version: z.string(),
     component: z.object({ digest: z.string().regex(DIGEST), size: z.number().int().nonnegative() }).strict(),
+    /** The OCI artifact this version is (manifest digest), and the reference it was deployed from, if any. */
+    artifact: z
+      .object({
+        digest: z.string().regex(DIGEST),
+        size: z.number().int().nonnegative(),
+        ref: z.string().optional(),
+      })
+      .strict()
+      .optional(),
     env: envSchema,
     limits: limitsSchema,
     scaling: scalingSchema.default(DEFAULT_SCALING),
@@ -147,18 +167,26 @@ export interface DerivedFiles {
   snapshots: boolean;
 }
 
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
 export class FunctionStore {
   readonly root: string;
   readonly #tmp: string;
+  readonly #chunks: ChunkStore;
 
   constructor(root: string) {
     this.root = root;
     this.#tmp = join(root, "tmp");
+    this.#chunks = new ChunkStore(root, this.#tmp);
   }
 
   async open(): Promise<void> {
     await rm(this.#tmp, { recursive: true, force: true });
-    for (const dir of ["blobs/sha256", "cache", "functions", "tmp"]) {
+    for (const dir of ["blobs/sha256", "recipes/sha256", "chunks/sha256", "cache", "functions", "tmp"]) {
       await mkdir(join(this.root, dir), { recursive: true });
     }
     // Files derived by another version of the host are derived again on demand.
@@ -172,21 +200,52 @@ export class FunctionStore {
     return join(this.root, "blobs/sha256", hex(digest));
   }
 
+  recipePath(digest: string): string {
+    return join(this.root, "recipes/sha256", hex(digest));
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
-    return stat(this.blobPath(digest)).then(
-      () => true,
-      () => false,
-    );
+    return (await exists(this.blobPath(digest))) || exists(this.recipePath(digest));
   }
 
   async putBlob(data: Uint8Array): Promise<string> {
     const digest = sha256(data);
-    if (!(await this.hasBlob(digest))) await writeAtomic(this.#tmp, this.blobPath(digest), data);
+    if (await this.hasBlob(digest)) return digest;
+    if (data.byteLength <= CHUNKED_BLOB_BYTES) {
+      await writeAtomic(this.#tmp, this.blobPath(digest), data);
+    } else {
+      // Chunks first, recipe last: the blob exists once its recipe does.
+      const { recipe } = await this.#chunks.put(data, dirname(this.recipePath(digest)), "wasm");
+      await this.#chunks.writeRecipe(this.recipePath(digest), recipe);
+    }
     return digest;
   }
 
-  readBlob(digest: string): Promise<Buffer> {
-    return readFile(this.blobPath(digest));
+  /**
+   * Stores a memory image (a deploy-time snapshot) as chunks, most of which
+   * it shares with other functions' images; a worker reads it back from
+   * `recipePath(digest)` (runtime/instance.ts).
+   */
+  async putImage(data: Uint8Array): Promise<string> {
+    const digest = sha256(data);
+    if (await exists(this.recipePath(digest))) return digest;
+    const { recipe } = await this.#chunks.put(data, dirname(this.recipePath(digest)), "image");
+    await this.#chunks.writeRecipe(this.recipePath(digest), recipe);
+    return digest;
+  }
+
+  /** A stored blob, checked against its digest (a damaged file is never used). */
+  async readBlob(digest: string): Promise<Buffer> {
+    const bytes = await readFile(this.blobPath(digest)).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+      return this.#chunks.read(this.recipePath(digest));
+    });
+    if (sha256(bytes) !== digest) throw new Error(`stored blob ${digest} is damaged (its content has another digest)`);
+    return bytes;
+  }
+
+  get tmpDir(): string {
+    return this.#tmp;
   }
 
   /** A derived core module, by the digest of its bytes. */
@@ -216,15 +275,20 @@ export class FunctionStore {
       const shared = this.modulePath(modules[name]);
       if (!(await stat(shared).catch(() => undefined))) await writeAtomic(this.#tmp, shared, bytes);
     }
-    await writeFile(join(staging, "component.mjs"), files.glue);
+    // The glue is the same for every JS function: shared by digest, beside the modules.
+    const glue = `../glue/${hex(sha256(files.glue))}.mjs`;
+    const gluePath = join(this.derivedDir(componentDigest), glue);
+    if (!(await stat(gluePath).catch(() => undefined))) await writeAtomic(this.#tmp, gluePath, files.glue);
+    // Memory images are stored as chunks: most of a heap image's chunks are shared with other functions'.
     const images: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(files.images)) {
       images[name] = `${name}.image`;
-      await writeFile(join(staging, images[name]), bytes);
+      const { recipe } = await this.#chunks.put(bytes, this.derivedDir(componentDigest), "image");
+      await writeFile(join(staging, images[name]), JSON.stringify(recipe));
     }
     const meta: DerivedMeta = {
       derivation: DERIVATION_VERSION,
-      glue: "component.mjs",
+      glue,
       modules,
       meters: files.meters,
       images,
@@ -268,27 +332,49 @@ export class FunctionStore {
    */
   async collectGarbage(referenced: ReadonlySet<string>): Promise<{ removed: number }> {
     let removed = 0;
-    const keepModules = new Set<string>();
-    for (const digest of referenced) {
-      for (const module of Object.values((await this.readDerived(digest))?.modules ?? {})) keepModules.add(module);
-    }
-    for (const file of await readdir(join(this.root, "blobs/sha256"))) {
-      if (!referenced.has(`sha256:${file}`)) {
-        await rm(join(this.root, "blobs/sha256", file), { force: true });
-        removed++;
+    const remove = async (path: string) => {
+      await rm(path, { recursive: true, force: true });
+      removed++;
+    };
+    for (const dir of ["blobs/sha256", "recipes/sha256"]) {
+      for (const file of await readdir(join(this.root, dir))) {
+        if (!referenced.has(`sha256:${file}`)) await remove(join(this.root, dir, file));
       }
     }
     const derived = join(this.root, "cache", `v${DERIVATION_VERSION}`);
+    const keepModules = new Set<string>();
+    const keepGlue = new Set<string>();
+    const recipes: string[] = [];
     for (const entry of await readdir(derived).catch(() => [] as string[])) {
-      if (entry === "modules" || referenced.has(`sha256:${entry}`)) continue;
-      await rm(join(derived, entry), { recursive: true, force: true });
-      removed++;
-    }
-    for (const file of await readdir(join(derived, "modules")).catch(() => [] as string[])) {
-      if (!keepModules.has(`sha256:${file.replace(/\.wasm$/, "")}`)) {
-        await rm(join(derived, "modules", file), { force: true });
-        removed++;
+      if (entry === "modules" || entry === "glue") continue;
+      const meta = referenced.has(`sha256:${entry}`) ? await this.readDerived(`sha256:${entry}`) : undefined;
+      if (!meta) {
+        await remove(join(derived, entry));
+        continue;
       }
+      for (const module of Object.values(meta.modules)) keepModules.add(`${hex(module)}.wasm`);
+      keepGlue.add(meta.glue.split("/").pop() as string);
+      for (const image of Object.values(meta.images)) recipes.push(join(derived, entry, image));
+    }
+    for (const [dir, keep] of [
+      ["modules", keepModules],
+      ["glue", keepGlue],
+    ] as const) {
+      for (const file of await readdir(join(derived, dir)).catch(() => [] as string[])) {
+        if (!keep.has(file)) await remove(join(derived, dir, file));
+      }
+    }
+    for (const file of await readdir(join(this.root, "recipes/sha256")))
+      recipes.push(join(this.root, "recipes/sha256", file));
+    const keepChunks = new Set<string>();
+    for (const recipe of recipes) {
+      const chunks = await recipeChunks(recipe);
+      // A recipe that cannot be read may still need its chunks: keep them all this time.
+      if (!chunks) return { removed };
+      for (const chunk of chunks) keepChunks.add(chunk);
+    }
+    for (const file of await readdir(this.#chunks.dir)) {
+      if (!keepChunks.has(file)) await remove(join(this.#chunks.dir, file));
     }
     return { removed };
   }

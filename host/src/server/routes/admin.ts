@@ -1,6 +1,7 @@
 /**
- * The admin API, `/v1/functions`: deploy (PUT, from an upload or a path on
- * the host's disk), list, show and delete functions. Every body is validated
+ * The admin API, `/v1/functions`: deploy (PUT, from an upload, a path on
+ * the host's disk, or an OCI reference the host pulls), list, show and
+ * delete functions. Every body is validated
  * with zod and every failing field is named.
  */
 import { readFile } from "node:fs/promises";
@@ -26,10 +27,13 @@ import {
   functionNameSchema,
   functionSettings,
 } from "../../manifest.ts";
+import type { Artifact } from "../../oci/artifact.ts";
+import { resolveForDeploy } from "../../oci/deploy-source.ts";
 import { prewarm } from "../../pool/prewarm.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
+import type { Authenticator } from "../auth.ts";
 import type { HostMetrics } from "../metrics.ts";
 
 export const deployJsonSchema = deploySettingsSchema
@@ -41,8 +45,18 @@ export const deployJsonSchema = deploySettingsSchema
   })
   .strict();
 
+/** Deploy by reference: the artifact's joule.json gives the settings; fields given here override it. */
+export const deployRefSchema = deploySettingsSchema
+  .partial()
+  .extend({
+    /** `oci://<registry>/<repository>:<tag>` or `...@sha256:<digest>`. */
+    ref: z.string().min(1).max(1100),
+  })
+  .strict();
+
 export interface AdminDeps {
   config: Config;
+  auth: Authenticator;
   registry: FunctionRegistry;
   metrics: HostMetrics;
   ledger: EnergyLedger;
@@ -62,10 +76,11 @@ function checkName(name: string): string {
   return parseOrThrow(z.object({ name: functionNameSchema }), { name }, `function name "${name}"`).name;
 }
 
-interface DeployUpload {
+interface DeploySource {
   component: Uint8Array;
   config: DeploySettings;
   files: ShippedFile[];
+  artifact?: { artifact: Artifact; ref: string } | undefined;
 }
 
 /** A shipped file's part, read no further than a file may be. */
@@ -82,7 +97,7 @@ async function readFilePart(stream: AsyncIterable<Buffer>, path: string): Promis
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-async function readMultipart(request: FastifyRequest): Promise<DeployUpload> {
+async function readMultipart(request: FastifyRequest): Promise<DeploySource> {
   let component: Uint8Array | undefined;
   let configJson: unknown = {};
   const files: ShippedFile[] = [];
@@ -117,7 +132,47 @@ async function readMultipart(request: FastifyRequest): Promise<DeployUpload> {
   return { component, config: parseOrThrow(deploySettingsSchema, configJson, "the deploy config"), files };
 }
 
-async function readFromPath(body: unknown): Promise<DeployUpload> {
+/**
+ * A deploy by reference makes the host fetch from a URL the caller chose, so
+ * it needs `artifacts:manage` besides `functions:manage`. The artifact holds
+ * the component and its joule.json, not shipped files (capabilities.files).
+ */
+async function readFromRef(
+  request: FastifyRequest,
+  name: string,
+  body: Record<string, unknown>,
+  deps: AdminDeps,
+): Promise<DeploySource> {
+  deps.auth.require(request, "artifacts:manage", "PUT /v1/functions/:name (ref)", name);
+  const { ref, ...given } = parseOrThrow(deployRefSchema, body, "the deploy request");
+  const resolved = await resolveForDeploy(ref, {
+    config: deps.config,
+    local: (digest) => deps.registry.artifact(digest),
+  });
+  const fromArtifact = resolved.parsed.functionManifest;
+  const defaults = deploySettingsSchema.parse({});
+  const pick = <K extends Exclude<keyof DeploySettings, "narrow">>(key: K): DeploySettings[K] =>
+    Object.hasOwn(body, key) ? (given[key] as DeploySettings[K]) : (fromArtifact?.[key] ?? defaults[key]);
+  const config: DeploySettings = {
+    env: pick("env"),
+    limits: pick("limits"),
+    scaling: pick("scaling"),
+    isolation: pick("isolation"),
+    snapshot: pick("snapshot"),
+    public: pick("public"),
+    capabilities: pick("capabilities"),
+    energyBudget: pick("energyBudget"),
+    ...(given.narrow ? { narrow: given.narrow } : {}),
+  };
+  return {
+    component: resolved.artifact.layer.bytes,
+    config,
+    files: [],
+    artifact: { artifact: resolved.artifact, ref: resolved.ref },
+  };
+}
+
+async function readFromPath(body: unknown): Promise<DeploySource> {
   const { component, functionDir, ...config } = parseOrThrow(deployJsonSchema, body, "the deploy request");
   const path = resolve(component.path);
   let bytes: Uint8Array;
@@ -171,11 +226,17 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   app.put<{ Params: { name: string } }>("/v1/functions/:name", async (request, reply) => {
     const started = performance.now();
     const name = checkName(request.params.name);
+    const body = request.body as Record<string, unknown> | undefined;
     const {
       component,
       config: deployConfig,
       files,
-    } = request.isMultipart() ? await readMultipart(request) : await readFromPath(request.body);
+      artifact,
+    } = request.isMultipart()
+      ? await readMultipart(request)
+      : body && typeof body === "object" && "ref" in body
+        ? await readFromRef(request, name, body, deps)
+        : await readFromPath(body);
     const maxBody = deployConfig.limits.maxBodyBytes;
     if (maxBody !== undefined && maxBody > config.maxBodyBytes) {
       throw new JouleError(
@@ -189,7 +250,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     // Files of mounts the deploy narrowed away are not shipped.
     const removed = Object.keys(deployConfig.capabilities.files).filter((m) => !(m in settings.capabilities.files));
     const shipped = files.filter((file) => !removed.some((mount) => underMount(file.path, mount)));
-    const { record, changed } = await registry.deploy({ name, component, files: shipped, ...settings });
+    const { record, changed } = await registry.deploy({ name, component, files: shipped, artifact, ...settings });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);

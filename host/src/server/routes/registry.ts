@@ -1,0 +1,72 @@
+/**
+ * The host's store, read-only, over the OCI distribution API: each deployed
+ * function is the repository `functions/<name>`, its live artifact tagged
+ * `latest` (and reachable by its digest). What `joule pull`, skopeo or any
+ * registry client get here is exactly what the host stores and would push.
+ *
+ * Needs an API key with `artifacts:manage`, as a Bearer token or as the
+ * password of Basic auth (what registry clients send: `skopeo --src-creds any:<key>`,
+ * `joule pull --username any --password-stdin`).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { MEDIA_TYPES } from "../../oci/media-types.ts";
+import type { FunctionRegistry } from "../../runtime/registry.ts";
+import type { Authenticator } from "../auth.ts";
+
+export interface RegistryDeps {
+  registry: FunctionRegistry;
+  auth: Authenticator;
+}
+
+/** Errors in the distribution API's own shape, which registry clients read. */
+function fail(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply
+    .code(status)
+    .type("application/json")
+    .send({ errors: [{ code, message }] });
+}
+
+export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): Promise<void> {
+  const { registry, auth } = deps;
+
+  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header("docker-distribution-api-version", "registry/2.0");
+    if (request.headers.authorization === undefined) {
+      reply.header("www-authenticate", 'Basic realm="joule"');
+      return fail(reply, 401, "UNAUTHORIZED", "an API key with artifacts:manage is required");
+    }
+    const name = (request.params as { name?: string }).name ?? null;
+    auth.require(request, "artifacts:manage", `${request.method} /v2`, name);
+  });
+
+  app.get("/v2/", async () => ({}));
+
+  /** The live artifact of a function, if `reference` names it (`latest` or its digest). */
+  const artifactOf = async (name: string, reference?: string) => {
+    const digest = registry.get(name)?.record.artifact?.digest;
+    if (!digest || (reference !== undefined && reference !== "latest" && reference !== digest)) return undefined;
+    return registry.artifact(digest);
+  };
+
+  app.get<{ Params: { name: string; reference: string } }>(
+    "/v2/functions/:name/manifests/:reference",
+    async (request, reply) => {
+      const artifact = await artifactOf(request.params.name, request.params.reference);
+      if (!artifact) return fail(reply, 404, "MANIFEST_UNKNOWN", "no such function or version");
+      return reply
+        .type(MEDIA_TYPES.manifest)
+        .header("docker-content-digest", artifact.manifest.descriptor.digest)
+        .send(Buffer.from(artifact.manifest.bytes));
+    },
+  );
+
+  app.get<{ Params: { name: string; digest: string } }>("/v2/functions/:name/blobs/:digest", async (request, reply) => {
+    const artifact = await artifactOf(request.params.name);
+    const blob = [artifact?.config, artifact?.layer].find((b) => b?.descriptor.digest === request.params.digest);
+    if (!blob) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
+    return reply
+      .type("application/octet-stream")
+      .header("docker-content-digest", blob.descriptor.digest)
+      .send(Buffer.from(blob.bytes));
+  });
+}
