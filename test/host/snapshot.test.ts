@@ -84,6 +84,35 @@ describe("deploy-time snapshots", () => {
     expect((await state("init-timer")).ran).toBe(1);
   });
 
+  it("snapshot core-Wasm guests too: memory and globals come back in every new instance", async () => {
+    const response = await t.fetch("/v1/functions/wat-snap", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ component: { path: componentPath("lifecycle") }, isolation: "per-request" }),
+    });
+    expect(response.status).toBe(201);
+    expect((await response.json()).snapshotTaken).toBeDefined();
+    // "ini" from memory, "1" from the global init incremented: both restored, init not run again.
+    for (let i = 0; i < 3; i++) expect(await (await t.fetch("/fn/wat-snap/")).text()).toBe("ini1");
+  });
+
+  it("refuse with JOULE_ERR_DEPLOY_SNAPSHOT a component with an init whose state cannot be captured", async () => {
+    const deployStart = (extra: Record<string, unknown>) =>
+      t.fetch("/v1/functions/wat-start", {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ component: { path: componentPath("lifecycle-start") }, ...extra }),
+      });
+    const refused = await deployStart({});
+    expect(refused.status).toBe(422);
+    const { error } = await refused.json();
+    expect(error.code).toBe("JOULE_ERR_DEPLOY_SNAPSHOT");
+    expect(error.message).toContain("start function");
+    // With snapshots off, init runs in each new instance instead.
+    expect((await deployStart({ snapshot: false })).status).toBe(201);
+    expect(await (await t.fetch("/fn/wat-start/")).text()).toBe("ini1");
+  });
+
   it("survive a restart: instances start from the stored snapshot", async () => {
     const before = (await (await t.fetch("/v1/functions/snap")).json()).snapshotTaken;
     expect(Object.keys(before.memories).length).toBeGreaterThan(0);

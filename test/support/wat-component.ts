@@ -8,12 +8,14 @@ import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco";
 
 const WORLD = new URL("../../sdk/wit/world.wit", import.meta.url);
 
+/** A module that exports the lifecycle's init targets the `function` world, others `bare-function`. */
 export async function watComponent(watPath: string | URL): Promise<Uint8Array> {
-  const core = await parse(await readFile(watPath, "utf8"));
+  const source = await readFile(watPath, "utf8");
+  const core = await parse(source);
   const embedded = await componentEmbed({
     binary: core,
     witSource: await readFile(WORLD, "utf8"),
-    world: "bare-function",
+    world: source.includes('"joule:function/lifecycle@0.1.0#init"') ? "function" : "bare-function",
   });
   return componentNew(embedded);
 }

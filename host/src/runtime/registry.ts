@@ -25,6 +25,7 @@ import type { TranspileResult } from "./transpile-worker.ts";
 import type { FunctionImage } from "./types.ts";
 
 const HANDLER_INTERFACE = "joule:function/handler@0.1";
+const LIFECYCLE_INTERFACE = "joule:function/lifecycle@0.1";
 const TRANSPILE_TIMEOUT_MS = 120_000;
 const TRANSPILE_HEAP_MB = 2048;
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -289,6 +290,12 @@ export class FunctionRegistry {
       files: bundle,
       deployedAt,
     };
+    if (record.snapshot && !meta.snapshots && meta.exports.some((e) => e.startsWith(LIFECYCLE_INTERFACE))) {
+      throw new JouleError(
+        "JOULE_ERR_DEPLOY_SNAPSHOT",
+        'the component has an init, but its state after init cannot be snapshotted (a core module has a start function, writes data at instantiation, or keeps mutable globals the host cannot read): deploy with "snapshot": false to run init in every new instance',
+      );
+    }
     let image = await this.#image(record, meta);
     if (record.snapshot && meta.snapshots && this.#snapshotter) {
       // init sees no secrets: the snapshot is written to disk (runtime/snapshot.ts).
