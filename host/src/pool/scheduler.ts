@@ -9,7 +9,8 @@
  */
 import { Piscina } from "piscina";
 import { JouleError } from "../errors.ts";
-import type { InvokeResult, InvokeTask } from "../runtime/types.ts";
+import { PRELOAD_CHANNEL, type PreloadMessage } from "../runtime/image-cache.ts";
+import type { FunctionImage, InvokeResult, InvokeTask } from "../runtime/types.ts";
 import { Affinity, hint } from "./affinity.ts";
 
 export interface SchedulerOptions {
@@ -22,6 +23,7 @@ const QUEUED_RECHECK_MS = 10;
 export class Scheduler {
   readonly #pool: Piscina<InvokeTask, InvokeResult>;
   readonly #affinity = new Affinity();
+  readonly #preload = new BroadcastChannel(PRELOAD_CHANNEL);
 
   constructor(options: SchedulerOptions) {
     this.#pool = new Piscina({
@@ -73,6 +75,11 @@ export class Scheduler {
     }
   }
 
+  /** Has every worker read the function's memory images while idle (runtime/image-cache.ts). */
+  preload(image: FunctionImage): void {
+    this.#preload.postMessage({ paths: Object.values(image.images) } satisfies PreloadMessage);
+  }
+
   get threads(): number {
     return this.#pool.threads.length;
   }
@@ -92,6 +99,7 @@ export class Scheduler {
 
   async close(): Promise<void> {
     this.#affinity.close();
+    this.#preload.close();
     await this.#pool.destroy();
   }
 }

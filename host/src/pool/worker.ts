@@ -8,6 +8,7 @@
 import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
 import { refillSpares } from "../runtime/engine.ts";
+import { listenForPreloads } from "../runtime/image-cache.ts";
 import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
 import { takeSnapshot } from "../runtime/snapshot.ts";
@@ -48,6 +49,8 @@ const counts = new BroadcastChannel(INSTANCES_CHANNEL);
 function report(fn: string, count: number): void {
   counts.postMessage({ threadId, fn, count } satisfies InstanceCount);
 }
+
+listenForPreloads();
 
 /** Scale to zero: instances unused for their function's idle timeout are dropped. */
 setInterval(() => {

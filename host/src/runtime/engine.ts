@@ -24,6 +24,7 @@
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
+import type { MemoryImage } from "../fuel/instrument.ts";
 import type { FunctionImage } from "./types.ts";
 
 type Imports = Record<string, Record<string, unknown>>;
@@ -157,15 +158,37 @@ export async function prepare(image: FunctionImage): Promise<Prepared> {
   return { root, cores, bind: late.bind };
 }
 
-/** Writes to every page of each memory so the kernel maps them now, not when the image is written. */
-function touch(cores: CoreInstance[]): void {
+const PAGE = 4096;
+
+/**
+ * Writes to the pages the engine's last image covered, in each memory, so
+ * the kernel maps them now rather than when the next image is written (a
+ * page fault costs ~1.5 µs here; a JS function's image covers ~750 pages of
+ * its 2,300). Pages no image wrote are left alone: under steady load there
+ * is no idle time, and touching them would only add work.
+ */
+function touch(cores: CoreInstance[], pages: ReadonlySet<number> | undefined): void {
+  if (!pages) return;
   for (const { instance } of cores) {
     for (const value of Object.values(instance.exports)) {
       if (!(value instanceof WebAssembly.Memory)) continue;
       const bytes = new Uint8Array(value.buffer);
-      for (let at = 0; at < bytes.length; at += 4096) bytes[at] = 0;
+      for (const page of pages) if (page * PAGE < bytes.length) bytes[page * PAGE] = 0;
     }
   }
+}
+
+/** The 4 KiB pages an engine's images were last seen to cover, by engine. */
+const coverage = new Map<string, ReadonlySet<number>>();
+
+/** Notes which pages an image of this engine wrote: spares touch those ahead of time. */
+export function rememberCoverage(engine: string, image: MemoryImage): void {
+  if (coverage.has(engine)) return;
+  const pages = new Set<number>();
+  for (const { offset, bytes } of image.segments) {
+    for (let page = Math.floor(offset / PAGE); page * PAGE < offset + bytes.length; page++) pages.add(page);
+  }
+  coverage.set(engine, pages);
 }
 
 /** Engines whose prepared instances a worker keeps, and for how long one goes unused. */
@@ -212,7 +235,7 @@ export function refillSpares(): void {
   setImmediate(async () => {
     try {
       const spare = await prepare(next.image);
-      touch(spare.cores);
+      touch(spare.cores, coverage.get(next.image.engine as string));
       if (slots.get(next.image.engine as string) === next) next.spare = spare;
     } catch {
       // A component that cannot be prepared fails its own request on the normal path.

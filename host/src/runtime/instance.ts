@@ -11,10 +11,16 @@ import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
-import type { MemoryImage } from "../fuel/instrument.ts";
-import { readChunkedSync } from "../store/chunk-store.ts";
-import { type CoreInstance, instantiateComponent, lateBoundImports, prepare, takeSpare } from "./engine.ts";
-import { applyImage, decodeImage } from "./memory-image.ts";
+import {
+  type CoreInstance,
+  instantiateComponent,
+  lateBoundImports,
+  prepare,
+  rememberCoverage,
+  takeSpare,
+} from "./engine.ts";
+import { loadImage } from "./image-cache.ts";
+import { applyImage } from "./memory-image.ts";
 import { initEnv } from "./snapshot.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
@@ -95,19 +101,6 @@ function resolveEnv(image: FunctionImage): Record<string, string> {
   } catch (error) {
     throw new JouleError("JOULE_ERR_SECRET_MISSING", (error as Error).message);
   }
-}
-
-/** Memory images read by this worker, most recently used last. */
-const imageCache = new Map<string, MemoryImage>();
-const MAX_CACHED_IMAGES = 32;
-
-function loadImage(path: string): MemoryImage {
-  let image = imageCache.get(path);
-  if (image) imageCache.delete(path);
-  else image = decodeImage(readChunkedSync(path));
-  imageCache.set(path, image);
-  if (imageCache.size > MAX_CACHED_IMAGES) imageCache.delete(imageCache.keys().next().value as string);
-  return image;
 }
 
 /** What the core instances of the component hold that the host drives: memories and meters. */
@@ -215,7 +208,9 @@ export class FunctionInstance {
         const pages = image.snapshot?.pages[name] ?? 0;
         const have = memory.buffer.byteLength / 65536;
         if (pages > have) memory.grow(pages - have);
-        applyImage(memory, loadImage(imagePath));
+        const memoryImage = loadImage(imagePath);
+        applyImage(memory, memoryImage);
+        if (image.engine) rememberCoverage(image.engine, memoryImage);
       }
       for (const [global, value] of Object.entries(image.snapshot?.globals[name] ?? {})) {
         (instance.exports[global] as WebAssembly.Global).value = value;

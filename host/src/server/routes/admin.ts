@@ -255,7 +255,11 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     if (changed) {
       metrics.forget(name);
       const live = registry.get(name);
-      if (live) await prewarm(scheduler, live, config);
+      if (live) {
+        // The new version's images are read by the workers now, not by its first request.
+        scheduler.preload(live.image);
+        await prewarm(scheduler, live, config);
+      }
       request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
     }
     reply.code(existed ? 200 : 201);

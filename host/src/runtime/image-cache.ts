@@ -1,0 +1,50 @@
+/**
+ * Memory images (split-off data and deploy-time snapshots) as a worker holds
+ * them: read and decoded once, the most recently used kept. Reading one is
+ * the slow part of a cold start when it is not here yet (a snapshot's chunks
+ * are decompressed and its digest checked: about 10 ms for a JS function's
+ * 3 MB), so at deploy the main thread names the new version's images on
+ * PRELOAD_CHANNEL and each worker reads them while idle, before the first
+ * request needs them.
+ */
+import type { MemoryImage } from "../fuel/instrument.ts";
+import { readChunkedSync } from "../store/chunk-store.ts";
+import { decodeImage } from "./memory-image.ts";
+
+export const PRELOAD_CHANNEL = "joule:preload";
+
+/** What the main thread posts on PRELOAD_CHANNEL. */
+export interface PreloadMessage {
+  paths: string[];
+}
+
+const MAX_CACHED_IMAGES = 32;
+
+const cache = new Map<string, MemoryImage>();
+
+export function loadImage(path: string): MemoryImage {
+  let image = cache.get(path);
+  if (image) cache.delete(path);
+  else image = decodeImage(readChunkedSync(path));
+  cache.set(path, image);
+  if (cache.size > MAX_CACHED_IMAGES) cache.delete(cache.keys().next().value as string);
+  return image;
+}
+
+/** In a worker: reads the images the main thread names, one per turn of the event loop. */
+export function listenForPreloads(): void {
+  const channel = new BroadcastChannel(PRELOAD_CHANNEL);
+  (channel as unknown as { unref?: () => void }).unref?.();
+  channel.onmessage = (event) => {
+    const { paths } = (event as MessageEvent<PreloadMessage>).data;
+    for (const path of paths) {
+      setImmediate(() => {
+        try {
+          if (!cache.has(path)) loadImage(path);
+        } catch {
+          // An image that cannot be read fails the request that needs it, with its error.
+        }
+      });
+    }
+  };
+}
