@@ -61,6 +61,20 @@ export const configSchema = z
           .map((s) => s.trim())
           .filter(Boolean),
       ),
+    /**
+     * DNS servers (ip:port, comma-separated) that outbound HTTP resolves
+     * names with, instead of the system resolver (for split-horizon DNS, and
+     * for tests that script answers).
+     */
+    dnsServers: z
+      .string()
+      .default("")
+      .transform((list) =>
+        list
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();
@@ -84,6 +98,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_OCI_MAX_LAYER_BYTES: "ociMaxLayerBytes",
   JOULE_REGISTRY_AUTH_FILE: "registryAuthFile",
   JOULE_INSECURE_REGISTRIES: "insecureRegistries",
+  JOULE_DNS_SERVERS: "dnsServers",
   LOG_LEVEL: "logLevel",
 };
 

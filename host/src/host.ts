@@ -67,7 +67,11 @@ async function startLocked(
   const store = new FunctionStore(config.dataDir);
   await store.open();
   const secrets = new SecretStore(config.dataDir);
-  const registry = new FunctionRegistry(store, { defaultMemoryMb: config.defaultMemoryMb, secrets });
+  const registry = new FunctionRegistry(store, {
+    defaultMemoryMb: config.defaultMemoryMb,
+    secrets,
+    dnsServers: config.dnsServers,
+  });
   const model = await loadEnergyModel(config.dataDir, config.wattsPerCore);
   const ledger = new EnergyLedger(config.dataDir);
   const authDb = openAuthDb(config.dataDir);

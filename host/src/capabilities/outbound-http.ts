@@ -24,7 +24,7 @@
  * call suspends its Wasm stack while the host awaits the answer, and
  * suspended time uses no fuel.
  */
-import { lookup as dnsLookup } from "node:dns/promises";
+import { lookup as dnsLookup, Resolver } from "node:dns/promises";
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
@@ -71,17 +71,40 @@ export function validateOutboundHttp(grant: readonly string[]): string | undefin
 
 export interface OutboundHttpGrant {
   origins: readonly string[];
+  /** DNS servers to resolve with (config.dnsServers); the system resolver when absent. */
+  dnsServers?: readonly string[];
 }
 
 /** Per instance: the parsed grant, and the count of requests of the current invocation. */
 export interface OutboundHttpState {
   patterns: OriginPattern[];
+  resolve: (host: string) => Promise<Array<{ address: string; family: number }>>;
   requests: number;
   denials: Denial[];
 }
 
 export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[]): OutboundHttpState {
-  return { patterns: grant.origins.map(parseOriginPattern), requests: 0, denials };
+  return { patterns: grant.origins.map(parseOriginPattern), resolve: resolver(grant.dnsServers), requests: 0, denials };
+}
+
+/** Every address of a name: the system's lookup, or A and AAAA queries to the configured servers. */
+function resolver(servers: readonly string[] | undefined): OutboundHttpState["resolve"] {
+  if (!servers || servers.length === 0) return (host) => dnsLookup(host, { all: true, verbatim: true });
+  const dns = new Resolver({ timeout: 2000, tries: 2 });
+  dns.setServers([...servers]);
+  const query = (host: string, family: 4 | 6) =>
+    (family === 4 ? dns.resolve4(host) : dns.resolve6(host)).then(
+      (addresses) => addresses.map((address) => ({ address, family })),
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENODATA" || error.code === "ENOTFOUND") return [];
+        throw error;
+      },
+    );
+  return async (host) => {
+    const answers = (await Promise.all([query(host, 4), query(host, 6)])).flat();
+    if (answers.length === 0) throw new Error(`${host} has no address`);
+    return answers;
+  };
 }
 
 /** Called at the start of each invocation. */
@@ -138,7 +161,7 @@ async function checkedAddress(
   }
   let answers: Array<{ address: string; family: number }>;
   try {
-    answers = await dnsLookup(host, { all: true, verbatim: true });
+    answers = await state.resolve(host);
   } catch {
     return new HttpError("failed", `${host} could not be resolved`);
   }

@@ -134,13 +134,18 @@ export class FunctionRegistry {
   readonly #defaultMemoryMb: number;
   readonly #secrets: SecretStore | undefined;
   readonly #kvPath: string;
+  readonly #dnsServers: readonly string[];
 
   /**
    * `defaultMemoryMb`: the memory limit of functions whose limits set none.
    * `secrets`: where `secret://` references in env are checked at deploy (and read by workers).
    */
-  constructor(store: FunctionStore, options: { defaultMemoryMb: number; secrets?: SecretStore | undefined }) {
+  constructor(
+    store: FunctionStore,
+    options: { defaultMemoryMb: number; secrets?: SecretStore | undefined; dnsServers?: readonly string[] },
+  ) {
     this.#store = store;
+    this.#dnsServers = options.dnsServers ?? [];
     this.#artifacts = new ArtifactStore(store);
     this.#defaultMemoryMb = options.defaultMemoryMb;
     this.#secrets = options.secrets;
@@ -442,7 +447,10 @@ export class FunctionRegistry {
       images,
       env: record.env,
       kv: record.capabilities.kv.length > 0 ? { stores: record.capabilities.kv, path: this.#kvPath } : { stores: [] },
-      outboundHttp: { origins: record.capabilities.outboundHttp },
+      outboundHttp: {
+        origins: record.capabilities.outboundHttp,
+        ...(this.#dnsServers.length > 0 ? { dnsServers: this.#dnsServers } : {}),
+      },
       files: {
         mounts: Object.keys(record.capabilities.files),
         entries: Object.fromEntries(
