@@ -100,7 +100,15 @@ async function startLocked(
     logStream,
   });
 
-  registry.useSnapshotter((live) => snapshotInPool(scheduler, live, config));
+  registry.useSnapshotter((live) =>
+    snapshotInPool(scheduler, live, config, (line, { record }) => {
+      const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
+      app.log[level](
+        { function: record.name, version: record.version, guest: line.stream, phase: "init" },
+        line.message,
+      );
+    }),
+  );
   const failed = await registry.load();
   for (const { name, problem } of failed)
     app.log.error({ function: name, problem }, "stored function could not be loaded");

@@ -178,13 +178,10 @@ export function adapt(definition: FunctionDefinition, granted: GrantedImports = 
       // The console writes to stdout, a resource whose handle a snapshot cannot keep:
       // during init it goes to the host log instead.
       const saved = { ...console };
-      Object.assign(console, {
-        log: logger("info"),
-        info: logger("info"),
-        debug: logger("debug"),
-        warn: logger("warn"),
-        error: logger("error"),
-      });
+      const levels: Record<string, LogLevel> = { debug: "debug", warn: "warn", error: "error", trace: "debug" };
+      for (const [method, value] of Object.entries(console)) {
+        if (typeof value === "function") Object.assign(console, { [method]: logger(levels[method] ?? "info") });
+      }
       try {
         // Not through currentEnv(): nothing read at init may stay cached into the snapshot.
         await definition.init(Object.freeze(Object.fromEntries(environment())));

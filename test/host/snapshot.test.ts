@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readChunkedSync } from "../../host/src/store/chunk-store.ts";
 import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
 
 let t: TestHost;
@@ -38,15 +39,27 @@ describe("deploy-time snapshots", () => {
         envNow: ["PLAIN", "TOKEN"],
       });
     }
-    // The snapshot on disk holds no secret.
-    const blobs = join(t.dataDir, "blobs/sha256");
-    for (const file of await readdir(blobs)) {
-      expect((await readFile(join(blobs, file))).includes("s3cr3t-value-for-snapshots")).toBe(false);
+    // The snapshot on disk holds no secret: every stored image, decompressed, and every raw file.
+    const { snapshotTaken } = await (await t.fetch("/v1/functions/snap")).json();
+    const memories = Object.values(snapshotTaken.memories) as Array<{ digest: string }>;
+    expect(memories.length).toBeGreaterThan(0);
+    for (const { digest } of memories) {
+      const image = readChunkedSync(join(t.dataDir, "recipes/sha256", digest.slice("sha256:".length)));
+      expect(image.byteLength).toBeGreaterThan(1_000_000);
+      expect(image.includes("s3cr3t-value-for-snapshots")).toBe(false);
+      // The same search finds what init did keep: a plain env value.
+      expect(image.includes("PLAIN")).toBe(true);
+    }
+    for (const dir of ["blobs/sha256", "recipes/sha256", "chunks/sha256"]) {
+      for (const file of await readdir(join(t.dataDir, dir))) {
+        expect((await readFile(join(t.dataDir, dir, file))).includes("s3cr3t-value-for-snapshots")).toBe(false);
+      }
     }
   });
 
   it('with "snapshot": false, run init in every new instance instead, with the same env', async () => {
-    const initLogs = () => t.logs.filter((line) => line.function === "no-snap" && line.msg === "init ran").length;
+    const initLogs = () =>
+      t.logs.filter((line) => line.function === "no-snap" && line.msg === "init ran" && line.phase !== "init").length;
     const env = { PLAIN: "1", TOKEN: "secret://init-token" };
     expect((await deploy("no-snap", { snapshot: false, isolation: "per-request", env })).status).toBe(201);
     for (let i = 1; i <= 2; i++) {
@@ -56,8 +69,9 @@ describe("deploy-time snapshots", () => {
     const record = await (await t.fetch("/v1/functions/no-snap")).json();
     expect(record.snapshot).toBe(false);
     expect(record.snapshotTaken).toBeUndefined();
-    // With a snapshot, no request ran init: it ran once, at deploy.
-    expect(t.logs.some((line) => line.function === "snap" && line.msg === "init ran")).toBe(false);
+    // With a snapshot, no request ran init: it ran once, at deploy, and its log line says so.
+    const snapInit = t.logs.filter((line) => line.function === "snap" && line.msg === "init ran");
+    expect(snapInit.map((line) => line.phase)).toEqual(["init"]);
   });
 
   it("fail the deploy with JOULE_ERR_DEPLOY_INIT_FAILED when init throws or runs past its limits, and keep the live version", async () => {

@@ -78,6 +78,7 @@ export interface MemoryImage {
 
 export const MEMORY_EXPORT = "joule:memory";
 export const GLOBAL_EXPORT_PREFIX = "joule:global-";
+export const TABLE_EXPORT_PREFIX = "joule:table-";
 
 export interface InstrumentResult {
   bytes: Uint8Array;
@@ -103,9 +104,12 @@ export interface MeterExports {
   /**
    * The module's own mutable globals, exported under these names so a
    * snapshot can read and restore them (runtime/snapshot.ts); absent when
-   * one of them is not a number (JS cannot read a v128 or reference global).
+   * one of them is not an integer (JS cannot read a v128 or reference
+   * global; a float's NaN or infinity would not survive the record).
    */
   globals?: string[];
+  /** The module's own tables, exported so a snapshot can check init left them as they were. */
+  tables?: string[];
   /**
    * With `deferStart`, the module's start function, exported under this name
    * instead of run by instantiation: the host calls it once it has set the
@@ -144,6 +148,7 @@ interface ModuleInfo {
   definedGlobals: number;
   /** Defined mutable globals (absolute indices) and whether JS can read and write each (numbers only). */
   mutableGlobals: Array<{ index: number; numeric: boolean }>;
+  importedTables: number;
   functionTypes: number[];
   exportNames: Set<string>;
   types: IndexTypes;
@@ -196,6 +201,7 @@ function scan(bytes: Uint8Array): ModuleInfo {
     importedGlobals: 0,
     definedGlobals: 0,
     mutableGlobals: [],
+    importedTables: 0,
     functionTypes: [],
     exportNames: new Set(),
     types: { memory64: [], table64: [] },
@@ -246,8 +252,10 @@ function scan(bytes: Uint8Array): ModuleInfo {
           if (kind === 0x00) {
             s.u32();
             info.importedFunctions++;
-          } else if (kind === 0x01) info.types.table64.push(readTableType(s));
-          else if (kind === 0x02) {
+          } else if (kind === 0x01) {
+            info.types.table64.push(readTableType(s));
+            info.importedTables++;
+          } else if (kind === 0x02) {
             info.types.memory64.push(skipLimits(s));
             info.importedMemories++;
           } else if (kind === 0x03) {
@@ -305,7 +313,7 @@ function scan(bytes: Uint8Array): ModuleInfo {
           const type = s.peek();
           skipValtype(s);
           if (s.byte() === 1) {
-            info.mutableGlobals.push({ index: info.importedGlobals + i, numeric: type >= 0x7c && type <= 0x7f });
+            info.mutableGlobals.push({ index: info.importedGlobals + i, numeric: type === 0x7f || type === 0x7e });
           }
           skipConstExpr(s);
         }
@@ -738,7 +746,19 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
   if (options.splitData && ownGlobals.length > 0 && ownGlobals.every((g) => g.numeric)) {
     exports.globals = ownGlobals.map((g) => chooseExportName(taken, `${GLOBAL_EXPORT_PREFIX}${g.index}`));
   }
-  const added = 3 + (exports.memory ? 1 : 0) + (exports.start ? 1 : 0) + (exports.globals ? exports.globals.length : 0);
+  // Defined tables too, so a snapshot can tell whether init changed one.
+  const ownTables = options.splitData
+    ? Array.from({ length: info.types.table64.length - info.importedTables }, (_, i) => info.importedTables + i)
+    : [];
+  if (ownTables.length > 0) {
+    exports.tables = ownTables.map((index) => chooseExportName(taken, `${TABLE_EXPORT_PREFIX}${index}`));
+  }
+  const added =
+    3 +
+    (exports.memory ? 1 : 0) +
+    (exports.start ? 1 : 0) +
+    (exports.globals ? exports.globals.length : 0) +
+    ownTables.length;
   const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
   out.bytes(input.subarray(0, 8));
 
@@ -790,6 +810,13 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       w.byte(0x00);
       w.u32(info.startFunction);
     }
+    ownTables.forEach((index, i) => {
+      const name = exports.tables?.[i];
+      if (name === undefined) return;
+      w.name(name);
+      w.byte(0x01);
+      w.u32(index);
+    });
     ownGlobals.forEach((global, i) => {
       const name = exports.globals?.[i];
       if (name === undefined) return;

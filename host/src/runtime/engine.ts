@@ -66,7 +66,7 @@ export function loadGlue(image: FunctionImage): Promise<Glue> {
 }
 
 /** Classes (resource types) are passed as they are: the glue checks results with instanceof them. */
-function isClass(value: unknown): boolean {
+export function isClass(value: unknown): boolean {
   return typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value));
 }
 

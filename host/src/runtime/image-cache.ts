@@ -18,17 +18,28 @@ export interface PreloadMessage {
   paths: string[];
 }
 
+/** Images a worker keeps, by count and by bytes (a snapshot can be as large as limits.memoryMb). */
 const MAX_CACHED_IMAGES = 32;
+const MAX_CACHED_BYTES = 256 * 1024 * 1024;
 
-const cache = new Map<string, MemoryImage>();
+const cache = new Map<string, { image: MemoryImage; bytes: number }>();
+let cachedBytes = 0;
 
 export function loadImage(path: string): MemoryImage {
-  let image = cache.get(path);
-  if (image) cache.delete(path);
-  else image = decodeImage(readChunkedSync(path));
-  cache.set(path, image);
-  if (cache.size > MAX_CACHED_IMAGES) cache.delete(cache.keys().next().value as string);
-  return image;
+  let entry = cache.get(path);
+  if (entry) cache.delete(path);
+  else {
+    const image = decodeImage(readChunkedSync(path));
+    entry = { image, bytes: image.segments.reduce((n, s) => n + s.bytes.byteLength, 0) };
+    cachedBytes += entry.bytes;
+  }
+  cache.set(path, entry);
+  while (cache.size > 1 && (cache.size > MAX_CACHED_IMAGES || cachedBytes > MAX_CACHED_BYTES)) {
+    const oldest = cache.keys().next().value as string;
+    cachedBytes -= cache.get(oldest)?.bytes ?? 0;
+    cache.delete(oldest);
+  }
+  return entry.image;
 }
 
 /** In a worker: reads the images the main thread names, one per turn of the event loop. */

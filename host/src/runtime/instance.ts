@@ -14,6 +14,7 @@ import { JouleError } from "../errors.ts";
 import {
   type CoreInstance,
   instantiateComponent,
+  isClass,
   lateBoundImports,
   prepare,
   rememberCoverage,
@@ -186,6 +187,7 @@ export class FunctionInstance {
     const capabilities = prepareCapabilities({ env, ...grants });
     const imports = capabilities.imports;
     let bind: (imports: Imports) => void;
+    let grewPastLimit = false;
     /** Limits first, then the memory image, then the deferred start: in that order for every core instance. */
     const setUp = (core: CoreInstance) => {
       const { name, instance } = core;
@@ -207,6 +209,11 @@ export class FunctionInstance {
         // A snapshot's memory is as large as it was after init.
         const pages = image.snapshot?.pages[name] ?? 0;
         const have = memory.buffer.byteLength / 65536;
+        if (pages > memoryLimitPages) {
+          // The limit was lowered since the snapshot was taken: refused like a guest's grow past it.
+          grewPastLimit = true;
+          throw new Error(`the snapshot needs ${pages} pages of memory, over the limit of ${memoryLimitPages}`);
+        }
         if (pages > have) memory.grow(pages - have);
         const memoryImage = loadImage(imagePath);
         applyImage(memory, memoryImage);
@@ -248,7 +255,7 @@ export class FunctionInstance {
       }
     } catch (error) {
       const { used, exhausted } = account(parts.fuel, budget, fuelLimit);
-      const refused = parts.memoryRefused.some((global) => global.value !== 0);
+      const refused = grewPastLimit || parts.memoryRefused.some((global) => global.value !== 0);
       throw new InstantiationFailure(error, used, exhausted, refused);
     }
     const spent = account(parts.fuel, budget, fuelLimit);
@@ -301,24 +308,31 @@ export class FunctionInstance {
   }
 
   /**
-   * Until `stop()`, notes every host function the guest calls (as
-   * `interface#function`): a snapshot must know whether init took a
-   * resource, whose handle lives in the glue, not in memory.
+   * Until `stop()`, notes the host functions that handed the guest a
+   * resource (an instance of one of the imported classes), as
+   * `interface#function`: a snapshot cannot hold those, since a resource's
+   * handle lives in the glue's tables, not in memory.
    */
-  watchImports(): { stop(): Set<string> } {
-    const called = new Set<string>();
+  watchResources(): { stop(): Set<string> } {
+    const resources = new Set<string>();
     const imports = this.#imports;
     const bind = this.#bind;
-    if (!imports || !bind) return { stop: () => called };
+    if (!imports || !bind) return { stop: () => resources };
+    const classes = Object.values(imports).flatMap((members) =>
+      Object.values(members).filter((value): value is new (...a: never[]) => unknown => isClass(value)),
+    );
     const watched: Imports = {};
     for (const [namespace, members] of Object.entries(imports)) {
       watched[namespace] = Object.fromEntries(
         Object.entries(members).map(([name, value]) => [
           name,
-          typeof value === "function"
+          typeof value === "function" && !isClass(value)
             ? (...args: unknown[]) => {
-                called.add(`${namespace.replace(/@.*$/, "")}#${name}`);
-                return (value as (...a: unknown[]) => unknown)(...args);
+                const result = (value as (...a: unknown[]) => unknown)(...args);
+                if (classes.some((type) => result instanceof type)) {
+                  resources.add(`${namespace.replace(/@.*$/, "")}#${name}`);
+                }
+                return result;
               }
             : value,
         ]),
@@ -328,7 +342,7 @@ export class FunctionInstance {
     return {
       stop() {
         bind(imports);
-        return called;
+        return resources;
       },
     };
   }

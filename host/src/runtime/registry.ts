@@ -18,7 +18,13 @@ import { JouleError } from "../errors.ts";
 import { type FunctionSettings, functionSettings } from "../manifest.ts";
 import { type Artifact, packageFunction } from "../oci/artifact.ts";
 import { ArtifactStore } from "../store/artifact-store.ts";
-import { type DerivedMeta, type FunctionRecord, type FunctionStore, sha256 } from "../store/function-store.ts";
+import {
+  DERIVATION_VERSION,
+  type DerivedMeta,
+  type FunctionRecord,
+  type FunctionStore,
+  sha256,
+} from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
 import { type CapturedSnapshot, initEnv } from "./snapshot.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
@@ -295,14 +301,17 @@ export class FunctionRegistry {
       files: bundle,
       deployedAt,
     };
-    if (record.snapshot && !meta.snapshots && meta.exports.some((e) => e.startsWith(LIFECYCLE_INTERFACE))) {
+    const hasInit = meta.exports.some((name) => name.startsWith(LIFECYCLE_INTERFACE));
+    if (record.snapshot && !meta.snapshots && hasInit) {
       throw new JouleError(
         "JOULE_ERR_DEPLOY_SNAPSHOT",
         'the component has an init, but its state after init cannot be snapshotted (a core module has a start function, writes data at instantiation, or keeps mutable globals the host cannot read): deploy with "snapshot": false to run init in every new instance',
       );
     }
+    // Shipped files first: init may read them.
+    for (const file of shipped) await this.#store.putBlob(file.bytes);
     let image = await this.#image(record, meta);
-    if (record.snapshot && meta.snapshots && this.#snapshotter) {
+    if (record.snapshot && meta.snapshots && hasInit && this.#snapshotter) {
       // init sees no secrets: the snapshot is written to disk (runtime/snapshot.ts).
       const { secrets: _, ...plain } = image;
       const captured = await this.#snapshotter({
@@ -317,7 +326,6 @@ export class FunctionRegistry {
     // Order matters: blobs, then record, then the in-memory swap. Until the
     // record is renamed into place a crash leaves the previous version.
     await this.#artifacts.put(artifact);
-    for (const file of shipped) await this.#store.putBlob(file.bytes);
     await this.#store.putRecord(record);
     this.#live.set(record.name, { record, image });
     await this.#artifacts.writeIndex(this.list());
@@ -335,7 +343,7 @@ export class FunctionRegistry {
         Object.entries(values).map(([name, value]) => [name, typeof value === "bigint" ? value.toString() : value]),
       );
     }
-    return { memories, globals, initFuel: captured.fuel };
+    return { memories, globals, initFuel: captured.fuel, derivation: DERIVATION_VERSION };
   }
 
   remove(name: string): Promise<boolean> {
@@ -418,7 +426,9 @@ export class FunctionRegistry {
       modules[file] = await this.#compile(digest, () => readFile(this.#store.modulePath(digest)));
     }
     const images = Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)]));
-    const taken = record.snapshotTaken;
+    // A snapshot fits the modules it was taken with: after a derivation change, init runs per instance
+    // until the function is deployed again.
+    const taken = record.snapshotTaken?.derivation === DERIVATION_VERSION ? record.snapshotTaken : undefined;
     for (const [file, { digest }] of Object.entries(taken?.memories ?? {}))
       images[file] = this.#store.recipePath(digest);
     return {

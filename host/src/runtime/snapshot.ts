@@ -27,20 +27,6 @@ import type { FunctionImage } from "./types.ts";
 
 const PAGE = 4096;
 
-/**
- * Host functions that hand the guest a resource: its handle lives in the
- * jco glue's tables, which a memory snapshot does not hold, so a restored
- * instance would refer to a handle it does not have.
- */
-const RESOURCE_MAKERS: ReadonlySet<string> = new Set([
-  "wasi:cli/stdout#getStdout",
-  "wasi:cli/stderr#getStderr",
-  "wasi:cli/stdin#getStdin",
-  "wasi:clocks/monotonic-clock#subscribeInstant",
-  "wasi:clocks/monotonic-clock#subscribeDuration",
-  "wasi:filesystem/preopens#getDirectories",
-]);
-
 export interface CapturedSnapshot {
   /** Per core module file: its memory's size in 64 KiB pages and its non-zero pages, encoded. */
   memories: Record<string, { pages: number; image: Uint8Array }>;
@@ -90,7 +76,9 @@ function tables(cores: readonly CoreInstance[]): unknown[][] {
     for (const value of Object.values(instance.exports)) {
       if (!(value instanceof WebAssembly.Table)) continue;
       const entries: unknown[] = [];
-      for (let i = 0; i < value.length; i++) entries.push(value.get(i));
+      // A 64-bit table takes BigInt indices.
+      const index = typeof (value.length as unknown) === "bigint" ? BigInt : Number;
+      for (let i = 0; i < Number(value.length); i++) entries.push(value.get(index(i) as number));
       seen.push(entries);
     }
   }
@@ -112,7 +100,7 @@ export async function takeSnapshot(
   fuelLimit: number,
 ): Promise<CapturedSnapshot | undefined> {
   const before = tables(instance.cores);
-  const watch = instance.watchImports();
+  const watch = instance.watchResources();
   let ran: boolean;
   try {
     ran = await instance.init(fuelLimit);
@@ -120,7 +108,7 @@ export async function takeSnapshot(
     watch.stop();
   }
   if (!ran) return undefined;
-  const resources = [...watch.stop()].filter((name) => RESOURCE_MAKERS.has(name));
+  const resources = [...watch.stop()];
   if (resources.length > 0) {
     throw new JouleError(
       "JOULE_ERR_DEPLOY_SNAPSHOT",

@@ -94,6 +94,8 @@ export const functionRecordSchema = z
         ),
         globals: z.record(z.string(), z.record(z.string(), z.union([z.number(), z.string().regex(/^-?\d+$/)]))),
         initFuel: z.number().nonnegative(),
+        /** The DERIVATION_VERSION of the modules it was taken with. */
+        derivation: z.number().int(),
       })
       .strict()
       .optional(),
@@ -107,7 +109,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 8;
+export const DERIVATION_VERSION = 9;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
@@ -126,6 +128,7 @@ export const derivedMetaSchema = z
           memory: z.string().optional(),
           start: z.string().optional(),
           globals: z.array(z.string()).optional(),
+          tables: z.array(z.string()).optional(),
         })
         .strict(),
     ),
