@@ -21,6 +21,21 @@ describe("scheduling invocations on the worker pool", () => {
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
   });
 
+  it("serves queued requests first come, first served", async () => {
+    const busy = t.fetch("/fn/misbehave/busy?ms=400");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const queued: Array<Promise<number>> = [];
+    for (let i = 0; i < 6; i++) {
+      queued.push(count());
+      await new Promise((resolve) => setTimeout(resolve, 15)); // arrive in this order
+    }
+    await busy;
+    const seen = await Promise.all(queued);
+    // Each request's count is the order it ran in: the order they arrived.
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(new Set(seen).size).toBe(6);
+  });
+
   it("keeps an instance after the function's own error, and drops it after a trap", async () => {
     const first = await count();
     expect((await t.fetch("/fn/misbehave/throw")).status).toBe(502);

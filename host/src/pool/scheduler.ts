@@ -20,12 +20,21 @@ export interface SchedulerOptions {
 /** How often a deadline is looked at again while its task still waits in the queue. */
 const QUEUED_RECHECK_MS = 10;
 
+/** Invocations that may wait for a worker, per worker. */
+const QUEUE_PER_WORKER = 512;
+
 export class Scheduler {
   readonly #pool: Piscina<InvokeTask, InvokeResult>;
+  readonly #workers: number;
+  /** Tasks handed to piscina: at most one per worker, so piscina never queues (see `invoke`). */
+  #running = 0;
+  /** Tasks waiting for a worker, first come first served. */
+  readonly #waiting: Array<() => void> = [];
   readonly #affinity = new Affinity();
   readonly #preload = new BroadcastChannel(PRELOAD_CHANNEL);
 
   constructor(options: SchedulerOptions) {
+    this.#workers = options.workers;
     this.#pool = new Piscina({
       loadBalancer: this.#affinity.choose,
       filename: new URL("./worker.ts", import.meta.url).href,
@@ -33,14 +42,37 @@ export class Scheduler {
       maxThreads: options.workers,
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
-      maxQueue: options.workers * 512,
       // Idle workers must keep their event loop running: their timers drop idle instances.
       // ("sync" parks them in Atomics.wait between tasks.)
       atomics: "async",
     });
   }
 
+  /**
+   * Runs a task when a worker is free. The queue is Joule's, not piscina's:
+   * piscina keeps tasks that carry an abort signal (all of ours) in a side
+   * queue that its maxQueue does not count and that it reorders, so it only
+   * ever gets as many tasks as it has workers.
+   */
   async invoke(task: Omit<InvokeTask, "startedAt">, timeoutMs: number): Promise<InvokeResult> {
+    if (this.#running < this.#workers) this.#running++;
+    else {
+      if (this.#waiting.length >= this.#workers * QUEUE_PER_WORKER) {
+        throw new JouleError("JOULE_ERR_HOST_NOT_READY", "too many requests are queued; retry later");
+      }
+      // The finishing task hands its slot over: `#running` stays as it is.
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    try {
+      return await this.#run(task, timeoutMs);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+
+  async #run(task: Omit<InvokeTask, "startedAt">, timeoutMs: number): Promise<InvokeResult> {
     const startedAt = new BigInt64Array(new SharedArrayBuffer(8));
     const controller = new AbortController();
     let timedOut = false;
@@ -65,9 +97,6 @@ export class Scheduler {
         throw new JouleError("JOULE_ERR_LIMIT_TIMEOUT", `${task.image.name} ran past its limit of ${timeoutMs} ms`, {
           timeoutMs,
         });
-      }
-      if ((error as Error).message?.includes("Task queue is at limit")) {
-        throw new JouleError("JOULE_ERR_HOST_NOT_READY", "too many requests are queued; retry later");
       }
       throw error;
     } finally {
@@ -94,7 +123,7 @@ export class Scheduler {
   }
 
   get queueSize(): number {
-    return this.#pool.queueSize;
+    return this.#waiting.length;
   }
 
   async close(): Promise<void> {
