@@ -10,6 +10,18 @@ import { describeIssues } from "./manifest.ts";
 
 const MiB = 1024 * 1024;
 
+/** A comma-separated list in one variable, as its trimmed, non-empty items. */
+const commaList = () =>
+  z
+    .string()
+    .default("")
+    .transform((list) =>
+      list
+        .split(",")
+        .map((item) => item.trim())
+        .filter(Boolean),
+    );
+
 export const configSchema = z
   .object({
     host: z.string().min(1).default("127.0.0.1"),
@@ -52,29 +64,13 @@ export const configSchema = z
     /** A Docker-style auth file (`{"auths": {...}}`) with the credentials of the registries deploys pull from. */
     registryAuthFile: z.string().min(1).optional(),
     /** Registries (host:port, comma-separated) reached over plain HTTP although not on loopback. */
-    insecureRegistries: z
-      .string()
-      .default("")
-      .transform((list) =>
-        list
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean),
-      ),
+    insecureRegistries: commaList(),
     /**
      * DNS servers (ip:port, comma-separated) that outbound HTTP resolves
      * names with, instead of the system resolver (for split-horizon DNS, and
      * for tests that script answers).
      */
-    dnsServers: z
-      .string()
-      .default("")
-      .transform((list) =>
-        list
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean),
-      ),
+    dnsServers: commaList(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();

@@ -96,6 +96,14 @@ function keepOrDrop(instance: FunctionInstance, task: InvokeTask): void {
   else report(task.image.name, 0);
 }
 
+const NO_CONTENT = { status: 204, headers: [], body: new Uint8Array() };
+
+/** What a result carries besides its outcome: the figures, and the logs and denials drained from the instance. */
+function drained(instance: FunctionInstance, stats: InvokeStats) {
+  const { lines, dropped } = instance.sink.drain();
+  return { stats, logs: lines, droppedLogs: dropped, denials: instance.drainDenials() };
+}
+
 /** Whether an instance that failed this way can serve again: only the guest's own errors leave it sound. */
 function reusableAfter(error: unknown): boolean {
   if (error instanceof GuestFailure) return true;
@@ -163,33 +171,16 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
     // Never kept or counted: it ran init without the function's secrets, for the snapshot only.
     try {
       const snapshot = await takeSnapshot(instance, task.image, task.fuelLimit);
-      const { lines, dropped } = instance.sink.drain();
-      return {
-        ok: true,
-        response: { status: 204, headers: [], body: new Uint8Array() },
-        snapshot,
-        stats: stats(instance.memoryBytes()),
-        logs: lines,
-        droppedLogs: dropped,
-        denials: instance.drainDenials(),
-      };
+      return { ok: true, response: NO_CONTENT, snapshot, ...drained(instance, stats(instance.memoryBytes())) };
     } catch (error) {
-      const { lines, dropped } = instance.sink.drain();
-      return {
-        ok: false,
-        error: toWire(error, "handle"),
-        stats: stats(instance.memoryBytes()),
-        logs: lines,
-        droppedLogs: dropped,
-        denials: instance.drainDenials(),
-      };
+      return { ok: false, error: toWire(error, "handle"), ...drained(instance, stats(instance.memoryBytes())) };
     }
   }
   if (task.warmOnly) {
     giveBack(instance, task);
     return {
       ok: true,
-      response: { status: 204, headers: [], body: new Uint8Array() },
+      response: NO_CONTENT,
       stats: stats(instance.memoryBytes()),
       logs: [],
       droppedLogs: 0,
@@ -202,22 +193,11 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
     const response = checkResponse(raw, task.maxResponseBytes);
     // Memory never shrinks: an instance that grew well past its start is not kept.
     keepOrDrop(instance, task);
-    const { lines, dropped } = instance.sink.drain();
-    const denials = instance.drainDenials();
-    return { ok: true, response, stats: stats(instance.memoryBytes()), logs: lines, droppedLogs: dropped, denials };
+    return { ok: true, response, ...drained(instance, stats(instance.memoryBytes())) };
   } catch (error) {
-    const { lines, dropped } = instance.sink.drain();
-    const denials = instance.drainDenials();
     // After a trap or an exhausted limit the instance's state cannot be trusted; it is dropped.
     if (reusableAfter(error)) keepOrDrop(instance, task);
     else report(name, 0);
-    return {
-      ok: false,
-      error: toWire(error, "handle"),
-      stats: stats(instance.memoryBytes()),
-      logs: lines,
-      droppedLogs: dropped,
-      denials,
-    };
+    return { ok: false, error: toWire(error, "handle"), ...drained(instance, stats(instance.memoryBytes())) };
   }
 }
