@@ -70,13 +70,16 @@ export function isClass(value: unknown): boolean {
   return typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value));
 }
 
+let template: Imports | undefined;
+
 /**
  * Imports whose functions call into what `bind` installs later; classes
  * (resource types, the same for every instance) are passed as they are.
  */
 export function lateBoundImports(): { imports: Imports; bind(imports: Imports): void } {
   let bound: Imports | undefined;
-  const template = buildImports({ env: {}, sink: new LogSink(0), kv: { stores: [] }, denials: [] });
+  // Only its names and classes are used: the same for every instance, so built once.
+  template ??= buildImports({ env: {}, sink: new LogSink(0), kv: { stores: [] }, denials: [] });
   const imports: Imports = {};
   for (const [namespace, members] of Object.entries(template)) {
     const out: Record<string, unknown> = {};
