@@ -24,21 +24,17 @@ beforeAll(async () => {
     startUpstream(),
   ]);
   t = await startTestHost({ dnsServers: dns.address });
-  const response = await t.fetch("/v1/functions/rebinder", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      component: { path: componentPath("reach") },
-      functionDir: reachDir(),
-      capabilities: {
-        kv: ["cache"],
-        outboundHttp: [`http://mixed.test:${victim.port}`, `http://rebind.test:${victim.port}`],
-        files: { "/data/": "assets/", "/config.json": "config.json" },
-      },
-      // The connection to the public address may hang here (no internet): bound it.
-      limits: { timeoutMs: 3000 },
-      public: true,
-    }),
+  const response = await t.deploy("rebinder", {
+    component: componentPath("reach"),
+    functionDir: reachDir(),
+    capabilities: {
+      kv: ["cache"],
+      outboundHttp: [`http://mixed.test:${victim.port}`, `http://rebind.test:${victim.port}`],
+      files: { "/data/": "assets/", "/config.json": "config.json" },
+    },
+    // The connection to the public address may hang here (no internet): bound it.
+    limits: { timeoutMs: 3000 },
+    public: true,
   });
   expect(response.status, await response.text()).toBe(201);
 });

@@ -9,13 +9,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-function deploy(name: string, extra: Record<string, unknown> = {}): Promise<Response> {
-  return t.fetch(`/v1/functions/${name}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ component: { path: componentPath("misbehave") }, ...extra }),
-  });
-}
+const deploy = (name: string, extra: Record<string, unknown> = {}) =>
+  t.deploy(name, { component: componentPath("misbehave"), ...extra });
 
 async function coldStarts(name: string, instance: "prepared" | "new"): Promise<number> {
   const text = await (await t.fetch("/metrics")).text();
@@ -57,12 +52,7 @@ describe("worker affinity", () => {
     const two = await startTestHost({ workers: 2 });
     try {
       for (const name of ["sticky", "busy"]) {
-        const response = await two.fetch(`/v1/functions/${name}`, {
-          method: "PUT",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ component: { path: componentPath("misbehave") } }),
-        });
-        expect(response.status).toBe(201);
+        expect((await two.deploy(name, { component: componentPath("misbehave") })).status).toBe(201);
       }
       // Occupy one worker, so that "sticky" becomes warm on the other one only.
       const busy = two.fetch("/fn/busy/busy?ms=800");

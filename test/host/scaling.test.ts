@@ -8,13 +8,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-function deploy(name: string, component: string, extra: Record<string, unknown>): Promise<Response> {
-  return t.fetch(`/v1/functions/${name}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ component: { path: componentPath(component) }, ...extra }),
-  });
-}
+const deploy = (name: string, component: string, extra: Record<string, unknown>) =>
+  t.deploy(name, { component: componentPath(component), ...extra });
 
 async function instances(name: string): Promise<number> {
   const text = await (await t.fetch("/metrics")).text();

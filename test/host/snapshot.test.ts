@@ -12,13 +12,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-function deploy(name: string, extra: Record<string, unknown> = {}): Promise<Response> {
-  return t.fetch(`/v1/functions/${name}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ component: { path: componentPath("misbehave") }, ...extra }),
-  });
-}
+const deploy = (name: string, extra: Record<string, unknown> = {}) =>
+  t.deploy(name, { component: componentPath("misbehave"), ...extra });
 
 const state = async (name: string) => (await t.fetch(`/fn/${name}/init-state`)).json();
 
@@ -99,11 +94,7 @@ describe("deploy-time snapshots", () => {
   });
 
   it("snapshot core-Wasm guests too: memory and globals come back in every new instance", async () => {
-    const response = await t.fetch("/v1/functions/wat-snap", {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ component: { path: componentPath("lifecycle") }, isolation: "per-request" }),
-    });
+    const response = await t.deploy("wat-snap", { component: componentPath("lifecycle"), isolation: "per-request" });
     expect(response.status).toBe(201);
     expect((await response.json()).snapshotTaken).toBeDefined();
     // "ini" from memory, "1" from the global init incremented: both restored, init not run again.
@@ -112,11 +103,7 @@ describe("deploy-time snapshots", () => {
 
   it("refuse with JOULE_ERR_DEPLOY_SNAPSHOT a component with an init whose state cannot be captured", async () => {
     const deployStart = (extra: Record<string, unknown>) =>
-      t.fetch("/v1/functions/wat-start", {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ component: { path: componentPath("lifecycle-start") }, ...extra }),
-      });
+      t.deploy("wat-start", { component: componentPath("lifecycle-start"), ...extra });
     const refused = await deployStart({});
     expect(refused.status).toBe(422);
     const { error } = await refused.json();

@@ -21,11 +21,12 @@ export interface TestHost {
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** fetch relative to the host without credentials. */
   anonymous(path: string, init?: RequestInit): Promise<Response>;
-  /** Deploys one of the components built in global setup, by path on the host's disk. */
-  deploy(
-    name: string,
-    options?: { component?: string; env?: Record<string, string>; limits?: Record<string, number> },
-  ): Promise<Response>;
+  /**
+   * Deploys a component by path on the host's disk (`component`, else the
+   * one global setup built under `name`), with any other deploy settings
+   * given (env, limits, isolation, snapshot, capabilities...).
+   */
+  deploy(name: string, options?: { component?: string } & Record<string, unknown>): Promise<Response>;
   restart(): Promise<void>;
   close(): Promise<void>;
 }
@@ -75,15 +76,11 @@ export async function startTestHost(overrides: ConfigInput = {}, dataDir?: strin
       return fetch(new URL(path, host.url), { ...init, headers });
     },
     anonymous: (path, init) => fetch(new URL(path, host.url), init),
-    deploy: (name, options = {}) =>
+    deploy: (name, { component, ...settings } = {}) =>
       test.fetch(`/v1/functions/${name}`, {
         method: "PUT",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          component: { path: options.component ?? componentPath(name) },
-          env: options.env ?? {},
-          limits: options.limits ?? {},
-        }),
+        body: JSON.stringify({ component: { path: component ?? componentPath(name) }, ...settings }),
       }),
     async restart() {
       await host.close();
