@@ -2,8 +2,9 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -85,6 +86,26 @@ describe("energy", () => {
     expect(after).toEqual({ ...before, reservedJoules: 0 });
     expect(after.budget).toEqual({ joules: 1000, periodMs: 3_600_000 });
     expect(Date.parse(after.refillAt)).toBeGreaterThan(Date.now());
+  });
+
+  it("commits charges to the data dir while the host runs", async () => {
+    const db = new DatabaseSync(join(t.dataDir, "energy.db"), { readOnly: true });
+    try {
+      const count = () => (db.prepare("SELECT count(*) AS n FROM charges").get() as { n: number }).n;
+      const before = count();
+      const energies = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const response = await t.fetch("/fn/tiny/");
+          expect(response.status).toBe(200);
+          return response.headers.get("x-joule-energy-uj");
+        }),
+      );
+      expect(energies.every((uj) => Number(uj) > 0)).toBe(true);
+      // Written behind, without a restart or a read through the API.
+      await vi.waitFor(() => expect(count()).toBe(before + 20), { timeout: 2000, interval: 20 });
+    } finally {
+      db.close();
+    }
   });
 
   it("refills a budget every period", async () => {
