@@ -7,7 +7,7 @@
  */
 import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
-import { refillSpares } from "../runtime/engine.ts";
+import { holdSpares, refillSpares } from "../runtime/engine.ts";
 import { listenForPreloads } from "../runtime/image-cache.ts";
 import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
@@ -128,10 +128,11 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
 }
 
 export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
+  holdSpares();
   try {
     return await run(task);
   } finally {
-    // In the time until the next task: make the instance a cold start will want next.
+    // Once the worker has been quiet a while: make the instance a cold start will want next.
     refillSpares();
   }
 }

@@ -224,28 +224,53 @@ export function takeSpare(image: FunctionImage): Prepared | undefined {
 }
 
 /**
- * Makes the missing prepared instances, one at a time, each after the
- * event loop has had a turn: a task that arrives meanwhile waits for at most
- * one instantiation.
+ * Making a spare blocks the worker for one instantiation (about 6 ms for a
+ * JS engine), so it waits until the worker has had no task for QUIET_MS:
+ * the requests that follow a cold start (the same function again, to the
+ * same worker) would otherwise queue behind it. Under load with no such
+ * pause, a spare missing for MAX_WAIT_MS is made at the next turn anyway.
  */
+const QUIET_MS = 25;
+const MAX_WAIT_MS = 1000;
+let refillTimer: NodeJS.Timeout | undefined;
+/** When the worker first went without a spare it wants, or 0. */
+let missingSince = 0;
+
+/** A task starts: no spare is made while it runs. */
+export function holdSpares(): void {
+  clearTimeout(refillTimer);
+  refillTimer = undefined;
+}
+
+/** A task ended: makes the missing prepared instances, one at a time, once the worker is quiet. */
 export function refillSpares(): void {
+  holdSpares();
   if (refilling) return;
   const now = Date.now();
   for (const [engine, slot] of slots) if (now - slot.lastWanted > UNUSED_ENGINE_MS) slots.delete(engine);
   const next = [...slots.values()].find((slot) => !slot.spare);
-  if (!next) return;
-  refilling = true;
-  setImmediate(async () => {
-    try {
-      const spare = await prepare(next.image);
-      touch(spare.cores, coverage.get(next.image.engine as string));
-      if (slots.get(next.image.engine as string) === next) next.spare = spare;
-    } catch {
-      // A component that cannot be prepared fails its own request on the normal path.
-      slots.delete(next.image.engine as string);
-    } finally {
-      refilling = false;
-    }
-    refillSpares();
-  });
+  if (!next) {
+    missingSince = 0;
+    return;
+  }
+  missingSince ||= now;
+  refillTimer = setTimeout(
+    async () => {
+      refillTimer = undefined;
+      refilling = true;
+      try {
+        const spare = await prepare(next.image);
+        touch(spare.cores, coverage.get(next.image.engine as string));
+        if (slots.get(next.image.engine as string) === next) next.spare = spare;
+      } catch {
+        // A component that cannot be prepared fails its own request on the normal path.
+        slots.delete(next.image.engine as string);
+      } finally {
+        refilling = false;
+        missingSince = 0;
+      }
+      refillSpares();
+    },
+    now - missingSince >= MAX_WAIT_MS ? 0 : QUIET_MS,
+  );
 }
