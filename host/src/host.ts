@@ -132,12 +132,25 @@ async function startLocked(
     async close() {
       ready = false;
       await app.close();
-      metrics.close();
-      await scheduler.close();
-      await registry.close();
-      ledger.close();
-      authDb.close();
-      secrets.close();
+      // Whatever fails, the rest still closes; the first failure is what close() throws.
+      const steps = [
+        // No invocation settles once the server has closed: commit their charges first.
+        () => ledger.close(),
+        () => metrics.close(),
+        () => scheduler.close(),
+        () => registry.close(),
+        () => authDb.close(),
+        () => secrets.close(),
+      ];
+      const failures: unknown[] = [];
+      for (const step of steps) {
+        try {
+          await step();
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+      if (failures.length > 0) throw failures[0];
     },
   };
 }

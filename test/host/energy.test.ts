@@ -89,10 +89,18 @@ describe("energy", () => {
   });
 
   it("commits charges to the data dir while the host runs", async () => {
+    await status("functions", "tiny"); // commits whatever earlier tests left pending
     const db = new DatabaseSync(join(t.dataDir, "energy.db"), { readOnly: true });
     try {
       const count = () => (db.prepare("SELECT count(*) AS n FROM charges").get() as { n: number }).n;
+      const invocations = () =>
+        (
+          db.prepare("SELECT invocations FROM totals WHERE scope = 'function' AND id = 'tiny'").get() as {
+            invocations: number;
+          }
+        ).invocations;
       const before = count();
+      const invocationsBefore = invocations();
       const energies = await Promise.all(
         Array.from({ length: 20 }, async () => {
           const response = await t.fetch("/fn/tiny/");
@@ -103,7 +111,30 @@ describe("energy", () => {
       expect(energies.every((uj) => Number(uj) > 0)).toBe(true);
       // Written behind, without a restart or a read through the API.
       await vi.waitFor(() => expect(count()).toBe(before + 20), { timeout: 2000, interval: 20 });
+      expect(invocations()).toBe(invocationsBefore + 20);
     } finally {
+      db.close();
+    }
+  });
+
+  it("keeps charges it could not write and writes them once it can", async () => {
+    await status("functions", "tiny");
+    const db = new DatabaseSync(join(t.dataDir, "energy.db"));
+    try {
+      const count = () => (db.prepare("SELECT count(*) AS n FROM charges").get() as { n: number }).n;
+      const before = count();
+      // SQLite rolls the whole transaction back itself, as after a full disk.
+      db.exec("CREATE TRIGGER refuse BEFORE INSERT ON charges BEGIN SELECT RAISE(ROLLBACK, 'no space'); END");
+      for (let i = 0; i < 5; i++) expect((await t.fetch("/fn/tiny/")).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(count()).toBe(before);
+      db.exec("DROP TRIGGER refuse");
+      await vi.waitFor(() => expect(count()).toBe(before + 5), { timeout: 8000, interval: 50 });
+      expect((await t.fetch("/fn/tiny/")).status).toBe(200);
+      await status("functions", "tiny");
+      expect(count()).toBe(before + 6);
+    } finally {
+      db.exec("DROP TRIGGER IF EXISTS refuse");
       db.close();
     }
   });

@@ -114,6 +114,9 @@ export class EnergyLedger {
   /** Settled charges not yet committed. */
   #pending: Charge[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
+  /** Flushes that failed in a row: the retry backs off, and only the first is reported. */
+  #failures = 0;
+  #closed = false;
   readonly #now: () => number;
   readonly #q: Record<
     "budget" | "upsertBudget" | "deleteBudget" | "setUsed" | "addUsed" | "total" | "addTotal" | "charge" | "list",
@@ -154,8 +157,14 @@ export class EnergyLedger {
   }
 
   close(): void {
-    this.flush();
-    this.#db.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.flush();
+    } finally {
+      clearTimeout(this.#flushTimer);
+      this.#db.close();
+    }
   }
 
   setBudget(scope: Scope, id: string, input: BudgetInput): BudgetStatus {
@@ -171,13 +180,16 @@ export class EnergyLedger {
     return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
   }
 
-  /** Commits the charges settled since the last flush, in one transaction. */
+  /**
+   * Commits the charges settled since the last flush, in one transaction.
+   * They leave the queue only once committed: a failed flush leaves them
+   * for the next one (the cached rows count them already).
+   */
   flush(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     if (this.#pending.length === 0) return;
     const charges = this.#pending;
-    this.#pending = [];
     const sums = new Map<string, { scope: Scope; id: string; microjoules: number; invocations: number }>();
     const add = (scope: Scope, id: string, microjoules: number) => {
       const key = `${scope}:${id}`;
@@ -187,8 +199,8 @@ export class EnergyLedger {
         sum.invocations++;
       } else sums.set(key, { scope, id, microjoules, invocations: 1 });
     };
-    this.#db.exec("BEGIN");
     try {
+      this.#db.exec("BEGIN");
       for (const c of charges) {
         this.#q.charge.run(c.at, c.fn, c.principal, c.requestId, c.fuel, c.microjoules);
         add("function", c.fn, c.microjoules);
@@ -200,23 +212,32 @@ export class EnergyLedger {
       }
       this.#db.exec("COMMIT");
     } catch (error) {
-      this.#db.exec("ROLLBACK");
-      // Nothing was written: the charges wait for the next flush (the cached rows count them already).
-      this.#pending = charges.concat(this.#pending);
+      // SQLite may have rolled back on its own already (a full disk, an I/O error).
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      this.#failures++;
       this.#schedule();
       throw error;
     }
+    this.#pending = [];
+    this.#failures = 0;
   }
 
   #schedule(): void {
+    if (this.#closed) return;
+    // 50 ms, then twice as long after each failed flush, up to 5 s.
+    const delay = Math.min(FLUSH_MS * 2 ** this.#failures, 5000);
     this.#flushTimer ??= setTimeout(() => {
       this.#flushTimer = undefined;
       try {
         this.flush();
       } catch (error) {
-        process.emitWarning(`energy ledger: charges not committed, retrying: ${(error as Error).message}`);
+        if (this.#failures === 1) {
+          process.emitWarning(
+            `energy ledger: ${this.#pending.length} charges not committed, retrying: ${(error as Error).message}`,
+          );
+        }
       }
-    }, FLUSH_MS).unref();
+    }, delay).unref();
   }
 
   /** The budget row with its period rolled forward to now (a refill resets what was used). */
@@ -278,6 +299,7 @@ export class EnergyLedger {
 
   /** Replaces a reservation by what the invocation used, and records the charge. */
   settle(reservation: Reservation, used: { microjoules: number; fuel: number; requestId: string }): void {
+    if (this.#closed) throw new Error("the energy ledger is closed");
     if (reservation.settled) return;
     reservation.settled = true;
     for (const [scope, id] of [
@@ -289,10 +311,9 @@ export class EnergyLedger {
       if (left > 0) this.#reserved.set(key, left);
       else this.#reserved.delete(key);
     }
-    for (const scope of ["function", "principal"] as const) {
-      const row = this.#current(scope, scope === "function" ? reservation.fn : reservation.principal);
-      if (row) row.used_uj += used.microjoules;
-    }
+    // Both rows first: rolling a period forward may flush, and fail, before anything changed.
+    const rows = [this.#current("function", reservation.fn), this.#current("principal", reservation.principal)];
+    for (const row of rows) if (row) row.used_uj += used.microjoules;
     this.#pending.push({
       at: this.#now(),
       fn: reservation.fn,
