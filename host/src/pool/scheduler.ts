@@ -20,6 +20,9 @@ export interface SchedulerOptions {
 /** How often a deadline is looked at again while its task still waits in the queue. */
 const QUEUED_RECHECK_MS = 10;
 
+/** How long closing waits for workers to stop reading images. */
+const STOP_PRELOADS_MS = 2000;
+
 /** Invocations that may wait for a worker, per worker. */
 const QUEUE_PER_WORKER = 512;
 
@@ -128,7 +131,27 @@ export class Scheduler {
 
   async close(): Promise<void> {
     this.#affinity.close();
+    await this.#stopPreloads();
     this.#preload.close();
     await this.#pool.destroy();
+  }
+
+  /** Has every worker stop reading images, so that none is terminated in the middle of one. */
+  async #stopPreloads(): Promise<void> {
+    const waiting = this.threadIds();
+    if (waiting.size === 0) return;
+    await new Promise<void>((resolve) => {
+      // A worker that is busy or stuck is terminated anyway, after a while.
+      const timer = setTimeout(resolve, STOP_PRELOADS_MS);
+      this.#preload.onmessage = (event) => {
+        const message = (event as MessageEvent<PreloadMessage>).data;
+        if ("stopped" in message) waiting.delete(message.stopped);
+        if (waiting.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      this.#preload.postMessage({ stop: true } satisfies PreloadMessage);
+    });
   }
 }

@@ -50,7 +50,7 @@ function report(fn: string, count: number): void {
   counts.postMessage({ threadId, fn, count } satisfies InstanceCount);
 }
 
-listenForPreloads();
+listenForPreloads(threadId);
 
 /** Scale to zero: instances unused for their function's idle timeout are dropped. */
 setInterval(() => {

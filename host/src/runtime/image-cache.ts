@@ -13,10 +13,13 @@ import { decodeImage } from "./memory-image.ts";
 
 export const PRELOAD_CHANNEL = "joule:preload";
 
-/** What the main thread posts on PRELOAD_CHANNEL. */
-export interface PreloadMessage {
-  paths: string[];
-}
+/**
+ * What the main thread posts on PRELOAD_CHANNEL: images to read, or, before
+ * the pool is destroyed, to stop reading; each worker answers `stopped`.
+ * A worker terminated while it decompresses can abort the whole process
+ * (Node 24.21: "close before init" in node_zlib.cc), so the pool waits.
+ */
+export type PreloadMessage = { paths: string[] } | { stop: true } | { stopped: number };
 
 /** Images a worker keeps, by count and by bytes (a snapshot can be as large as limits.memoryMb). */
 const MAX_CACHED_IMAGES = 32;
@@ -43,15 +46,22 @@ export function loadImage(path: string): MemoryImage {
 }
 
 /** In a worker: reads the images the main thread names, one per turn of the event loop. */
-export function listenForPreloads(): void {
+export function listenForPreloads(threadId: number): void {
   const channel = new BroadcastChannel(PRELOAD_CHANNEL);
   (channel as unknown as { unref?: () => void }).unref?.();
+  let stopped = false;
   channel.onmessage = (event) => {
-    const { paths } = (event as MessageEvent<PreloadMessage>).data;
-    for (const path of paths) {
+    const message = (event as MessageEvent<PreloadMessage>).data;
+    if ("stop" in message) {
+      stopped = true;
+      channel.postMessage({ stopped: threadId } satisfies PreloadMessage);
+      return;
+    }
+    if (!("paths" in message)) return;
+    for (const path of message.paths) {
       setImmediate(() => {
         try {
-          if (!cache.has(path)) loadImage(path);
+          if (!stopped && !cache.has(path)) loadImage(path);
         } catch {
           // An image that cannot be read fails the request that needs it, with its error.
         }
