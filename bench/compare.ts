@@ -296,6 +296,7 @@ async function main() {
     rows.push(await freshRow("process per request", workload, `${base}/process/${workload}`));
     rows.push(await freshRow("worker per request", workload, `${base}/worker/${workload}`));
     // Its cold column: the same request after the same pause as a cold start, the floor for one.
+    await ok(`${base}/bare/${workload}`);
     const bare = await afterPause(`${base}/bare/${workload}`, SAMPLES);
     rows.push(await warmRow("bare fastify", workload, `${base}/bare/${workload}`, bare));
   }

@@ -228,7 +228,8 @@ export function takeSpare(image: FunctionImage): Prepared | undefined {
  * JS engine), so it waits until the worker has had no task for QUIET_MS:
  * the requests that follow a cold start (the same function again, to the
  * same worker) would otherwise queue behind it. Under load with no such
- * pause, a spare missing for MAX_WAIT_MS is made at the next turn anyway.
+ * pause, a spare missing for MAX_WAIT_MS is made at the next turn anyway,
+ * whether or not a task has started meanwhile.
  */
 const QUIET_MS = 25;
 const MAX_WAIT_MS = 1000;
@@ -236,16 +237,20 @@ let refillTimer: NodeJS.Timeout | undefined;
 /** When the worker first went without a spare it wants, or 0. */
 let missingSince = 0;
 
-/** A task starts: no spare is made while it runs. */
+/** A refill that has waited MAX_WAIT_MS: a starting task no longer holds it back. */
+let overdue = false;
+
+/** A task starts: no spare is made while it runs, unless one is overdue. */
 export function holdSpares(): void {
+  if (overdue) return;
   clearTimeout(refillTimer);
   refillTimer = undefined;
 }
 
 /** A task ended: makes the missing prepared instances, one at a time, once the worker is quiet. */
 export function refillSpares(): void {
+  if (refilling || (overdue && refillTimer)) return;
   holdSpares();
-  if (refilling) return;
   const now = Date.now();
   for (const [engine, slot] of slots) if (now - slot.lastWanted > UNUSED_ENGINE_MS) slots.delete(engine);
   const next = [...slots.values()].find((slot) => !slot.spare);
@@ -254,9 +259,11 @@ export function refillSpares(): void {
     return;
   }
   missingSince ||= now;
+  overdue = now - missingSince >= MAX_WAIT_MS;
   refillTimer = setTimeout(
     async () => {
       refillTimer = undefined;
+      overdue = false;
       refilling = true;
       try {
         const spare = await prepare(next.image);
@@ -271,6 +278,6 @@ export function refillSpares(): void {
       }
       refillSpares();
     },
-    now - missingSince >= MAX_WAIT_MS ? 0 : QUIET_MS,
+    overdue ? 0 : QUIET_MS,
   );
 }
