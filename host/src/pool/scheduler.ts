@@ -3,7 +3,8 @@
  * at a time, preferring a worker that holds the function warm: affinity.ts)
  * and bounds each by its wall-clock limit, counted from when a
  * worker starts it, not from when it was queued: the worker stamps the
- * start into a shared cell. A task still running at its deadline is
+ * start into a shared cell (after reading a cold start's memory images:
+ * worker.ts). A task still running at its deadline is
  * aborted; piscina terminates that worker and starts a fresh one, and the
  * other queued tasks carry on.
  */

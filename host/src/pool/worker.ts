@@ -8,7 +8,7 @@
 import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
 import { holdSpares, refillSpares } from "../runtime/engine.ts";
-import { listenForPreloads } from "../runtime/image-cache.ts";
+import { listenForPreloads, loadImage } from "../runtime/image-cache.ts";
 import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
 import { takeSnapshot } from "../runtime/snapshot.ts";
@@ -137,12 +137,30 @@ export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
   }
 }
 
+/**
+ * Reads a new instance's memory images before the task's wall-clock limit
+ * starts: a worker terminated at its limit while zstd decompresses aborts
+ * the whole process (Node 24.21: "close before init" in node_zlib.cc). The
+ * reading is bounded by the images' size, not by anything the guest does.
+ * A failure is left for the instantiation to report.
+ */
+function readImagesUntimed(image: InvokeTask["image"]): void {
+  for (const path of Object.values(image.images)) {
+    try {
+      loadImage(path);
+    } catch {
+      return;
+    }
+  }
+}
+
 async function run(task: InvokeTask): Promise<InvokeResult> {
-  Atomics.store(task.startedAt, 0, BigInt(Date.now()));
   const started = performance.now();
   const name = task.image.name;
   let instance = task.snapshot ? undefined : takeInstance(task);
   const coldStart = instance === undefined;
+  if (coldStart) readImagesUntimed(task.image);
+  Atomics.store(task.startedAt, 0, BigInt(Date.now()));
   const stats = (memoryBytes: number, fuel = instance?.lastFuel ?? 0): InvokeStats => ({
     coldStart,
     prepared: coldStart && instance?.prepared === true,
