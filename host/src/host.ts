@@ -81,7 +81,7 @@ async function startLocked(
   // The first start makes a key with every scope; it is handed back once and never stored or logged.
   const bootstrapKey = keys.count() === 0 ? keys.create({ name: "bootstrap", scopes: [...SCOPES] }).key : undefined;
   const scheduler = new Scheduler({ workers: config.workers });
-  const metrics = new HostMetrics(scheduler);
+  const metrics = new HostMetrics(scheduler, ledger);
   let ready = false;
   const warmUp = async (name: string) => {
     const live = registry.get(name);

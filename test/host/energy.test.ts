@@ -128,6 +128,8 @@ describe("energy", () => {
       for (let i = 0; i < 5; i++) expect((await t.fetch("/fn/tiny/")).status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(count()).toBe(before);
+      const metrics = await (await t.fetch("/metrics")).text();
+      expect(metrics).toMatch(/^joule_energy_pending_charges 5$/m);
       db.exec("DROP TRIGGER refuse");
       await vi.waitFor(() => expect(count()).toBe(before + 5), { timeout: 8000, interval: 50 });
       expect((await t.fetch("/fn/tiny/")).status).toBe(200);

@@ -92,6 +92,9 @@ const toJoules = (uj: number) => uj / 1e6;
 /** How long settled charges may wait in memory before they are committed. */
 const FLUSH_MS = 50;
 
+/** Charges that may wait while writes fail; past it, invocations are refused until one succeeds. */
+const MAX_PENDING = 100_000;
+
 interface Charge {
   at: number;
   fn: string;
@@ -116,6 +119,7 @@ export class EnergyLedger {
   #flushTimer: NodeJS.Timeout | undefined;
   /** Flushes that failed in a row: the retry backs off, and only the first is reported. */
   #failures = 0;
+  #lastFailure = "";
   #closed = false;
   readonly #now: () => number;
   readonly #q: Record<
@@ -215,11 +219,17 @@ export class EnergyLedger {
       // SQLite may have rolled back on its own already (a full disk, an I/O error).
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       this.#failures++;
+      this.#lastFailure = (error as Error).message;
       this.#schedule();
       throw error;
     }
     this.#pending = [];
     this.#failures = 0;
+  }
+
+  /** Settled charges not yet committed (a metric: it grows only while writes fail). */
+  get pendingCharges(): number {
+    return this.#pending.length;
   }
 
   #schedule(): void {
@@ -266,6 +276,12 @@ export class EnergyLedger {
    * cannot cover it. Nothing is reserved unless all can.
    */
   reserve(fn: string, principal: string, microjoules: number): Reservation {
+    if (this.#pending.length >= MAX_PENDING) {
+      throw new JouleError(
+        "JOULE_ERR_HOST_NOT_READY",
+        `the energy ledger cannot write to energy.db (${this.#pending.length} charges waiting: ${this.#lastFailure}); invocations resume once it can`,
+      );
+    }
     const keys: Array<[Scope, string]> = [
       ["function", fn],
       ["principal", principal],

@@ -3,7 +3,9 @@
  * documents call `metrics.record { duration, memory, status }`, per function,
  * plus the worker pool's state.
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { EnergyLedger } from "../energy/ledger.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
 import { INSTANCES_CHANNEL, type InstanceCount, type InvokeStats } from "../runtime/types.ts";
 
@@ -19,7 +21,7 @@ export class HostMetrics {
   readonly #instances = new Map<string, Map<number, number>>();
   readonly #counts = new BroadcastChannel(INSTANCES_CHANNEL);
 
-  constructor(scheduler: Scheduler) {
+  constructor(scheduler: Scheduler, ledger: EnergyLedger) {
     const registers = [this.registry];
     (this.#counts as unknown as { unref?: () => void }).unref?.();
     this.#counts.onmessage = (event) => {
@@ -104,6 +106,14 @@ export class HostMetrics {
       registers,
       collect() {
         this.set(scheduler.utilization);
+      },
+    });
+    new Gauge({
+      name: "joule_energy_pending_charges",
+      help: "Charges settled but not yet committed to energy.db (grows only while writes fail)",
+      registers,
+      collect() {
+        this.set(ledger.pendingCharges);
       },
     });
     new Gauge({
