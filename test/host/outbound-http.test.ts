@@ -92,6 +92,37 @@ describe("outbound HTTP", () => {
     expect(await via(`${up.origin}/`)).toMatchObject({ ok: true, body: "hello from upstream" });
   });
 
+  it("lets init fetch from a granted origin: once at deploy into the snapshot, or in every new instance without one", async () => {
+    const initUrl = `${up.origin}/config?from=init`;
+    const fetches = () => up.seen.filter((request) => request.url === "/config?from=init").length;
+    const deploy = (name: string, extra: Record<string, unknown> = {}) =>
+      t.fetch(`/v1/functions/${name}`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          component: { path: componentPath("reach") },
+          functionDir: reachDir(),
+          capabilities: { kv: ["cache"], outboundHttp: [up.origin], files: FILES },
+          env: { INIT_URL: initUrl },
+          ...extra,
+        }),
+      });
+    const got = { status: 200, body: "hello from upstream" };
+
+    const before = fetches();
+    const snapshotted = await deploy("reach-init");
+    expect(snapshotted.status, await snapshotted.text()).toBe(201);
+    expect(fetches()).toBe(before + 1);
+    for (let i = 0; i < 2; i++) expect(await (await t.fetch("/fn/reach-init/from-init")).json()).toEqual(got);
+    expect(fetches()).toBe(before + 1);
+
+    const fresh = await deploy("reach-init-fresh", { snapshot: false });
+    expect(fresh.status, await fresh.text()).toBe(201);
+    expect(fetches()).toBe(before + 1);
+    expect(await (await t.fetch("/fn/reach-init-fresh/from-init")).json()).toEqual(got);
+    expect(fetches()).toBe(before + 2);
+  });
+
   it("ends a call to an upstream that never answers at the invocation's time limit, and keeps serving", async () => {
     const started = Date.now();
     const response = await t.fetch(`/fn/reach/fetch?url=${encodeURIComponent(`${up.origin}/never`)}`);

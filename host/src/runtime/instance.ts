@@ -41,7 +41,8 @@ interface Handler {
 
 /** The SDK's init(env); components of the bare-function world have none. */
 interface Lifecycle {
-  init(): void;
+  /** A promise under JSPI: init may fetch() from the function's granted origins. */
+  init(): void | Promise<void>;
 }
 
 /**
@@ -248,7 +249,7 @@ export class FunctionInstance {
         // and sees the same env it would at deploy: no secrets.
         bind(prepareCapabilities({ env: initEnv(image.env), ...grants }).imports);
         try {
-          lifecycle.init();
+          await lifecycle.init();
         } finally {
           bind(imports);
         }

@@ -13,7 +13,8 @@ import { sanitize } from "./response.ts";
 
 export const GLUE_NAME = "component";
 const ASYNC_IMPORT = "joule:function/outbound-http@0.1.0#send";
-const ASYNC_EXPORT = "joule:function/handler@0.1.0#handle";
+/** Exports that may suspend on an async import: a request, and init (which may fetch config). */
+const ASYNC_EXPORTS = ["joule:function/handler@0.1.0#handle", "joule:function/lifecycle@0.1.0#init"];
 
 /**
  * jco's glue logs through `_debugLog`, which reads `process.env.JCO_DEBUG` on
@@ -56,12 +57,12 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   const { files, imports, exports } = await transpile(bytes, {
     name: GLUE_NAME,
     instantiation: { tag: "sync" },
-    // JSPI: the handler export returns a promise and outbound HTTP is an async host call that
+    // JSPI: the handler and init exports return promises and outbound HTTP is an async host call that
     // suspends the guest's Wasm stack (no helper thread, no blocked worker). Measured on a JS
     // guest: the same warm-call median as without it (docs/capabilities.md, "outboundHttp").
     asyncMode: "jspi",
     asyncImports: [ASYNC_IMPORT],
-    asyncExports: [ASYNC_EXPORT],
+    asyncExports: ASYNC_EXPORTS,
     noTypescript: true,
     nodejsCompat: false,
     map: {},

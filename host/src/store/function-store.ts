@@ -109,7 +109,7 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 9;
+export const DERIVATION_VERSION = 10;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
