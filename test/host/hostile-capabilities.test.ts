@@ -119,7 +119,7 @@ describe("a guest that reaches for the network", () => {
     expect(answer).toMatchObject({ ok: false, name: "TypeError" });
   });
 
-  it("gets the denial as the invocation's answer when it does not catch it", async () => {
+  it("gets the denial as the invocation's answer when it does not catch it, and keeps its instance", async () => {
     const response = await t.anonymous(
       `/fn/attacker/fetch-uncaught?url=${encodeURIComponent("http://169.254.169.254/")}`,
     );
@@ -128,6 +128,10 @@ describe("a guest that reaches for the network", () => {
       code: "JOULE_ERR_CAPABILITY_DENIED",
       message: "outboundHttp http://169.254.169.254: not in capabilities.outboundHttp",
     });
+    // The guest threw out of its own code; its instance is sound and serves the next request warm.
+    const next = await t.anonymous(`/fn/attacker/fetch?url=${encodeURIComponent("http://169.254.169.254/")}`);
+    expect(next.status).toBe(200);
+    expect(next.headers.get("x-joule-cold-start")).toBe("false");
   });
 });
 

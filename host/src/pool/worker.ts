@@ -104,13 +104,17 @@ function drained(instance: FunctionInstance, stats: InvokeStats) {
   return { stats, logs: lines, droppedLogs: dropped, denials: instance.drainDenials() };
 }
 
+/** Failures the guest came through intact: it returned, or threw out of its own code. */
+const REUSABLE_AFTER = new Set([
+  "JOULE_ERR_EXECUTION_BAD_RESPONSE",
+  "JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE",
+  // A denial the guest did not catch: its handler threw, like any GuestFailure.
+  "JOULE_ERR_CAPABILITY_DENIED",
+]);
+
 /** Whether an instance that failed this way can serve again: only the guest's own errors leave it sound. */
 function reusableAfter(error: unknown): boolean {
-  if (error instanceof GuestFailure) return true;
-  return (
-    error instanceof JouleError &&
-    (error.code === "JOULE_ERR_EXECUTION_BAD_RESPONSE" || error.code === "JOULE_ERR_LIMIT_RESPONSE_TOO_LARGE")
-  );
+  return error instanceof GuestFailure || (error instanceof JouleError && REUSABLE_AFTER.has(error.code));
 }
 
 function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
