@@ -95,14 +95,10 @@ const FLUSH_MS = 50;
 /** Charges that may wait while writes fail; past it, invocations are refused until one succeeds. */
 const MAX_PENDING = 100_000;
 
-interface Charge {
-  at: number;
-  fn: string;
-  principal: string;
-  requestId: string;
-  fuel: number;
-  microjoules: number;
-}
+/** A write waiting for the next flush: a settled charge, or a budget's period rolled forward. */
+type PendingWrite =
+  | { kind: "charge"; at: number; fn: string; principal: string; requestId: string; fuel: number; microjoules: number }
+  | { kind: "refill"; scope: Scope; id: string; periodStart: number };
 
 /** A budget as written in joule.json or the API: joules, and an optional refill period. */
 export function budgetInput(budget: { joules: number; per?: string | undefined }): BudgetInput {
@@ -114,12 +110,11 @@ export class EnergyLedger {
   readonly #reserved = new Map<string, number>();
   /** Budget rows by `scope:id`, read once; null: no budget. Kept equal to the table plus `#pending`. */
   readonly #budgets = new Map<string, BudgetRow | null>();
-  /** Settled charges not yet committed. */
-  #pending: Charge[] = [];
+  /** Writes not yet committed, in the order they happened. */
+  #pending: PendingWrite[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
   /** Flushes that failed in a row: the retry backs off, and only the first is reported. */
   #failures = 0;
-  #lastFailure = "";
   #closed = false;
   readonly #now: () => number;
   readonly #q: Record<
@@ -185,41 +180,36 @@ export class EnergyLedger {
   }
 
   /**
-   * Commits the charges settled since the last flush, in one transaction.
-   * They leave the queue only once committed: a failed flush leaves them
-   * for the next one (the cached rows count them already).
+   * Commits the writes queued since the last flush, in order, in one
+   * transaction. They leave the queue only once committed: a failed flush
+   * leaves them for the next one (the cached rows count them already).
    */
   flush(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     if (this.#pending.length === 0) return;
-    const charges = this.#pending;
-    const sums = new Map<string, { scope: Scope; id: string; microjoules: number; invocations: number }>();
-    const add = (scope: Scope, id: string, microjoules: number) => {
-      const key = `${scope}:${id}`;
-      const sum = sums.get(key);
-      if (sum) {
-        sum.microjoules += microjoules;
-        sum.invocations++;
-      } else sums.set(key, { scope, id, microjoules, invocations: 1 });
-    };
+    const writes = this.#pending;
     try {
       this.#db.exec("BEGIN");
-      for (const c of charges) {
-        this.#q.charge.run(c.at, c.fn, c.principal, c.requestId, c.fuel, c.microjoules);
-        add("function", c.fn, c.microjoules);
-        add("principal", c.principal, c.microjoules);
-      }
-      for (const { scope, id, microjoules, invocations } of sums.values()) {
-        this.#q.addUsed.run(microjoules, scope, id);
-        this.#q.addTotal.run(scope, id, microjoules, invocations);
+      for (const w of writes) {
+        if (w.kind === "refill") {
+          this.#q.setUsed.run(w.periodStart, 0, w.scope, w.id);
+          continue;
+        }
+        this.#q.charge.run(w.at, w.fn, w.principal, w.requestId, w.fuel, w.microjoules);
+        for (const [scope, id] of [
+          ["function", w.fn],
+          ["principal", w.principal],
+        ] as const) {
+          this.#q.addUsed.run(w.microjoules, scope, id);
+          this.#q.addTotal.run(scope, id, w.microjoules, 1);
+        }
       }
       this.#db.exec("COMMIT");
     } catch (error) {
       // SQLite may have rolled back on its own already (a full disk, an I/O error).
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       this.#failures++;
-      this.#lastFailure = (error as Error).message;
       this.#schedule();
       throw error;
     }
@@ -227,7 +217,7 @@ export class EnergyLedger {
     this.#failures = 0;
   }
 
-  /** Settled charges not yet committed (a metric: it grows only while writes fail). */
+  /** Writes not yet committed, nearly all charges (a metric: it grows only while writes fail). */
   get pendingCharges(): number {
     return this.#pending.length;
   }
@@ -261,12 +251,12 @@ export class EnergyLedger {
     if (!row || row.period_ms === null) return row ?? undefined;
     const now = this.#now();
     if (now < row.period_start + row.period_ms) return row;
-    // What was used before the refill counts against the old period.
-    this.flush();
+    // Queued after the charges of the old period, so those still count against it when written.
     const periods = Math.floor((now - row.period_start) / row.period_ms);
     row.period_start += periods * row.period_ms;
     row.used_uj = 0;
-    this.#q.setUsed.run(row.period_start, 0, scope, id);
+    this.#pending.push({ kind: "refill", scope, id, periodStart: row.period_start });
+    this.#schedule();
     return row;
   }
 
@@ -279,7 +269,7 @@ export class EnergyLedger {
     if (this.#pending.length >= MAX_PENDING) {
       throw new JouleError(
         "JOULE_ERR_HOST_NOT_READY",
-        `the energy ledger cannot write to energy.db (${this.#pending.length} charges waiting: ${this.#lastFailure}); invocations resume once it can`,
+        `the energy ledger cannot write to the data dir (${this.#pending.length} writes waiting; the host's warnings say why): invocations resume once it can`,
       );
     }
     const keys: Array<[Scope, string]> = [
@@ -327,10 +317,10 @@ export class EnergyLedger {
       if (left > 0) this.#reserved.set(key, left);
       else this.#reserved.delete(key);
     }
-    // Both rows first: rolling a period forward may flush, and fail, before anything changed.
-    const rows = [this.#current("function", reservation.fn), this.#current("principal", reservation.principal)];
-    for (const row of rows) if (row) row.used_uj += used.microjoules;
+    for (const row of [this.#current("function", reservation.fn), this.#current("principal", reservation.principal)])
+      if (row) row.used_uj += used.microjoules;
     this.#pending.push({
+      kind: "charge",
       at: this.#now(),
       fn: reservation.fn,
       principal: reservation.principal,
