@@ -8,7 +8,7 @@
 import { threadId } from "node:worker_threads";
 import { JouleError, type WireError } from "../errors.ts";
 import { holdSpares, refillSpares } from "../runtime/engine.ts";
-import { listenForPreloads, loadImage } from "../runtime/image-cache.ts";
+import { holdPreloads, listenForPreloads, loadImage, resumePreloads } from "../runtime/image-cache.ts";
 import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime/instance.ts";
 import { checkResponse, sanitize } from "../runtime/response.ts";
 import { takeSnapshot } from "../runtime/snapshot.ts";
@@ -133,9 +133,11 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
 
 export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
   holdSpares();
+  holdPreloads();
   try {
     return await run(task);
   } finally {
+    resumePreloads();
     // Once the worker has been quiet a while: make the instance a cold start will want next.
     refillSpares();
   }

@@ -45,11 +45,47 @@ export function loadImage(path: string): MemoryImage {
   return entry.image;
 }
 
-/** In a worker: reads the images the main thread names, one per turn of the event loop. */
+/** Images named for preloading, not yet read. */
+const queued: string[] = [];
+let busy = false;
+let stopped = false;
+let draining = false;
+
+/**
+ * A task runs: no preload starts until it ends, even while it waits (an
+ * outbound fetch under JSPI). A deadline that terminates the worker must
+ * not find it decompressing (see PreloadMessage).
+ */
+export function holdPreloads(): void {
+  busy = true;
+}
+
+/** The task ended: queued preloads go on, one per turn of the event loop. */
+export function resumePreloads(): void {
+  busy = false;
+  drain();
+}
+
+function drain(): void {
+  if (draining || busy || stopped || queued.length === 0) return;
+  draining = true;
+  setImmediate(() => {
+    draining = false;
+    if (busy || stopped) return;
+    const path = queued.shift() as string;
+    try {
+      if (!cache.has(path)) loadImage(path);
+    } catch {
+      // An image that cannot be read fails the request that needs it, with its error.
+    }
+    drain();
+  });
+}
+
+/** In a worker: reads the images the main thread names while no task runs. */
 export function listenForPreloads(threadId: number): void {
   const channel = new BroadcastChannel(PRELOAD_CHANNEL);
   (channel as unknown as { unref?: () => void }).unref?.();
-  let stopped = false;
   channel.onmessage = (event) => {
     const message = (event as MessageEvent<PreloadMessage>).data;
     if ("stop" in message) {
@@ -58,14 +94,7 @@ export function listenForPreloads(threadId: number): void {
       return;
     }
     if (!("paths" in message)) return;
-    for (const path of message.paths) {
-      setImmediate(() => {
-        try {
-          if (!stopped && !cache.has(path)) loadImage(path);
-        } catch {
-          // An image that cannot be read fails the request that needs it, with its error.
-        }
-      });
-    }
+    queued.push(...message.paths);
+    drain();
   };
 }
