@@ -101,12 +101,26 @@ async function startLocked(
   });
 
   registry.useSnapshotter((live) =>
-    snapshotInPool(scheduler, live, config, (line, { record }) => {
-      const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
-      app.log[level](
-        { function: record.name, version: record.version, guest: line.stream, phase: "init" },
-        line.message,
-      );
+    snapshotInPool(scheduler, live, config, {
+      log(line, { record }) {
+        const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
+        app.log[level](
+          { function: record.name, version: record.version, guest: line.stream, phase: "init" },
+          line.message,
+        );
+      },
+      // init runs for the host at deploy; the deploy's own audit entry names who asked for it.
+      denied(denial, { record }, requestId) {
+        audit.record({
+          principal: "host",
+          action: `${denial.capability}:${denial.operation}`,
+          function: record.name,
+          allowed: false,
+          reason: `init at deploy: ${denial.capability} ${denial.resource} ${denial.reason ?? "not granted"}`,
+          requestId,
+          ip: null,
+        });
+      },
     }),
   );
   const failed = await registry.load();

@@ -92,7 +92,7 @@ describe("outbound HTTP", () => {
     expect(await via(`${up.origin}/`)).toMatchObject({ ok: true, body: "hello from upstream" });
   });
 
-  it("lets init fetch from a granted origin: once at deploy into the snapshot, or in every new instance without one", async () => {
+  it("lets init fetch from a granted origin (once at deploy into the snapshot, or per new instance without one), and refuses and audits any other", async () => {
     const initUrl = `${up.origin}/config?from=init`;
     const fetches = () => up.seen.filter((request) => request.url === "/config?from=init").length;
     const deploy = (name: string, extra: Record<string, unknown> = {}) =>
@@ -121,6 +121,25 @@ describe("outbound HTTP", () => {
     expect(fetches()).toBe(before + 1);
     expect(await (await t.fetch("/fn/reach-init-fresh/from-init")).json()).toEqual(got);
     expect(fetches()).toBe(before + 2);
+
+    // An origin outside the grant is refused in init as anywhere, and audited.
+    const elsewhere = { env: { INIT_URL: `${other.origin}/config` } };
+    const refused = await deploy("reach-init-denied", elsewhere);
+    expect(refused.status).toBe(422);
+    expect((await refused.json()).error.code).toBe("JOULE_ERR_DEPLOY_INIT_FAILED");
+    const failing = await deploy("reach-init-denied-fresh", { ...elsewhere, snapshot: false });
+    expect(failing.status, await failing.text()).toBe(201);
+    expect((await t.fetch("/fn/reach-init-denied-fresh/from-init")).status).toBe(502);
+    expect(other.seen.filter((request) => request.url === "/config")).toEqual([]);
+    const denials = async (fn: string) =>
+      (await (await t.fetch(`/v1/audit?allowed=false&function=${fn}&action=outboundHttp:fetch`)).json()).records;
+    // At deploy the host ran init; per instance, the request that made the instance did.
+    expect(await denials("reach-init-denied")).toEqual([
+      expect.objectContaining({ principal: "host", reason: expect.stringMatching(/^init at deploy: /) }),
+    ]);
+    expect(await denials("reach-init-denied-fresh")).toEqual([
+      expect.objectContaining({ reason: expect.stringContaining("not in capabilities.outboundHttp") }),
+    ]);
   });
 
   it("ends a call to an upstream that never answers at the invocation's time limit, and keeps serving", async () => {

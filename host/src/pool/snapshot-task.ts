@@ -4,6 +4,7 @@
  * capturing). A failure fails the deploy with a coded error; the version
  * that was live keeps serving.
  */
+import type { Denial } from "../capabilities/kv.ts";
 import type { LogLine } from "../capabilities/log-sink.ts";
 import type { Config } from "../config.ts";
 import { JouleError } from "../errors.ts";
@@ -12,21 +13,25 @@ import type { CapturedSnapshot } from "../runtime/snapshot.ts";
 import { NO_REQUEST, taskBase } from "../runtime/task.ts";
 import type { Scheduler } from "./scheduler.ts";
 
-/** Where what init logged at deploy goes (the host's log). */
-export type InitLog = (line: LogLine, live: LiveFunction) => void;
+/** Where what init logged at deploy goes (the host's log), and what it was refused (the audit log). */
+export interface InitReport {
+  log(line: LogLine, live: LiveFunction): void;
+  denied(denial: Denial, live: LiveFunction, requestId: string): void;
+}
 
 export async function snapshotInPool(
   scheduler: Scheduler,
   live: LiveFunction,
   config: Config,
-  log: InitLog,
+  report: InitReport,
 ): Promise<CapturedSnapshot | undefined> {
   const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
   const task = { ...taskBase(live, config), request: NO_REQUEST, requestId: `snapshot-${live.record.version}` };
   let failure: { code: string; message: string };
   try {
     const result = await scheduler.invoke({ ...task, snapshot: true }, timeoutMs);
-    for (const line of result.logs) log(line, live);
+    for (const line of result.logs) report.log(line, live);
+    for (const denial of result.denials) report.denied(denial, live, task.requestId);
     if (result.ok) return result.snapshot;
     if (result.error.code === "JOULE_ERR_DEPLOY_SNAPSHOT") throw JouleError.fromWire(result.error);
     failure = result.error;

@@ -187,7 +187,7 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
         stats: stats(0, error instanceof InstantiationFailure ? error.used : 0),
         logs: [],
         droppedLogs: 0,
-        denials: [],
+        denials: error instanceof InstantiationFailure ? error.denials : [],
       };
     }
     if (!task.snapshot) report(name, 1);

@@ -73,12 +73,15 @@ export class InstantiationFailure extends Error {
   readonly used: number;
   readonly exhausted: boolean;
   readonly memoryRefused: boolean;
+  /** Capability requests refused while instantiating (init without a snapshot): audited like any. */
+  readonly denials: Denial[];
 
-  constructor(cause: unknown, used: number, exhausted: boolean, memoryRefused: boolean) {
+  constructor(cause: unknown, used: number, exhausted: boolean, memoryRefused: boolean, denials: Denial[] = []) {
     super(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause), { cause });
     this.used = used;
     this.exhausted = exhausted;
     this.memoryRefused = memoryRefused;
+    this.denials = denials;
   }
 }
 
@@ -257,11 +260,11 @@ export class FunctionInstance {
     } catch (error) {
       const { used, exhausted } = account(parts.fuel, budget, fuelLimit);
       const refused = grewPastLimit || parts.memoryRefused.some((global) => global.value !== 0);
-      throw new InstantiationFailure(error, used, exhausted, refused);
+      throw new InstantiationFailure(error, used, exhausted, refused, denials);
     }
     const spent = account(parts.fuel, budget, fuelLimit);
     if (spent.exhausted)
-      throw new InstantiationFailure(new Error("instantiation used up the fuel"), spent.used, true, false);
+      throw new InstantiationFailure(new Error("instantiation used up the fuel"), spent.used, true, false, denials);
     const handler = root[HANDLER_EXPORT] as Handler | undefined;
     if (!handler || typeof handler.handle !== "function") {
       throw new Error(`component does not export ${HANDLER_EXPORT}`);
