@@ -19,10 +19,10 @@ import { type FunctionSettings, functionSettings } from "../manifest.ts";
 import { type Artifact, packageFunction } from "../oci/artifact.ts";
 import { ArtifactStore } from "../store/artifact-store.ts";
 import {
-  DERIVATION_VERSION,
   type DerivedMeta,
   type FunctionRecord,
   type FunctionStore,
+  SNAPSHOT_DERIVATION,
   sha256,
 } from "../store/function-store.ts";
 import { sanitize } from "./response.ts";
@@ -343,7 +343,7 @@ export class FunctionRegistry {
         Object.entries(values).map(([name, value]) => [name, typeof value === "bigint" ? value.toString() : value]),
       );
     }
-    return { memories, globals, initFuel: captured.fuel, derivation: DERIVATION_VERSION };
+    return { memories, globals, initFuel: captured.fuel, derivation: SNAPSHOT_DERIVATION };
   }
 
   remove(name: string): Promise<boolean> {
@@ -426,9 +426,9 @@ export class FunctionRegistry {
       modules[file] = await this.#compile(digest, () => readFile(this.#store.modulePath(digest)));
     }
     const images = Object.fromEntries(Object.entries(meta.images).map(([file, image]) => [file, join(dir, image)]));
-    // A snapshot fits the modules it was taken with: after a derivation change, init runs per instance
+    // A snapshot fits the modules it was taken with: after they change, init runs per instance
     // until the function is deployed again.
-    const taken = record.snapshotTaken?.derivation === DERIVATION_VERSION ? record.snapshotTaken : undefined;
+    const taken = record.snapshotTaken?.derivation === SNAPSHOT_DERIVATION ? record.snapshotTaken : undefined;
     for (const [file, { digest }] of Object.entries(taken?.memories ?? {}))
       images[file] = this.#store.recipePath(digest);
     return {

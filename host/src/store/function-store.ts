@@ -94,7 +94,7 @@ export const functionRecordSchema = z
         ),
         globals: z.record(z.string(), z.record(z.string(), z.union([z.number(), z.string().regex(/^-?\d+$/)]))),
         initFuel: z.number().nonnegative(),
-        /** The DERIVATION_VERSION of the modules it was taken with. */
+        /** The SNAPSHOT_DERIVATION of the modules it was taken with. */
         derivation: z.number().int(),
       })
       .strict()
@@ -110,6 +110,13 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * derived again instead of being used.
  */
 export const DERIVATION_VERSION = 10;
+
+/**
+ * The version of the metered core modules a snapshot is taken with. It
+ * moves with DERIVATION_VERSION only when those modules change: a change
+ * of the glue alone (10: init runs under JSPI) keeps stored snapshots.
+ */
+export const SNAPSHOT_DERIVATION = 9;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z
