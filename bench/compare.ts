@@ -72,8 +72,8 @@ async function ok(url: string) {
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
-/** Cold starts made before the measured ones, of each row. */
-const COLD_WARMUP = 10;
+/** Samples made and not kept before the measured ones, in every row alike. */
+const COLD_WARMUP = Number(process.env.BENCH_COLD_WARMUP ?? 10);
 
 /** Cold samples wait this long after a deploy, so that every thread has gone idle, as in real use. */
 const PAUSE_MS = 50;
@@ -132,7 +132,7 @@ async function summary(
 
 /** A row where every request gets a fresh sandbox: one distribution serves as cold and warm. */
 async function freshRow(row: string, workload: Row["workload"], url: string): Promise<Row> {
-  await ok(url);
+  await sequential(url, COLD_WARMUP);
   const times = await sequential(url, SAMPLES);
   return summary(row, workload, url, times, times);
 }
@@ -301,7 +301,7 @@ async function main() {
     rows.push(await freshRow("process per request", workload, `${base}/process/${workload}`));
     rows.push(await freshRow("worker per request", workload, `${base}/worker/${workload}`));
     // Its cold column: the same request after the same pause as a cold start, the floor for one.
-    await ok(`${base}/bare/${workload}`);
+    await afterPause(`${base}/bare/${workload}`, COLD_WARMUP);
     const bare = await afterPause(`${base}/bare/${workload}`, SAMPLES);
     rows.push(await warmRow("bare fastify", workload, `${base}/bare/${workload}`, bare));
   }
