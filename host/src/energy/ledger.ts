@@ -11,11 +11,12 @@
  *
  * The process owns the database (the data dir is locked), so budget rows are
  * kept in memory and what invocations used is checked against them there.
- * Charges are written behind, in one transaction per FLUSH_MS however many
- * invocations settled (a commit per request cost about 0.1 ms of the main
- * thread, a third of a warm request); anything that reads or changes the
- * ledger's tables writes pending charges first, and so does `close`. A
- * crash of the process loses at most the last FLUSH_MS of charges (WAL with
+ * Charges (and period rollovers) are written behind, in order, in one
+ * transaction per FLUSH_MS however many invocations settled (a commit per
+ * request cost about 0.1 ms of the main thread, a third of a warm request);
+ * anything that reads or changes the ledger's tables writes what is pending
+ * first, and so does `close`. A crash of the process loses about the last
+ * FLUSH_MS of charges, more while writes fail and are retried (WAL with
  * synchronous=NORMAL: not safe against a crash of the operating system).
  */
 import { mkdirSync } from "node:fs";
@@ -144,9 +145,8 @@ export class EnergyLedger {
       addUsed: this.#db.prepare("UPDATE budgets SET used_uj = used_uj + ? WHERE scope = ? AND id = ?"),
       total: this.#db.prepare("SELECT used_uj, invocations FROM totals WHERE scope = ? AND id = ?"),
       addTotal: this.#db.prepare(
-        `INSERT INTO totals (scope, id, used_uj, invocations) VALUES (?, ?, ?, ?)
-         ON CONFLICT (scope, id) DO UPDATE SET used_uj = used_uj + excluded.used_uj,
-           invocations = invocations + excluded.invocations`,
+        `INSERT INTO totals (scope, id, used_uj, invocations) VALUES (?, ?, ?, 1)
+         ON CONFLICT (scope, id) DO UPDATE SET used_uj = used_uj + excluded.used_uj, invocations = invocations + 1`,
       ),
       charge: this.#db.prepare(
         "INSERT INTO charges (at, function, principal, request_id, fuel, energy_uj) VALUES (?, ?, ?, ?, ?, ?)",
@@ -202,7 +202,7 @@ export class EnergyLedger {
           ["principal", w.principal],
         ] as const) {
           this.#q.addUsed.run(w.microjoules, scope, id);
-          this.#q.addTotal.run(scope, id, w.microjoules, 1);
+          this.#q.addTotal.run(scope, id, w.microjoules);
         }
       }
       this.#db.exec("COMMIT");
