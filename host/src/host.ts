@@ -111,15 +111,11 @@ async function startLocked(
       },
       // init runs for the host at deploy; the deploy's own audit entry names who asked for it.
       denied(denial, { record }, requestId) {
-        audit.record({
-          principal: "host",
-          action: `${denial.capability}:${denial.operation}`,
-          function: record.name,
-          allowed: false,
-          reason: `init at deploy: ${denial.capability} ${denial.resource} ${denial.reason ?? "not granted"}`,
-          requestId,
-          ip: null,
-        });
+        audit.recordDenial(
+          denial,
+          { principal: "host", function: record.name, requestId, ip: null },
+          "init at deploy: ",
+        );
       },
     }),
   );

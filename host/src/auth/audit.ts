@@ -5,6 +5,7 @@
  * enter it: a record names a key by id only.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Denial } from "../capabilities/kv.ts";
 
 export interface AuditRecord {
   seq: number;
@@ -65,6 +66,20 @@ export class AuditLog {
     this.#insert = db.prepare(
       "INSERT INTO audit (at, principal, action, function, allowed, reason, request_id, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     );
+  }
+
+  /** A capability request the host refused a function: who asked, and the denial in words. */
+  recordDenial(
+    denial: Denial,
+    entry: { principal: string; function: string; requestId: string; ip: string | null },
+    context = "",
+  ): void {
+    this.record({
+      ...entry,
+      action: `${denial.capability}:${denial.operation}`,
+      allowed: false,
+      reason: `${context}${denial.capability} ${denial.resource} ${denial.reason ?? "not granted"}`,
+    });
   }
 
   record(entry: Omit<AuditRecord, "seq" | "at">): void {

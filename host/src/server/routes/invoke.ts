@@ -159,12 +159,9 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
       log()[level]({ guest: line.stream }, line.message);
     }
     for (const denial of result.denials) {
-      deps.audit.record({
+      deps.audit.recordDenial(denial, {
         principal: (request.principal ?? ANONYMOUS).id,
-        action: `${denial.capability}:${denial.operation}`,
         function: name,
-        allowed: false,
-        reason: `${denial.capability} ${denial.resource} ${denial.reason ?? "not granted"}`,
         requestId: String(request.id),
         ip: request.ip,
       });
