@@ -96,7 +96,7 @@ async function startLocked(
     model,
     auth,
     audit,
-    isReady: () => ready,
+    notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
   });
 

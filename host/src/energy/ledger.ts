@@ -217,6 +217,11 @@ export class EnergyLedger {
     this.#failures = 0;
   }
 
+  /** Whether invocations are refused: too many writes wait for the data dir (readiness says so too). */
+  get refusing(): boolean {
+    return this.#pending.length >= MAX_PENDING;
+  }
+
   /** Writes not yet committed, nearly all charges (a metric: it grows only while writes fail). */
   get pendingCharges(): number {
     return this.#pending.length;
@@ -266,7 +271,7 @@ export class EnergyLedger {
    * cannot cover it. Nothing is reserved unless all can.
    */
   reserve(fn: string, principal: string, microjoules: number): Reservation {
-    if (this.#pending.length >= MAX_PENDING) {
+    if (this.refusing) {
       throw new JouleError(
         "JOULE_ERR_HOST_NOT_READY",
         `the energy ledger cannot write to the data dir (${this.#pending.length} writes waiting; the host's warnings say why): invocations resume once it can`,

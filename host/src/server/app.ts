@@ -19,7 +19,7 @@ import { registryRoutes } from "./routes/registry.ts";
 
 export interface AppDeps extends InvokeDeps, AdminDeps {
   audit: AuditLog;
-  isReady: () => boolean;
+  notReady: () => string | undefined;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
 }
@@ -77,7 +77,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(error.status).send({ error: error.toWire() });
   });
 
-  app.register(opsRoutes, { metrics: deps.metrics, isReady: deps.isReady });
+  app.register(opsRoutes, { metrics: deps.metrics, notReady: deps.notReady });
 
   // Each admin area needs its scope; every change made through it is audited.
   const guarded = (scope: Scope, routes: (app: FastifyInstance) => Promise<void>) =>

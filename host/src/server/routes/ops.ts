@@ -4,15 +4,16 @@ import type { HostMetrics } from "../metrics.ts";
 
 export interface OpsDeps {
   metrics: HostMetrics;
-  /** True once stored functions are loaded and the pool runs; false again while closing. */
-  isReady: () => boolean;
+  /** Why the host cannot take invocations now ("starting", or the ledger cannot write); undefined when it can. */
+  notReady: () => string | undefined;
 }
 
-export async function opsRoutes(app: FastifyInstance, { metrics, isReady }: OpsDeps): Promise<void> {
+export async function opsRoutes(app: FastifyInstance, { metrics, notReady }: OpsDeps): Promise<void> {
   app.get("/healthz", async () => ({ status: "ok" }));
 
   app.get("/readyz", async (_request, reply) => {
-    if (!isReady()) return reply.code(503).send({ status: "starting" });
+    const why = notReady();
+    if (why !== undefined) return reply.code(503).send({ status: why });
     return { status: "ready" };
   });
 
