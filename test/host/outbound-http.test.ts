@@ -129,7 +129,13 @@ describe("outbound HTTP", () => {
     expect((await refused.json()).error.code).toBe("JOULE_ERR_DEPLOY_INIT_FAILED");
     const failing = await deploy("reach-init-denied-fresh", { ...elsewhere, snapshot: false });
     expect(failing.status, await failing.text()).toBe(201);
-    expect((await t.fetch("/fn/reach-init-denied-fresh/from-init")).status).toBe(502);
+    // Per instance, the request that made the instance answers the denial its init did not catch.
+    const answered = await t.fetch("/fn/reach-init-denied-fresh/from-init");
+    expect(answered.status).toBe(403);
+    expect((await answered.json()).error).toMatchObject({
+      code: "JOULE_ERR_CAPABILITY_DENIED",
+      message: expect.stringContaining("not in capabilities.outboundHttp"),
+    });
     expect(other.seen.filter((request) => request.url === "/config")).toEqual([]);
     const denials = async (fn: string) =>
       (await (await t.fetch(`/v1/audit?allowed=false&function=${fn}&action=outboundHttp:fetch`)).json()).records;

@@ -124,6 +124,12 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
   if (error instanceof InstantiationFailure && error.memoryRefused) {
     return { code: "JOULE_ERR_LIMIT_MEMORY", message: "making the instance needed more memory than limits.memoryMb" };
   }
+  // init without a snapshot failed in the guest's own code: answered as a request's failure would be.
+  if (
+    error instanceof InstantiationFailure &&
+    (error.cause instanceof GuestFailure || error.cause instanceof JouleError)
+  )
+    return toWire(error.cause, phase);
   if (error instanceof GuestFailure) return { code: "JOULE_ERR_EXECUTION_FAILED", message: sanitize(error.message) };
   if (error instanceof JouleError) return error.toWire();
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);

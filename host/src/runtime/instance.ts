@@ -68,6 +68,21 @@ function account(
 }
 
 /** Making an instance failed; `used` is the fuel it took, billed like any invocation's. */
+/**
+ * What a call into the guest that failed answers: the guest's own error
+ * (jco wraps the `err` case of a result in a ComponentError carrying
+ * `payload`), as the denial when it is an uncaught capability denial the
+ * host recorded, or the failure itself (a trap).
+ */
+function guestError(failure: unknown, denials: readonly Denial[]): unknown {
+  const payload = (failure as { payload?: unknown } | null)?.payload;
+  if (typeof payload !== "string") return failure;
+  const denied = payload.indexOf(DENIED);
+  if (denied >= 0 && denials.length > 0)
+    return new JouleError("JOULE_ERR_CAPABILITY_DENIED", payload.slice(denied + DENIED.length).trim());
+  return new GuestFailure(payload);
+}
+
 export class InstantiationFailure extends Error {
   override name = "InstantiationFailure";
   readonly used: number;
@@ -253,6 +268,8 @@ export class FunctionInstance {
         bind(prepareCapabilities({ env: initEnv(image.env), ...grants }).imports);
         try {
           await lifecycle.init();
+        } catch (error) {
+          throw guestError(error, denials);
         } finally {
           bind(imports);
         }
@@ -384,18 +401,7 @@ export class FunctionInstance {
         `the function failed after its memory reached its limit (limits.memoryMb) at ${Math.round(this.memoryBytes() / 2 ** 20)} MiB`,
       );
     }
-    if (failure !== undefined) {
-      // jco wraps the `err` case of a result in a ComponentError carrying `payload`.
-      const payload = (failure as { payload?: unknown } | null)?.payload;
-      if (typeof payload === "string") {
-        // An uncaught capability denial the host itself recorded answers as the denial.
-        const denied = payload.indexOf(DENIED);
-        if (denied >= 0 && this.#denials.length > 0)
-          throw new JouleError("JOULE_ERR_CAPABILITY_DENIED", payload.slice(denied + DENIED.length).trim());
-        throw new GuestFailure(payload);
-      }
-      throw failure;
-    }
+    if (failure !== undefined) throw guestError(failure, this.#denials);
     return response as T;
   }
 }
