@@ -50,7 +50,7 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   await mkdir(BUILT, { recursive: true });
   const wat: Record<string, string> = {};
-  for (const name of ["tiny", "trap", "spin", "lifecycle", "lifecycle-start"])
+  for (const name of ["tiny", "trap", "spin", "lifecycle", "lifecycle-start", "lifecycle-big"])
     wat[name] = join(ROOT, `test/fixtures/wat/${name}.wat`);
   for (const file of await readdir(join(ROOT, "test/fixtures/wat/hostile"))) {
     wat[`hostile-${file.replace(/\.wat$/, "")}`] = join(ROOT, "test/fixtures/wat/hostile", file);

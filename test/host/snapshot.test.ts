@@ -114,6 +114,17 @@ describe("deploy-time snapshots", () => {
     expect(await (await t.fetch("/fn/wat-start/")).text()).toBe("ini1");
   });
 
+  it("refuse with JOULE_ERR_DEPLOY_SNAPSHOT an init that leaves more memory in use than a snapshot may hold", async () => {
+    const deployBig = (extra: Record<string, unknown>) =>
+      t.deploy("wat-big", { component: componentPath("lifecycle-big"), limits: { memoryMb: 300 }, ...extra });
+    const refused = await deployBig({});
+    expect(refused.status).toBe(422);
+    const { error } = await refused.json();
+    expect(error).toMatchObject({ code: "JOULE_ERR_DEPLOY_SNAPSHOT", details: { limitMb: 256 } });
+    expect(error.message).toContain("snapshot: false");
+    expect((await deployBig({ snapshot: false })).status).toBe(201);
+  });
+
   it("survive a restart: instances start from the stored snapshot", async () => {
     const before = (await (await t.fetch("/v1/functions/snap")).json()).snapshotTaken;
     expect(Object.keys(before.memories).length).toBeGreaterThan(0);

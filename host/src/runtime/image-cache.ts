@@ -23,7 +23,7 @@ export type PreloadMessage = { paths: string[] } | { stop: true } | { stopped: n
 
 /** Images a worker keeps, by count and by bytes (a snapshot can be as large as limits.memoryMb). */
 const MAX_CACHED_IMAGES = 32;
-const MAX_CACHED_BYTES = 256 * 1024 * 1024;
+export const MAX_CACHED_BYTES = 256 * 1024 * 1024;
 
 const cache = new Map<string, { image: MemoryImage; bytes: number }>();
 let cachedBytes = 0;

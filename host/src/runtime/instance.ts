@@ -212,7 +212,8 @@ export class FunctionInstance {
       const { name, instance } = core;
       parts.cores.push(core);
       for (const value of Object.values(instance.exports)) {
-        if (value instanceof WebAssembly.Memory) parts.memories.push(value);
+        // Counted once however many names export it (the metering adds one of its own).
+        if (value instanceof WebAssembly.Memory && !parts.memories.includes(value)) parts.memories.push(value);
       }
       const names = image.meters[name];
       if (!names) throw new Error("core module that was not metered at deploy");

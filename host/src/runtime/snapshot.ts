@@ -21,6 +21,7 @@ import { secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import type { MemoryImage } from "../fuel/instrument.ts";
 import type { CoreInstance } from "./engine.ts";
+import { MAX_CACHED_BYTES } from "./image-cache.ts";
 import type { FunctionInstance } from "./instance.ts";
 import { coalesce, encodeImage } from "./memory-image.ts";
 import type { FunctionImage } from "./types.ts";
@@ -124,11 +125,22 @@ export async function takeSnapshot(
   }
   const memories: CapturedSnapshot["memories"] = {};
   const globals: CapturedSnapshot["globals"] = {};
+  let kept = 0;
   for (const { name, instance: core } of instance.cores) {
     const meters = image.meters[name];
     const memory = meters?.memory === undefined ? undefined : core.exports[meters.memory];
     if (memory instanceof WebAssembly.Memory) {
-      memories[name] = { pages: memory.buffer.byteLength / 65536, image: encodeImage(memoryImage(memory)) };
+      const captured = memoryImage(memory);
+      kept += captured.segments.reduce((sum, segment) => sum + segment.bytes.byteLength, 0);
+      // A worker keeps at most this much of images: a larger one would be read again at every cold start.
+      if (kept > MAX_CACHED_BYTES) {
+        throw new JouleError(
+          "JOULE_ERR_DEPLOY_SNAPSHOT",
+          `init() left more than ${MAX_CACHED_BYTES / 2 ** 20} MiB of memory in use, more than a snapshot may hold: allocate less in init, or deploy with snapshot: false`,
+          { limitMb: MAX_CACHED_BYTES / 2 ** 20 },
+        );
+      }
+      memories[name] = { pages: memory.buffer.byteLength / 65536, image: encodeImage(captured) };
     }
     const values: Record<string, number | bigint> = {};
     for (const global of meters?.globals ?? []) values[global] = (core.exports[global] as WebAssembly.Global).value;
