@@ -67,7 +67,6 @@ function account(
   return { used: Number(used), exhausted };
 }
 
-/** Making an instance failed; `used` is the fuel it took, billed like any invocation's. */
 /**
  * What a call into the guest that failed answers: the guest's own error
  * (jco wraps the `err` case of a result in a ComponentError carrying
@@ -83,6 +82,7 @@ function guestError(failure: unknown, denials: readonly Denial[]): unknown {
   return new GuestFailure(payload);
 }
 
+/** Making an instance failed; `used` is the fuel it took, billed like any invocation's. */
 export class InstantiationFailure extends Error {
   override name = "InstantiationFailure";
   readonly used: number;

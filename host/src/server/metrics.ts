@@ -3,7 +3,6 @@
  * documents call `metrics.record { duration, memory, status }`, per function,
  * plus the worker pool's state.
  */
-
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EnergyLedger } from "../energy/ledger.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
