@@ -142,27 +142,50 @@ function failure(message: string): never {
   throw message;
 }
 
-/**
- * Runs the engine through what every request does (a Request in, JSON, a
- * Response out), so the lazily made parts of the JS engine and the heap
- * they need are already in the deploy-time snapshot: the first request of
- * a new instance then costs what a later one does. Touches no host
- * resource and no user code.
- */
-async function warmUp(): Promise<void> {
-  const request = toRequest({
-    method: "POST",
-    url: "http://warm.up/path?query=1",
-    headers: [["content-type", "application/json"]],
-    body: encoder.encode(JSON.stringify({ warm: true })),
-  });
-  const url = new URL(request.url);
-  const body = JSON.parse(await request.text()) as unknown;
-  const response = Response.json({ body, path: url.pathname, query: url.searchParams.get("query") });
-  response.headers.set("x-warm", "1");
-  await toWitResponse(response);
-  decoder.decode(encoder.encode("warm"));
+/** Takes one request the way every request is taken: a Request in, `fetch`, a checked Response out. */
+async function serve(
+  fetch: FunctionDefinition["fetch"],
+  req: WitRequest,
+  inv: WitInvocation,
+  env: () => Env,
+  files: Files,
+): Promise<WitResponse> {
+  const ctx: Context = {
+    requestId: inv.requestId,
+    functionName: inv.functionName,
+    kv: kvStore,
+    files,
+    log: logger("info"),
+    warn: logger("warn"),
+    error: logger("error"),
+  };
+  let response: unknown;
+  try {
+    response = await fetch(toRequest(req), env(), ctx);
+  } catch (error) {
+    failure(error instanceof Error ? `${error.name}: ${error.message}` : `uncaught: ${format([error])}`);
+  }
+  if (!(response instanceof Response)) failure("fetch() must return a Response");
+  return toWitResponse(response);
 }
+
+/**
+ * Answers the host's warm-up request (`warm-up` in sdk/wit/world.wit) in
+ * place of the function's fetch: what a typical handler does (URL, a JSON
+ * body, Response.json, headers, text), touching no host resource. The env
+ * is empty: nothing read here may stay in the snapshot.
+ */
+async function warmUpFetch(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  const text = await request.text();
+  const body: unknown = text === "" ? null : JSON.parse(text);
+  const response = Response.json({ body, path: url.pathname, query: url.searchParams.get("query") });
+  response.headers.set("x-warm-up", "1");
+  decoder.decode(encoder.encode(text));
+  return response;
+}
+
+const NO_ENV: Env = Object.freeze({});
 
 export function adapt(definition: FunctionDefinition, granted: GrantedImports = {}) {
   if (typeof definition?.fetch !== "function") {
@@ -173,7 +196,6 @@ export function adapt(definition: FunctionDefinition, granted: GrantedImports = 
   const files: Files = makeFiles(granted.files);
   const lifecycle = {
     async init(): Promise<void> {
-      await warmUp();
       if (typeof definition.init !== "function") return;
       // The console writes to stdout, a resource whose handle a snapshot cannot keep:
       // during init it goes to the host log instead.
@@ -192,26 +214,20 @@ export function adapt(definition: FunctionDefinition, granted: GrantedImports = 
       }
     },
   };
-  const handler = {
-    async handle(req: WitRequest, inv: WitInvocation): Promise<WitResponse> {
-      const ctx: Context = {
-        requestId: inv.requestId,
-        functionName: inv.functionName,
-        kv: kvStore,
-        files,
-        log: logger("info"),
-        warn: logger("warn"),
-        error: logger("error"),
-      };
-      let response: unknown;
-      try {
-        response = await definition.fetch(toRequest(req), currentEnv(), ctx);
-      } catch (error) {
-        failure(error instanceof Error ? `${error.name}: ${error.message}` : `uncaught: ${format([error])}`);
-      }
-      if (!(response instanceof Response)) failure("fetch() must return a Response");
-      return toWitResponse(response);
+  let warmingUp = false;
+  const warmUp = {
+    begin(): void {
+      warmingUp = true;
     },
   };
-  return { handler, lifecycle };
+  const handler = {
+    handle(req: WitRequest, inv: WitInvocation): Promise<WitResponse> {
+      if (warmingUp) {
+        warmingUp = false;
+        return serve(warmUpFetch, req, inv, () => NO_ENV, files);
+      }
+      return serve(definition.fetch, req, inv, currentEnv, files);
+    },
+  };
+  return { handler, lifecycle, warmUp };
 }

@@ -76,7 +76,7 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
     `import definition from ${JSON.stringify(entry)};`,
     `import { adapt } from ${JSON.stringify(ADAPTER)};`,
     ...granted.map(({ key, iface }) => `import * as ${key} from "joule:function/${iface}@${WIT_VERSION}";`),
-    `export const { handler, lifecycle } = adapt(definition, { ${granted.map(({ key }) => key).join(", ")} });`,
+    `export const { handler, lifecycle, warmUp } = adapt(definition, { ${granted.map(({ key }) => key).join(", ")} });`,
   ].join("\n");
   try {
     const result = await esbuild({
@@ -136,7 +136,7 @@ export function functionWorld(worldWit: string, manifest: Manifest): string {
   if (start < 0) throw new Error("sdk/wit/world.wit has no `world function`");
   const end = worldWit.indexOf("}", start);
   const imports = grantedInterfaces(manifest).map(({ iface }) => `  import ${iface};\n`);
-  const world = `world function {\n  import host;\n${imports.join("")}  export handler;\n  export lifecycle;\n}`;
+  const world = `world function {\n  import host;\n${imports.join("")}  export handler;\n  export lifecycle;\n  export warm-up;\n}`;
   return `${worldWit.slice(0, start)}${world}${worldWit.slice(end + 1)}`;
 }
 

@@ -29,6 +29,22 @@ type Imports = ReturnType<typeof buildImports>;
 
 const HANDLER_EXPORT = "joule:function/handler@0.1.0";
 const LIFECYCLE_EXPORT = "joule:function/lifecycle@0.1.0";
+const WARM_UP_EXPORT = "joule:function/warm-up@0.1.0";
+
+/**
+ * The sample request a warm-up takes: what a typical request carries (a
+ * path, a query, headers, a JSON body), so that lifting and lowering each
+ * part has run once.
+ */
+const WARM_UP_REQUEST: GuestRequest = {
+  method: "POST",
+  url: "http://warm-up.joule.invalid/path?query=1",
+  headers: [
+    ["content-type", "application/json"],
+    ["accept", "*/*"],
+  ],
+  body: new TextEncoder().encode('{"warm":true}'),
+};
 /** How the capabilities word a denial the guest sees (outbound-http.ts, files.ts). */
 const DENIED = "JOULE_ERR_CAPABILITY_DENIED:";
 
@@ -43,6 +59,11 @@ interface Handler {
 interface Lifecycle {
   /** A promise under JSPI: init may fetch() from the function's granted origins. */
   init(): void | Promise<void>;
+}
+
+/** `warm-up` in sdk/wit/world.wit: exported by SDK builds since it was added, by nothing else. */
+interface WarmUp {
+  begin(): void;
 }
 
 /**
@@ -142,6 +163,7 @@ export class FunctionInstance {
   readonly version: string;
   readonly #handler: Handler;
   #lifecycle: Lifecycle | undefined;
+  #warmUp: WarmUp | undefined;
   #bind: ((imports: Imports) => void) | undefined;
   #imports: Imports | undefined;
   readonly #parts: CoreParts;
@@ -289,6 +311,7 @@ export class FunctionInstance {
     }
     const made = new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
     made.#lifecycle = root[LIFECYCLE_EXPORT] as Lifecycle | undefined;
+    made.#warmUp = root[WARM_UP_EXPORT] as WarmUp | undefined;
     made.#bind = bind;
     made.#imports = imports;
     made.prepared = prepared;
@@ -326,6 +349,27 @@ export class FunctionInstance {
     if (!lifecycle || typeof lifecycle.init !== "function") return false;
     this.#beginInvocation();
     await this.#metered(fuelLimit, () => lifecycle.init());
+    return true;
+  }
+
+  /**
+   * Runs the handler's path once with a sample request that the SDK answers
+   * itself, none of the function's code running (`warm-up` in
+   * sdk/wit/world.wit), within `fuelLimit`; false if the component cannot
+   * (not built by the SDK, or by one from before warm-ups). Only for an
+   * instance a snapshot is taken of: it leaves in memory the guest code
+   * compiled on the way, which a new instance's first request then need
+   * not compile (measured on hello: that request used 39% more fuel than a
+   * later one without a warm-up, 8% more with).
+   */
+  async warmUp(fuelLimit: number): Promise<boolean> {
+    const warmUp = this.#warmUp;
+    if (!warmUp || typeof warmUp.begin !== "function") return false;
+    this.#beginInvocation();
+    await this.#metered(fuelLimit, () => {
+      warmUp.begin();
+      return this.#handler.handle(WARM_UP_REQUEST, { requestId: "warm-up", functionName: this.#name });
+    });
     return true;
   }
 

@@ -13,6 +13,10 @@
  * in every new instance), and an init that changes a table fails the deploy
  * (JOULE_ERR_DEPLOY_SNAPSHOT), since tables are not part of the image.
  *
+ * After init and before the capture, an SDK-built guest takes one sample
+ * request that the SDK answers itself (`warm-up` in sdk/wit/world.wit), so
+ * the snapshot holds the request path compiled, not just the state.
+ *
  * A snapshot is kept on the host's disk, so init sees the function's plain
  * env only: secret references are left out (see sdk/src/index.ts).
  */
@@ -24,6 +28,7 @@ import type { CoreInstance } from "./engine.ts";
 import { MAX_CACHED_BYTES } from "./image-cache.ts";
 import type { FunctionInstance } from "./instance.ts";
 import { coalesce, encodeImage } from "./memory-image.ts";
+import { sanitize } from "./response.ts";
 import type { FunctionImage } from "./types.ts";
 
 const PAGE = 4096;
@@ -33,7 +38,7 @@ export interface CapturedSnapshot {
   memories: Record<string, { pages: number; image: Uint8Array }>;
   /** Per core module file: exported mutable global → value. */
   globals: Record<string, Record<string, number | bigint>>;
-  /** Fuel init used. */
+  /** Fuel init and the warm-up used. */
   fuel: number;
 }
 
@@ -91,6 +96,23 @@ function sameTables(a: unknown[][], b: unknown[][]): boolean {
 }
 
 /**
+ * The SDK's warm-up after init (FunctionInstance.warmUp), and the fuel it
+ * used. It runs only the SDK's code, so a failure means init left the
+ * engine unfit for requests.
+ */
+async function warmUp(instance: FunctionInstance, fuelLimit: number): Promise<number> {
+  try {
+    return (await instance.warmUp(fuelLimit)) ? instance.lastFuel : 0;
+  } catch (error) {
+    const why = sanitize(error instanceof Error ? error.message : String(error));
+    throw new JouleError(
+      "JOULE_ERR_DEPLOY_SNAPSHOT",
+      `the SDK's warm-up request after init() failed (${why}): does init() replace a global that requests need (Request, Response, URL, JSON)? Or deploy with snapshot: false`,
+    );
+  }
+}
+
+/**
  * Runs init in `instance` (made from the split images, not a snapshot) and
  * captures what it left; undefined when the guest has no init (its
  * instances then start from the component's own data as they are).
@@ -103,8 +125,11 @@ export async function takeSnapshot(
   const before = tables(instance.cores);
   const watch = instance.watchResources();
   let ran: boolean;
+  let fuel = 0;
   try {
     ran = await instance.init(fuelLimit);
+    fuel = instance.lastFuel;
+    if (ran) fuel += await warmUp(instance, fuelLimit);
   } finally {
     watch.stop();
   }
@@ -146,5 +171,5 @@ export async function takeSnapshot(
     for (const global of meters?.globals ?? []) values[global] = (core.exports[global] as WebAssembly.Global).value;
     if (Object.keys(values).length > 0) globals[name] = values;
   }
-  return { memories, globals, fuel: instance.lastFuel };
+  return { memories, globals, fuel };
 }
