@@ -130,6 +130,11 @@ describe("energy", () => {
       expect(count()).toBe(before);
       const metrics = await (await t.fetch("/metrics")).text();
       expect(metrics).toMatch(/^joule_energy_pending_charges 5$/m);
+      // The energy API says why it cannot answer, and loses nothing.
+      const refused = await t.fetch("/v1/energy/functions/tiny");
+      expect(refused.status).toBe(503);
+      expect((await refused.json()).error).toMatchObject({ code: "JOULE_ERR_HOST_NOT_READY" });
+      expect((await budget("functions", "other", { joules: 1 })).status).toBe(503);
       db.exec("DROP TRIGGER refuse");
       await vi.waitFor(() => expect(count()).toBe(before + 5), { timeout: 8000, interval: 50 });
       expect((await t.fetch("/fn/tiny/")).status).toBe(200);

@@ -167,16 +167,36 @@ export class EnergyLedger {
   }
 
   setBudget(scope: Scope, id: string, input: BudgetInput): BudgetStatus {
-    this.flush();
-    this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now());
+    this.#writing(() => {
+      this.flush();
+      this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now());
+    });
     this.#budgets.delete(`${scope}:${id}`);
     return this.status(scope, id);
   }
 
   removeBudget(scope: Scope, id: string): boolean {
-    this.flush();
-    this.#budgets.delete(`${scope}:${id}`);
-    return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
+    return this.#writing(() => {
+      this.flush();
+      this.#budgets.delete(`${scope}:${id}`);
+      return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
+    });
+  }
+
+  /**
+   * Runs `write` (which commits the queued charges first), answering a
+   * failure to write as JOULE_ERR_HOST_NOT_READY: the API then says what is
+   * wrong instead of a 500, and the queue keeps every charge for the retry.
+   */
+  #writing<T>(write: () => T): T {
+    try {
+      return write();
+    } catch {
+      throw new JouleError(
+        "JOULE_ERR_HOST_NOT_READY",
+        `the energy ledger cannot write to the data dir (${this.#pending.length} writes waiting; the host's warnings say why): try again once it can`,
+      );
+    }
   }
 
   /**
@@ -209,7 +229,12 @@ export class EnergyLedger {
     } catch (error) {
       // SQLite may have rolled back on its own already (a full disk, an I/O error).
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      this.#failures++;
+      // Reported once per run of failures, whichever caller met the first.
+      if (++this.#failures === 1) {
+        process.emitWarning(
+          `energy ledger: ${writes.length} charges not committed, retrying: ${(error as Error).message}`,
+        );
+      }
       this.#schedule();
       throw error;
     }
@@ -235,12 +260,8 @@ export class EnergyLedger {
       this.#flushTimer = undefined;
       try {
         this.flush();
-      } catch (error) {
-        if (this.#failures === 1) {
-          process.emitWarning(
-            `energy ledger: ${this.#pending.length} charges not committed, retrying: ${(error as Error).message}`,
-          );
-        }
+      } catch {
+        // Warned about in flush; retried later.
       }
     }, delay).unref();
   }
@@ -337,7 +358,8 @@ export class EnergyLedger {
   }
 
   status(scope: Scope, id: string): BudgetStatus {
-    this.flush();
+    // Committed first, so that the totals read below count every settled charge.
+    this.#writing(() => this.flush());
     const row = this.#current(scope, id);
     const total = this.#q.total.get(scope, id) as { used_uj: number; invocations: number } | undefined;
     const reserved = this.#reserved.get(`${scope}:${id}`) ?? 0;
@@ -356,7 +378,7 @@ export class EnergyLedger {
   }
 
   list(): BudgetStatus[] {
-    this.flush();
+    this.#writing(() => this.flush());
     return (this.#q.list.all() as Array<{ scope: Scope; id: string }>).map(({ scope, id }) => this.status(scope, id));
   }
 }
