@@ -114,7 +114,8 @@ export const energyBudgetSchema = z
     joules: z.number().positive().max(1e12),
     per: z
       .string()
-      .regex(/^\d+(s|m|h|d|w)$/, 'a period such as "30s", "15m", "1h", "1d" or "1w"')
+      // At least one unit (a zero period would refill forever), at most 999,999 of them (ms fit an int64).
+      .regex(/^[1-9]\d{0,5}(s|m|h|d|w)$/, 'a period such as "30s", "15m", "1h", "1d" or "1w" (1 to 999999 units)')
       .optional(),
   })
   .strict();

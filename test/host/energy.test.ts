@@ -135,6 +135,14 @@ describe("energy", () => {
       expect(refused.status).toBe(503);
       expect((await refused.json()).error).toMatchObject({ code: "JOULE_ERR_HOST_NOT_READY" });
       expect((await budget("functions", "other", { joules: 1 })).status).toBe(503);
+      // A deploy that sets a budget is refused before anything changes.
+      const deployed = await t.fetch("/v1/functions/budget-later", {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ component: { path: componentPath("tiny") }, energyBudget: { joules: 1 } }),
+      });
+      expect(deployed.status).toBe(503);
+      expect((await t.fetch("/v1/functions/budget-later")).status).toBe(404);
       db.exec("DROP TRIGGER refuse");
       await vi.waitFor(() => expect(count()).toBe(before + 5), { timeout: 8000, interval: 50 });
       expect((await t.fetch("/fn/tiny/")).status).toBe(200);
@@ -173,6 +181,9 @@ describe("energy", () => {
     expect(bad.status).toBe(400);
     const { error } = await bad.json();
     expect(error.details.problems).toEqual([expect.stringMatching(/^joules: /), expect.stringMatching(/^per: /)]);
+    // A zero period would refill forever; a huge one would not fit the ledger.
+    for (const per of ["0s", "1000000w"])
+      expect((await budget("functions", "tiny", { joules: 1, per })).status).toBe(400);
     expect((await budget("widgets", "x", { joules: 1 })).status).toBe(404);
   });
 

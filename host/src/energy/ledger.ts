@@ -167,30 +167,27 @@ export class EnergyLedger {
   }
 
   setBudget(scope: Scope, id: string, input: BudgetInput): BudgetStatus {
-    this.#writing(() => {
-      this.flush();
-      this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now());
-    });
+    this.commit();
+    this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now());
     this.#budgets.delete(`${scope}:${id}`);
     return this.status(scope, id);
   }
 
   removeBudget(scope: Scope, id: string): boolean {
-    return this.#writing(() => {
-      this.flush();
-      this.#budgets.delete(`${scope}:${id}`);
-      return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
-    });
+    this.commit();
+    this.#budgets.delete(`${scope}:${id}`);
+    return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
   }
 
   /**
-   * Runs `write` (which commits the queued charges first), answering a
-   * failure to write as JOULE_ERR_HOST_NOT_READY: the API then says what is
-   * wrong instead of a 500, and the queue keeps every charge for the retry.
+   * Commits the queued writes now, or throws JOULE_ERR_HOST_NOT_READY: what
+   * reads or changes budgets calls it first, so that the API says what is
+   * wrong instead of a 500 (flush warns with the write error) and nothing
+   * is changed while the queue waits; the queue keeps every write.
    */
-  #writing<T>(write: () => T): T {
+  commit(): void {
     try {
-      return write();
+      this.flush();
     } catch {
       throw new JouleError(
         "JOULE_ERR_HOST_NOT_READY",
@@ -232,7 +229,7 @@ export class EnergyLedger {
       // Reported once per run of failures, whichever caller met the first.
       if (++this.#failures === 1) {
         process.emitWarning(
-          `energy ledger: ${writes.length} charges not committed, retrying: ${(error as Error).message}`,
+          `energy ledger: ${writes.length} writes (charges, refills) not committed, retrying: ${(error as Error).message}`,
         );
       }
       this.#schedule();
@@ -359,7 +356,7 @@ export class EnergyLedger {
 
   status(scope: Scope, id: string): BudgetStatus {
     // Committed first, so that the totals read below count every settled charge.
-    this.#writing(() => this.flush());
+    this.commit();
     const row = this.#current(scope, id);
     const total = this.#q.total.get(scope, id) as { used_uj: number; invocations: number } | undefined;
     const reserved = this.#reserved.get(`${scope}:${id}`) ?? 0;
@@ -378,7 +375,7 @@ export class EnergyLedger {
   }
 
   list(): BudgetStatus[] {
-    this.#writing(() => this.flush());
+    this.commit();
     return (this.#q.list.all() as Array<{ scope: Scope; id: string }>).map(({ scope, id }) => this.status(scope, id));
   }
 }

@@ -250,6 +250,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     // Files of mounts the deploy narrowed away are not shipped.
     const removed = Object.keys(deployConfig.capabilities.files).filter((m) => !(m in settings.capabilities.files));
     const shipped = files.filter((file) => !removed.some((mount) => underMount(file.path, mount)));
+    // Refused before anything changes when the budget could not be written after the swap.
+    if (deployConfig.energyBudget) ledger.commit();
     const { record, changed } = await registry.deploy({ name, component, files: shipped, artifact, ...settings });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
