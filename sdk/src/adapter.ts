@@ -1,7 +1,7 @@
 /**
  * The bridge between the WIT world (`sdk/wit/world.wit`) and a Web-standard
  * handler. `joule build` generates an entry module that does
- * `export const { handler, lifecycle } = adapt(userDefault)`; function
+ * `export const { handler, lifecycle, warmUp } = adapt(userDefault)`; function
  * authors never import this file themselves.
  */
 

@@ -125,7 +125,7 @@ describe("deploy-time snapshots", () => {
     expect((await deployBig({ snapshot: false })).status).toBe(201);
   });
 
-  it("warm the request path up before the capture, running none of the function's code", async () => {
+  it("warm the request path up before the capture, without calling the function's fetch", async () => {
     expect((await deploy("warm", { isolation: "reuse" })).status).toBe(201);
     const first = await t.fetch("/fn/warm/count");
     const later = await t.fetch("/fn/warm/count");

@@ -354,13 +354,14 @@ export class FunctionInstance {
 
   /**
    * Runs the handler's path once with a sample request that the SDK answers
-   * itself, none of the function's code running (`warm-up` in
+   * itself, without calling the function's fetch (`warm-up` in
    * sdk/wit/world.wit), within `fuelLimit`; false if the component cannot
    * (not built by the SDK, or by one from before warm-ups). Only for an
    * instance a snapshot is taken of: it leaves in memory the guest code
    * compiled on the way, which a new instance's first request then need
    * not compile (measured on hello: that request used 39% more fuel than a
-   * later one without a warm-up, 8% more with).
+   * later one without a warm-up, 8–20% more with, depending on how much
+   * of the function's own code the request runs).
    */
   async warmUp(fuelLimit: number): Promise<boolean> {
     const warmUp = this.#warmUp;

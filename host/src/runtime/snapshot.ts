@@ -97,13 +97,16 @@ function sameTables(a: unknown[][], b: unknown[][]): boolean {
 
 /**
  * The SDK's warm-up after init (FunctionInstance.warmUp), and the fuel it
- * used. It runs only the SDK's code, so a failure means init left the
- * engine unfit for requests.
+ * used. It calls no code of the function's own, so a failure that is not a
+ * limit means init (or the module's top level) left the engine unfit for
+ * requests.
  */
 async function warmUp(instance: FunctionInstance, fuelLimit: number): Promise<number> {
   try {
     return (await instance.warmUp(fuelLimit)) ? instance.lastFuel : 0;
   } catch (error) {
+    // A limit is the function's own (limits.fuel, limits.memoryMb): reported as it is.
+    if (error instanceof JouleError && error.code.startsWith("JOULE_ERR_LIMIT_")) throw error;
     const why = sanitize(error instanceof Error ? error.message : String(error));
     throw new JouleError(
       "JOULE_ERR_DEPLOY_SNAPSHOT",
@@ -138,14 +141,14 @@ export async function takeSnapshot(
   if (resources.length > 0) {
     throw new JouleError(
       "JOULE_ERR_DEPLOY_SNAPSHOT",
-      `init() took host resources a snapshot cannot hold (${resources.join(", ")}: stdout/stderr writes, timers, streams): move that work into fetch(), or deploy with snapshot: false`,
+      `init() (or the warm-up request after it) took host resources a snapshot cannot hold (${resources.join(", ")}: stdout/stderr writes, timers, streams): move that work into fetch(), or deploy with snapshot: false`,
       { resources },
     );
   }
   if (!sameTables(before, tables(instance.cores))) {
     throw new JouleError(
       "JOULE_ERR_DEPLOY_SNAPSHOT",
-      "init() changed a table, which a snapshot cannot hold: move that work into fetch(), or deploy with snapshot: false",
+      "init() (or the warm-up request after it) changed a table, which a snapshot cannot hold: move that work into fetch(), or deploy with snapshot: false",
     );
   }
   const memories: CapturedSnapshot["memories"] = {};
