@@ -24,14 +24,19 @@ const idle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
 describe("instances made ahead of need", () => {
   it("serve the cold start of another function of the same engine, with none of the first one's state", async () => {
-    expect((await deploy("ahead-a")).status).toBe(201);
+    expect((await deploy("ahead-a", { env: { ONLY_A: "1" } })).status).toBe(201);
     for (let i = 1; i <= 3; i++) expect((await (await t.fetch("/fn/ahead-a/count")).json()).requests).toBe(i);
-    await idle(); // the worker prepares the next instance of this engine while it is idle
-    expect((await deploy("ahead-b")).status).toBe(201);
+    // The worker prepares the next instance of this engine while it is idle, holding ahead-a's
+    // snapshot already: a cold start of another function writes only the pages that differ.
+    await idle();
+    expect((await deploy("ahead-b", { env: { ONLY_B: "1" } })).status).toBe(201);
+    await idle();
     const response = await t.fetch("/fn/ahead-b/count");
     expect(response.headers.get("x-joule-cold-start")).toBe("true");
     expect((await response.json()).requests).toBe(1);
     expect(await coldStarts("ahead-b", "prepared")).toBe(1);
+    // What init left in the snapshot is ahead-b's own, in full.
+    expect(await (await t.fetch("/fn/ahead-b/init-state")).json()).toMatchObject({ ran: 1, envKeys: ["ONLY_B"] });
     // The function the instance came from keeps its own warm instance and state.
     expect((await (await t.fetch("/fn/ahead-a/count")).json()).requests).toBe(4);
   });

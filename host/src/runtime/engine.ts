@@ -5,17 +5,21 @@
  * `prepare` instantiates the jco glue and its core modules against imports
  * that are bound later: each import function is a trampoline to whatever
  * `bind` installs. Nothing of any function is in a prepared instance yet: no
- * guest code has run (start functions are deferred, data is split off), its
- * memories are zero. `bind` then makes it one function's instance: installs
- * that function's imports, sets the fuel and memory limits, and writes the
- * function's memory image.
+ * guest code has run (start functions are deferred, data is split off).
+ * `bind` then makes it one function's instance: installs that function's
+ * imports, sets the fuel and memory limits, and writes the function's
+ * memory image.
  *
  * Each worker keeps one prepared instance per engine it served recently
  * (every JS function of one SDK build has the same engine), made in idle
- * time with its memory already touched, so a cold start pays neither the
- * instantiation (~2 ms for the JS engine) nor the first-touch page faults of
- * writing its image (~4 ms here). A prepared instance is used once and never
- * goes back, so no function ever sees another's state.
+ * time, so a cold start does not pay the instantiation (~2 ms for the JS
+ * engine). Its memories already hold the image the engine was last bound
+ * with (writeBases), so binding writes only the pages of the function's
+ * image that differ, the others already written and mapped: a new instance
+ * of the same function writes almost nothing. Binding leaves memory exactly
+ * as the function's image alone would (memory-image.ts, applyOver), and a
+ * prepared instance is used once and never goes back, so no function ever
+ * sees another's bytes or state.
  *
  * Only components whose modules have no start function and write no data at
  * instantiation can be prepared (DerivedMeta.engine): for them, binding
@@ -24,7 +28,8 @@
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
-import type { MemoryImage } from "../fuel/instrument.ts";
+import { pagedImage } from "./image-cache.ts";
+import { applyPages, type PagedImage } from "./memory-image.ts";
 import type { FunctionImage } from "./types.ts";
 
 type Imports = Record<string, Record<string, unknown>>;
@@ -50,6 +55,8 @@ export interface Prepared {
   cores: CoreInstance[];
   /** Installs the imports every trampoline calls into. */
   bind(imports: Imports): void;
+  /** Per core module: the image its memory already holds (applyPages), which binding writes over. */
+  bases: Map<string, PagedImage>;
 }
 
 const glueCache = new Map<string, Promise<Glue>>();
@@ -158,40 +165,37 @@ export async function prepare(image: FunctionImage): Promise<Prepared> {
   const cores: CoreInstance[] = [];
   const late = lateBoundImports();
   const root = await instantiateComponent(image, late.imports, (core) => cores.push(core));
-  return { root, cores, bind: late.bind };
+  return { root, cores, bind: late.bind, bases: new Map() };
 }
 
-const PAGE = 4096;
+/** Per engine: the image each core module's memory was last bound with, by core module. */
+const lastImages = new Map<string, Map<string, string>>();
+
+/** Notes the image a memory of this engine was bound with: the next spare holds it already. */
+export function rememberImage(engine: string, core: string, path: string): void {
+  let images = lastImages.get(engine);
+  if (!images) {
+    images = new Map();
+    lastImages.set(engine, images);
+  }
+  images.set(core, path);
+}
 
 /**
- * Writes to the pages the engine's last image covered, in each memory, so
- * the kernel maps them now rather than when the next image is written (a
- * page fault costs ~1.5 µs here; a JS function's image covers ~750 pages of
- * its 2,300). Pages no image wrote are left alone: under steady load there
- * is no idle time, and touching them would only add work.
+ * Writes into a spare's memories the images its engine was last bound
+ * with, if they are cached (pagedImage). Binding then writes only the
+ * pages that differ: a new instance of the same function writes almost
+ * none, another JS function about a third of its image. It also maps the
+ * pages now, a page fault costing ~1.5 µs here.
  */
-function touch(cores: CoreInstance[], pages: ReadonlySet<number> | undefined): void {
-  if (!pages) return;
-  for (const { instance } of cores) {
-    for (const value of Object.values(instance.exports)) {
-      if (!(value instanceof WebAssembly.Memory)) continue;
-      const bytes = new Uint8Array(value.buffer);
-      for (const page of pages) if (page * PAGE < bytes.length) bytes[page * PAGE] = 0;
-    }
+function writeBases(spare: Prepared, image: FunctionImage): void {
+  const images = lastImages.get(image.engine as string);
+  for (const { name, instance } of spare.cores) {
+    const path = images?.get(name);
+    const paged = path === undefined ? undefined : pagedImage(path, true);
+    const memory = instance.exports[image.meters[name]?.memory ?? ""];
+    if (paged && memory instanceof WebAssembly.Memory) spare.bases.set(name, applyPages(memory, paged));
   }
-}
-
-/** The 4 KiB pages an engine's images were last seen to cover, by engine. */
-const coverage = new Map<string, ReadonlySet<number>>();
-
-/** Notes which pages an image of this engine wrote: spares touch those ahead of time. */
-export function rememberCoverage(engine: string, image: MemoryImage): void {
-  if (coverage.has(engine)) return;
-  const pages = new Set<number>();
-  for (const { offset, bytes } of image.segments) {
-    for (let page = Math.floor(offset / PAGE); page * PAGE < offset + bytes.length; page++) pages.add(page);
-  }
-  coverage.set(engine, pages);
 }
 
 /** Engines whose prepared instances a worker keeps, and for how long one goes unused. */
@@ -267,7 +271,7 @@ export function refillSpares(): void {
       refilling = true;
       try {
         const spare = await prepare(next.image);
-        touch(spare.cores, coverage.get(next.image.engine as string));
+        writeBases(spare, next.image);
         if (slots.get(next.image.engine as string) === next) next.spare = spare;
       } catch {
         // A component that cannot be prepared fails its own request on the normal path.

@@ -9,7 +9,7 @@
  */
 import type { MemoryImage } from "../fuel/instrument.ts";
 import { readChunkedSync } from "../store/chunk-store.ts";
-import { decodeImage } from "./memory-image.ts";
+import { decodeImage, type PagedImage, pagesOf } from "./memory-image.ts";
 
 export const PRELOAD_CHANNEL = "joule:preload";
 
@@ -25,7 +25,7 @@ export type PreloadMessage = { paths: string[] } | { stop: true } | { stopped: n
 const MAX_CACHED_IMAGES = 32;
 export const MAX_CACHED_BYTES = 256 * 1024 * 1024;
 
-const cache = new Map<string, { image: MemoryImage; bytes: number }>();
+const cache = new Map<string, { image: MemoryImage; bytes: number; paged?: PagedImage }>();
 let cachedBytes = 0;
 
 export function loadImage(path: string): MemoryImage {
@@ -43,6 +43,18 @@ export function loadImage(path: string): MemoryImage {
     cache.delete(oldest);
   }
   return entry.image;
+}
+
+/**
+ * The image at `path` as pages with digests (memory-image.ts), if it is
+ * cached; `compute` pages it when it is not paged yet, which costs a few
+ * milliseconds for a JS function's image: only for idle time, never on a
+ * request's path. Never reads from disk.
+ */
+export function pagedImage(path: string, compute: boolean): PagedImage | undefined {
+  const entry = cache.get(path);
+  if (entry && !entry.paged && compute) entry.paged = pagesOf(entry.image);
+  return entry?.paged;
 }
 
 /** Images named for preloading, not yet read. */
@@ -74,7 +86,12 @@ function drain(): void {
     if (busy || stopped) return;
     const path = queued.shift() as string;
     try {
-      if (!cache.has(path)) loadImage(path);
+      // Read on one turn, paged on the next: a task that arrives waits for one step, not both.
+      if (cache.has(path)) pagedImage(path, true);
+      else {
+        loadImage(path);
+        queued.unshift(path);
+      }
     } catch {
       // An image that cannot be read fails the request that needs it, with its error.
     }

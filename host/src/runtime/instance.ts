@@ -17,11 +17,11 @@ import {
   isClass,
   lateBoundImports,
   prepare,
-  rememberCoverage,
+  rememberImage,
   takeSpare,
 } from "./engine.ts";
-import { loadImage } from "./image-cache.ts";
-import { applyImage } from "./memory-image.ts";
+import { loadImage, pagedImage } from "./image-cache.ts";
+import { applyImage, applyImageOver, applyOver, type PagedImage } from "./memory-image.ts";
 import { initEnv } from "./snapshot.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
@@ -64,6 +64,20 @@ interface Lifecycle {
 /** `warm-up` in sdk/wit/world.wit: exported by SDK builds since it was added, by nothing else. */
 interface WarmUp {
   begin(): void;
+}
+
+/**
+ * Makes `memory` hold the image at `path`: over what a prepared instance's
+ * memory holds already, only the pages that differ; the whole image where
+ * it holds nothing, or where the image is not paged yet (it is once a spare
+ * has held it).
+ */
+function writeImage(memory: WebAssembly.Memory, path: string, base: PagedImage | undefined): void {
+  const image = loadImage(path);
+  const paged = base && pagedImage(path, false);
+  if (!base) applyImage(memory, image);
+  else if (paged) applyOver(memory, paged, base);
+  else applyImageOver(memory, image, base);
 }
 
 /**
@@ -257,15 +271,16 @@ export class FunctionInstance {
           throw new Error(`the snapshot needs ${pages} pages of memory, over the limit of ${memoryLimitPages}`);
         }
         if (pages > have) memory.grow(pages - have);
-        const memoryImage = loadImage(imagePath);
-        applyImage(memory, memoryImage);
-        if (image.engine) rememberCoverage(image.engine, memoryImage);
+        writeImage(memory, imagePath, bases.get(name));
+        if (image.engine) rememberImage(image.engine, name, imagePath);
       }
       for (const [global, value] of Object.entries(image.snapshot?.globals[name] ?? {})) {
         (instance.exports[global] as WebAssembly.Global).value = value;
       }
       if (names.start) (instance.exports[names.start] as () => void)();
     };
+    /** What the memories of a prepared instance hold already (engine.ts, writeBases). */
+    let bases: ReadonlyMap<string, PagedImage> = new Map();
     let root: Record<string, unknown>;
     let prepared = false;
     try {
@@ -274,6 +289,7 @@ export class FunctionInstance {
         const spare = takeSpare(image);
         prepared = spare !== undefined;
         const instance = spare ?? (await prepare(image));
+        bases = instance.bases;
         bind = instance.bind;
         bind(imports);
         for (const core of instance.cores) setUp(core);

@@ -5,6 +5,7 @@
  * would have been. Stored as: u32 count, then per segment u32 offset,
  * u32 length, bytes (little-endian).
  */
+import { hash } from "node:crypto";
 import type { MemoryImage } from "../fuel/instrument.ts";
 
 /**
@@ -81,4 +82,79 @@ export function applyImage(memory: WebAssembly.Memory, image: MemoryImage): void
     if (offset + bytes.length > target.length) throw new WebAssembly.RuntimeError("data segment is out of bounds");
     target.set(bytes, offset);
   }
+}
+
+const PAGE = 4096;
+
+/**
+ * An image as the 4 KiB pages of memory it writes (zeros where no segment
+ * covers part of one), each with its SHA-256. A cryptographic digest,
+ * because pages of two functions' images are taken as equal when their
+ * digests are: a collision would leave one function's bytes in another's
+ * memory.
+ */
+export type PagedImage = ReadonlyMap<number, { bytes: Uint8Array; digest: string }>;
+
+export function pagesOf(image: MemoryImage): PagedImage {
+  const pages = new Map<number, { bytes: Uint8Array; digest: string }>();
+  const bytesOf = new Map<number, Uint8Array>();
+  /** Pages assembled in a copy of their own: partly covered, or covered by more than one segment. */
+  const copies = new Set<number>();
+  for (const { offset, bytes } of image.segments) {
+    for (let page = Math.floor(offset / PAGE); page * PAGE < offset + bytes.length; page++) {
+      const start = Math.max(offset, page * PAGE);
+      const end = Math.min(offset + bytes.length, (page + 1) * PAGE);
+      if (start === page * PAGE && end === (page + 1) * PAGE && !bytesOf.has(page)) {
+        bytesOf.set(page, bytes.subarray(start - offset, end - offset));
+        continue;
+      }
+      let assembled = bytesOf.get(page);
+      if (!assembled || !copies.has(page)) {
+        const copy = new Uint8Array(PAGE);
+        if (assembled) copy.set(assembled);
+        assembled = copy;
+        bytesOf.set(page, copy);
+        copies.add(page);
+      }
+      // Where segments overlap, the later one wins, as when active segments are applied in order.
+      assembled.set(bytes.subarray(start - offset, end - offset), start - page * PAGE);
+    }
+  }
+  for (const [page, bytes] of bytesOf) pages.set(page, { bytes, digest: hash("sha256", bytes, "base64") });
+  return pages;
+}
+
+/** Writes a paged image into fresh (zeroed) memory, the pages that fit; returns those written. */
+export function applyPages(memory: WebAssembly.Memory, image: PagedImage): PagedImage {
+  const target = new Uint8Array(memory.buffer);
+  const written = new Map<number, { bytes: Uint8Array; digest: string }>();
+  for (const [page, entry] of image) {
+    if ((page + 1) * PAGE > target.length) continue;
+    target.set(entry.bytes, page * PAGE);
+    written.set(page, entry);
+  }
+  return written;
+}
+
+/**
+ * Makes memory that holds `base` (written by applyPages, nothing since)
+ * hold exactly `image`: the pages whose digests differ are written, and
+ * the pages of `base` that `image` lacks are zeroed. Two versions of one
+ * function share all but a few pages, two JS functions of one engine about
+ * two thirds. Out of bounds fails as an active segment would.
+ */
+export function applyOver(memory: WebAssembly.Memory, image: PagedImage, base: PagedImage): void {
+  const target = new Uint8Array(memory.buffer);
+  for (const [page, entry] of image) {
+    if ((page + 1) * PAGE > target.length) throw new WebAssembly.RuntimeError("data segment is out of bounds");
+    if (base.get(page)?.digest !== entry.digest) target.set(entry.bytes, page * PAGE);
+  }
+  for (const page of base.keys()) if (!image.has(page)) target.fill(0, page * PAGE, (page + 1) * PAGE);
+}
+
+/** Zeroes the pages `base` wrote, then writes the image: for an image not yet paged. */
+export function applyImageOver(memory: WebAssembly.Memory, image: MemoryImage, base: PagedImage): void {
+  const target = new Uint8Array(memory.buffer);
+  for (const page of base.keys()) target.fill(0, page * PAGE, (page + 1) * PAGE);
+  applyImage(memory, image);
 }
