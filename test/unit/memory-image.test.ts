@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { MemoryImage } from "../../host/src/fuel/instrument.ts";
 import {
   applyImage,
-  applyImageOver,
   applyOver,
   applyPages,
+  clearPages,
   coalesce,
   decodeImage,
   encodeImage,
@@ -74,24 +74,43 @@ describe("memory images", () => {
       ],
     };
 
+    const paged = (image: MemoryImage) => pagesOf(image) ?? expect.fail("not pageable");
+
     it("leave memory exactly as the image alone would, none of the first one's bytes", () => {
       const memory = new WebAssembly.Memory({ initial: 1 });
-      const base = applyPages(memory, pagesOf(a));
+      const base = applyPages(memory, paged(a));
       expect(new Uint8Array(memory.buffer)).toEqual(written(a));
-      applyOver(memory, pagesOf(b), base);
+      applyOver(memory, paged(b), base);
       expect(new Uint8Array(memory.buffer)).toEqual(written(b));
 
-      const unpaged = new WebAssembly.Memory({ initial: 1 });
-      applyImageOver(unpaged, b, applyPages(unpaged, pagesOf(a)));
-      expect(new Uint8Array(unpaged.buffer)).toEqual(written(b));
+      const cleared = new WebAssembly.Memory({ initial: 1 });
+      clearPages(cleared, applyPages(cleared, paged(a)));
+      expect(new Uint8Array(cleared.buffer)).toEqual(new Uint8Array(65536));
+    });
+
+    it("take a later whole page over an earlier partial one, as segments applied in order do", () => {
+      const image = {
+        segments: [
+          { offset: 10, bytes: bytes(7) },
+          { offset: 0, bytes: new Uint8Array(4096).fill(6) },
+        ],
+      };
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      applyOver(memory, paged(image), new Map());
+      expect(new Uint8Array(memory.buffer)).toEqual(written(image));
+    });
+
+    it("leave as they are images whose pages would cost more than the image (many small segments)", () => {
+      const sparse = { segments: Array.from({ length: 200 }, (_, i) => ({ offset: i * 8192, bytes: bytes(1) })) };
+      expect(pagesOf(sparse)).toBeUndefined();
     });
 
     it("write only the pages whose digests differ", () => {
       const memory = new WebAssembly.Memory({ initial: 1 });
-      const base = applyPages(memory, pagesOf(a));
+      const base = applyPages(memory, paged(a));
       const view = new Uint8Array(memory.buffer);
       view[100] = 9; // in page 0, which both images hold alike: left alone
-      applyOver(memory, pagesOf(b), base);
+      applyOver(memory, paged(b), base);
       expect(view[100]).toBe(9);
       expect(view[4096]).toBe(4);
     });
@@ -104,8 +123,12 @@ describe("memory images", () => {
           { offset: 8, bytes: bytes(2) },
         ],
       };
-      expect([...applyPages(memory, pagesOf(far)).keys()]).toEqual([0]);
-      expect(() => applyOver(memory, pagesOf(far), new Map())).toThrow(WebAssembly.RuntimeError);
+      expect([...applyPages(memory, paged(far)).keys()]).toEqual([0]);
+      expect(() => applyOver(memory, paged(far), new Map())).toThrow(WebAssembly.RuntimeError);
+      // An empty segment past the end fails too, as an active data segment does.
+      const empty = { segments: [{ offset: 70000, bytes: bytes() }] };
+      expect(() => applyOver(memory, paged(empty), new Map())).toThrow(WebAssembly.RuntimeError);
+      expect(() => written(empty)).toThrow(WebAssembly.RuntimeError);
     });
   });
 });

@@ -110,7 +110,9 @@ export class Scheduler {
 
   /** Has every worker read the function's memory images while idle (runtime/image-cache.ts). */
   preload(image: FunctionImage): void {
-    this.#preload.postMessage({ paths: Object.values(image.images) } satisfies PreloadMessage);
+    // Paged too where a spare will hold an image of the engine: binding then writes only what differs.
+    const message: PreloadMessage = { paths: Object.values(image.images), paged: image.engine !== undefined };
+    this.#preload.postMessage(message);
   }
 
   get threads(): number {

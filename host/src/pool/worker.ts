@@ -184,7 +184,13 @@ async function run(task: InvokeTask): Promise<InvokeResult> {
 
   if (!instance) {
     try {
-      instance = await FunctionInstance.create(task.image, task.maxLogBytes, task.memoryLimitPages, task.fuelLimit);
+      instance = await FunctionInstance.create(
+        task.image,
+        task.maxLogBytes,
+        task.memoryLimitPages,
+        task.fuelLimit,
+        task.snapshot === true,
+      );
     } catch (error) {
       // A failed instantiation is billed for what it ran, like any invocation.
       return {

@@ -29,7 +29,7 @@ import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { pagedImage } from "./image-cache.ts";
-import { applyPages, type PagedImage } from "./memory-image.ts";
+import { applyPages, type WrittenPages } from "./memory-image.ts";
 import type { FunctionImage } from "./types.ts";
 
 type Imports = Record<string, Record<string, unknown>>;
@@ -56,7 +56,7 @@ export interface Prepared {
   /** Installs the imports every trampoline calls into. */
   bind(imports: Imports): void;
   /** Per core module: the image its memory already holds (applyPages), which binding writes over. */
-  bases: Map<string, PagedImage>;
+  bases: Map<string, WrittenPages>;
 }
 
 const glueCache = new Map<string, Promise<Glue>>();
@@ -183,16 +183,17 @@ export function rememberImage(engine: string, core: string, path: string): void 
 
 /**
  * Writes into a spare's memories the images its engine was last bound
- * with, if they are cached (pagedImage). Binding then writes only the
- * pages that differ: a new instance of the same function writes almost
- * none, another JS function about a third of its image. It also maps the
- * pages now, a page fault costing ~1.5 µs here.
+ * with, if they are cached (pagedImage; paged now if `page`, which takes a
+ * few ms). Binding then writes only the pages that differ: a new instance
+ * of the same function writes almost none, another JS function about a
+ * third of its image. It also maps the pages now, a page fault costing
+ * ~1.5 µs here.
  */
-function writeBases(spare: Prepared, image: FunctionImage): void {
+function writeBases(spare: Prepared, image: FunctionImage, page: boolean): void {
   const images = lastImages.get(image.engine as string);
   for (const { name, instance } of spare.cores) {
     const path = images?.get(name);
-    const paged = path === undefined ? undefined : pagedImage(path, true);
+    const paged = path === undefined ? undefined : pagedImage(path, page);
     const memory = instance.exports[image.meters[name]?.memory ?? ""];
     if (paged && memory instanceof WebAssembly.Memory) spare.bases.set(name, applyPages(memory, paged));
   }
@@ -267,11 +268,13 @@ export function refillSpares(): void {
   refillTimer = setTimeout(
     async () => {
       refillTimer = undefined;
+      // Under load (overdue), no paging: a request may be waiting.
+      const quiet = !overdue;
       overdue = false;
       refilling = true;
       try {
         const spare = await prepare(next.image);
-        writeBases(spare, next.image);
+        writeBases(spare, next.image, quiet);
         if (slots.get(next.image.engine as string) === next) next.spare = spare;
       } catch {
         // A component that cannot be prepared fails its own request on the normal path.

@@ -19,13 +19,14 @@ export const PRELOAD_CHANNEL = "joule:preload";
  * A worker terminated while it decompresses can abort the whole process
  * (Node 24.21: "close before init" in node_zlib.cc), so the pool waits.
  */
-export type PreloadMessage = { paths: string[] } | { stop: true } | { stopped: number };
+export type PreloadMessage = { paths: string[]; paged: boolean } | { stop: true } | { stopped: number };
 
 /** Images a worker keeps, by count and by bytes (a snapshot can be as large as limits.memoryMb). */
 const MAX_CACHED_IMAGES = 32;
 export const MAX_CACHED_BYTES = 256 * 1024 * 1024;
 
-const cache = new Map<string, { image: MemoryImage; bytes: number; paged?: PagedImage }>();
+/** `paged`: the image as pages once asked for, null when it cannot be paged (pagesOf). */
+const cache = new Map<string, { image: MemoryImage; bytes: number; paged?: PagedImage | null }>();
 let cachedBytes = 0;
 
 export function loadImage(path: string): MemoryImage {
@@ -37,12 +38,17 @@ export function loadImage(path: string): MemoryImage {
     cachedBytes += entry.bytes;
   }
   cache.set(path, entry);
+  evict();
+  return entry.image;
+}
+
+/** Drops the least recently used images while over either bound; the newest always stays. */
+function evict(): void {
   while (cache.size > 1 && (cache.size > MAX_CACHED_IMAGES || cachedBytes > MAX_CACHED_BYTES)) {
     const oldest = cache.keys().next().value as string;
     cachedBytes -= cache.get(oldest)?.bytes ?? 0;
     cache.delete(oldest);
   }
-  return entry.image;
 }
 
 /**
@@ -53,12 +59,19 @@ export function loadImage(path: string): MemoryImage {
  */
 export function pagedImage(path: string, compute: boolean): PagedImage | undefined {
   const entry = cache.get(path);
-  if (entry && !entry.paged && compute) entry.paged = pagesOf(entry.image);
-  return entry?.paged;
+  if (entry && entry.paged === undefined && compute) {
+    entry.paged = pagesOf(entry.image) ?? null;
+    // Its assembled pages count against the cache like the image's own bytes.
+    const copied = entry.paged?.copied ?? 0;
+    entry.bytes += copied;
+    cachedBytes += copied;
+    evict();
+  }
+  return entry?.paged ?? undefined;
 }
 
-/** Images named for preloading, not yet read. */
-const queued: string[] = [];
+/** Images named for preloading, not yet read, and whether to page them too. */
+const queued: Array<{ path: string; paged: boolean }> = [];
 let busy = false;
 let stopped = false;
 let draining = false;
@@ -84,13 +97,14 @@ function drain(): void {
   setImmediate(() => {
     draining = false;
     if (busy || stopped) return;
-    const path = queued.shift() as string;
+    const next = queued.shift() as (typeof queued)[number];
     try {
       // Read on one turn, paged on the next: a task that arrives waits for one step, not both.
-      if (cache.has(path)) pagedImage(path, true);
-      else {
-        loadImage(path);
-        queued.unshift(path);
+      if (cache.has(next.path)) {
+        if (next.paged) pagedImage(next.path, true);
+      } else {
+        loadImage(next.path);
+        if (next.paged) queued.unshift(next);
       }
     } catch {
       // An image that cannot be read fails the request that needs it, with its error.
@@ -111,7 +125,7 @@ export function listenForPreloads(threadId: number): void {
       return;
     }
     if (!("paths" in message)) return;
-    queued.push(...message.paths);
+    queued.push(...message.paths.map((path) => ({ path, paged: message.paged })));
     drain();
   };
 }

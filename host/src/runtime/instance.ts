@@ -21,7 +21,7 @@ import {
   takeSpare,
 } from "./engine.ts";
 import { loadImage, pagedImage } from "./image-cache.ts";
-import { applyImage, applyImageOver, applyOver, type PagedImage } from "./memory-image.ts";
+import { applyImage, applyOver, clearPages, type WrittenPages } from "./memory-image.ts";
 import { initEnv } from "./snapshot.ts";
 import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
@@ -72,12 +72,15 @@ interface WarmUp {
  * it holds nothing, or where the image is not paged yet (it is once a spare
  * has held it).
  */
-function writeImage(memory: WebAssembly.Memory, path: string, base: PagedImage | undefined): void {
+function writeImage(memory: WebAssembly.Memory, path: string, base: WrittenPages | undefined): void {
   const image = loadImage(path);
   const paged = base && pagedImage(path, false);
   if (!base) applyImage(memory, image);
   else if (paged) applyOver(memory, paged, base);
-  else applyImageOver(memory, image, base);
+  else {
+    clearPages(memory, base);
+    applyImage(memory, image);
+  }
 }
 
 /**
@@ -232,6 +235,8 @@ export class FunctionInstance {
     maxLogBytes: number,
     memoryLimitPages: number,
     fuelLimit: number,
+    /** An instance for a deploy-time snapshot: it does not choose what the next spare holds. */
+    forSnapshot = false,
   ): Promise<FunctionInstance> {
     const budget = BigInt(fuelLimit);
     const sink = new LogSink(maxLogBytes);
@@ -272,7 +277,13 @@ export class FunctionInstance {
         }
         if (pages > have) memory.grow(pages - have);
         writeImage(memory, imagePath, bases.get(name));
-        if (image.engine) rememberImage(image.engine, name, imagePath);
+        // Spares then hold what requests last needed; a snapshot's pre-init image is not that.
+        if (image.engine && !forSnapshot) rememberImage(image.engine, name, imagePath);
+      } else {
+        // Not expected (the engine digest covers which modules have images), but never left to chance.
+        const base = bases.get(name);
+        const memory = instance.exports[names.memory ?? ""];
+        if (base && memory instanceof WebAssembly.Memory) clearPages(memory, base);
       }
       for (const [global, value] of Object.entries(image.snapshot?.globals[name] ?? {})) {
         (instance.exports[global] as WebAssembly.Global).value = value;
@@ -280,7 +291,7 @@ export class FunctionInstance {
       if (names.start) (instance.exports[names.start] as () => void)();
     };
     /** What the memories of a prepared instance hold already (engine.ts, writeBases). */
-    let bases: ReadonlyMap<string, PagedImage> = new Map();
+    let bases: ReadonlyMap<string, WrittenPages> = new Map();
     let root: Record<string, unknown>;
     let prepared = false;
     try {

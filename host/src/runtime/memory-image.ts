@@ -93,23 +93,41 @@ const PAGE = 4096;
  * digests are: a collision would leave one function's bytes in another's
  * memory.
  */
-export type PagedImage = ReadonlyMap<number, { bytes: Uint8Array; digest: string }>;
+export interface PagedImage {
+  pages: ReadonlyMap<number, { bytes: Uint8Array; digest: string }>;
+  /** Where the image's last segment ends: past the memory's end fails, as an active segment would. */
+  end: number;
+  /** Bytes held besides the image's own: the pages assembled from parts. */
+  copied: number;
+}
 
-export function pagesOf(image: MemoryImage): PagedImage {
-  const pages = new Map<number, { bytes: Uint8Array; digest: string }>();
+/** What memory holds of a paged image: page → digest. */
+export type WrittenPages = ReadonlyMap<number, string>;
+
+/**
+ * The image as pages, or undefined when assembling its partly covered
+ * pages would hold more than the image itself (thousands of small segments
+ * far apart): such an image is written as it is.
+ */
+export function pagesOf(image: MemoryImage): PagedImage | undefined {
   const bytesOf = new Map<number, Uint8Array>();
   /** Pages assembled in a copy of their own: partly covered, or covered by more than one segment. */
   const copies = new Set<number>();
+  let size = 0;
+  let end = 0;
   for (const { offset, bytes } of image.segments) {
+    size += bytes.length;
+    end = Math.max(end, offset + bytes.length);
     for (let page = Math.floor(offset / PAGE); page * PAGE < offset + bytes.length; page++) {
-      const start = Math.max(offset, page * PAGE);
-      const end = Math.min(offset + bytes.length, (page + 1) * PAGE);
-      if (start === page * PAGE && end === (page + 1) * PAGE && !bytesOf.has(page)) {
-        bytesOf.set(page, bytes.subarray(start - offset, end - offset));
+      const from = Math.max(offset, page * PAGE);
+      const to = Math.min(offset + bytes.length, (page + 1) * PAGE);
+      if (from === page * PAGE && to === (page + 1) * PAGE && !bytesOf.has(page)) {
+        bytesOf.set(page, bytes.subarray(from - offset, to - offset));
         continue;
       }
       let assembled = bytesOf.get(page);
       if (!assembled || !copies.has(page)) {
+        if ((copies.size + 1) * PAGE > Math.max(size, 64 * PAGE)) return undefined;
         const copy = new Uint8Array(PAGE);
         if (assembled) copy.set(assembled);
         assembled = copy;
@@ -117,21 +135,22 @@ export function pagesOf(image: MemoryImage): PagedImage {
         copies.add(page);
       }
       // Where segments overlap, the later one wins, as when active segments are applied in order.
-      assembled.set(bytes.subarray(start - offset, end - offset), start - page * PAGE);
+      assembled.set(bytes.subarray(from - offset, to - offset), from - page * PAGE);
     }
   }
+  const pages = new Map<number, { bytes: Uint8Array; digest: string }>();
   for (const [page, bytes] of bytesOf) pages.set(page, { bytes, digest: hash("sha256", bytes, "base64") });
-  return pages;
+  return { pages, end, copied: copies.size * PAGE };
 }
 
 /** Writes a paged image into fresh (zeroed) memory, the pages that fit; returns those written. */
-export function applyPages(memory: WebAssembly.Memory, image: PagedImage): PagedImage {
+export function applyPages(memory: WebAssembly.Memory, image: PagedImage): WrittenPages {
   const target = new Uint8Array(memory.buffer);
-  const written = new Map<number, { bytes: Uint8Array; digest: string }>();
-  for (const [page, entry] of image) {
+  const written = new Map<number, string>();
+  for (const [page, { bytes, digest }] of image.pages) {
     if ((page + 1) * PAGE > target.length) continue;
-    target.set(entry.bytes, page * PAGE);
-    written.set(page, entry);
+    target.set(bytes, page * PAGE);
+    written.set(page, digest);
   }
   return written;
 }
@@ -143,18 +162,17 @@ export function applyPages(memory: WebAssembly.Memory, image: PagedImage): Paged
  * function share all but a few pages, two JS functions of one engine about
  * two thirds. Out of bounds fails as an active segment would.
  */
-export function applyOver(memory: WebAssembly.Memory, image: PagedImage, base: PagedImage): void {
+export function applyOver(memory: WebAssembly.Memory, image: PagedImage, base: WrittenPages): void {
   const target = new Uint8Array(memory.buffer);
-  for (const [page, entry] of image) {
-    if ((page + 1) * PAGE > target.length) throw new WebAssembly.RuntimeError("data segment is out of bounds");
-    if (base.get(page)?.digest !== entry.digest) target.set(entry.bytes, page * PAGE);
+  if (image.end > target.length) throw new WebAssembly.RuntimeError("data segment is out of bounds");
+  for (const [page, { bytes, digest }] of image.pages) {
+    if (base.get(page) !== digest) target.set(bytes, page * PAGE);
   }
-  for (const page of base.keys()) if (!image.has(page)) target.fill(0, page * PAGE, (page + 1) * PAGE);
+  for (const page of base.keys()) if (!image.pages.has(page)) target.fill(0, page * PAGE, (page + 1) * PAGE);
 }
 
-/** Zeroes the pages `base` wrote, then writes the image: for an image not yet paged. */
-export function applyImageOver(memory: WebAssembly.Memory, image: MemoryImage, base: PagedImage): void {
+/** Zeroes the pages `base` wrote: what memory holds of no image. */
+export function clearPages(memory: WebAssembly.Memory, base: WrittenPages): void {
   const target = new Uint8Array(memory.buffer);
   for (const page of base.keys()) target.fill(0, page * PAGE, (page + 1) * PAGE);
-  applyImage(memory, image);
 }
