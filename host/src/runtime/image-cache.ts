@@ -5,7 +5,9 @@
  * are decompressed and its digest checked: about 10 ms for a JS function's
  * 3 MB), so at deploy the main thread names the new version's images on
  * PRELOAD_CHANNEL and each worker reads them while idle, before the first
- * request needs them.
+ * request needs them. Images of engine functions are also paged then
+ * (pagedImage), so that binding one to a spare writes only the pages that
+ * differ from what the spare holds (engine.ts).
  */
 import type { MemoryImage } from "../fuel/instrument.ts";
 import { readChunkedSync } from "../store/chunk-store.ts";

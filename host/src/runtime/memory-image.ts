@@ -84,7 +84,8 @@ export function applyImage(memory: WebAssembly.Memory, image: MemoryImage): void
   }
 }
 
-const PAGE = 4096;
+/** The page of images and snapshots: what the kernel maps, smaller than Wasm's 64 KiB. */
+export const PAGE = 4096;
 
 /**
  * An image as the 4 KiB pages of memory it writes (zeros where no segment

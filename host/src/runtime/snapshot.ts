@@ -27,11 +27,9 @@ import type { MemoryImage } from "../fuel/instrument.ts";
 import type { CoreInstance } from "./engine.ts";
 import { MAX_CACHED_BYTES } from "./image-cache.ts";
 import type { FunctionInstance } from "./instance.ts";
-import { coalesce, encodeImage } from "./memory-image.ts";
+import { coalesce, encodeImage, PAGE } from "./memory-image.ts";
 import { sanitize } from "./response.ts";
 import type { FunctionImage } from "./types.ts";
-
-const PAGE = 4096;
 
 export interface CapturedSnapshot {
   /** Per core module file: its memory's size in 64 KiB pages and its non-zero pages, encoded. */
