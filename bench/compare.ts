@@ -63,6 +63,24 @@ function get(url: string): Promise<{ status: number; ms: number; cold?: string }
   });
 }
 
+/**
+ * Makes functions 0..count-1 warm, two requests at a time so that both workers take some: one
+ * after another, every request could go to the same idle worker, which keeps at most 64 warm.
+ */
+async function warmTwoAtATime(count: number, url: (i: number) => string): Promise<void> {
+  for (let i = 0; i < count; i += 2) await Promise.all([ok(url(i)), i + 1 < count && ok(url(i + 1))]);
+}
+
+/** Warm instances the host holds of the functions whose names start with `prefix` (its own metric). */
+async function warmInstances(hostUrl: string, prefix: string): Promise<number> {
+  const text = await (await fetch(`${hostUrl}/metrics`)).text();
+  let count = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`joule_instances{function="${prefix}`)) count += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return count;
+}
+
 async function ok(url: string) {
   const r = await get(url);
   if (r.status !== 200) throw new Error(`${url}: status ${r.status}`);
@@ -323,6 +341,24 @@ async function main() {
     );
   }
 
+  // Memory per warm tiny instance: RSS before and after warming as many, then they are removed
+  // so that they hold no warm slots while the JS functions are measured.
+  const tinyCount = 100;
+  for (let i = 0; i < tinyCount; i++) await deploy(`tiny-many-${i}`, tinyPath);
+  const tinyDeployedRss = process.memoryUsage().rss;
+  await warmTwoAtATime(tinyCount, (i) => `${host.url}/fn/tiny-many-${i}/`);
+  // Divided by the instances actually kept: a worker keeps at most 64.
+  const tinyWarm = await warmInstances(host.url, "tiny-many-");
+  const perWarmTinyInstanceKb = (process.memoryUsage().rss - tinyDeployedRss) / tinyWarm / 1024;
+  for (let i = 0; i < tinyCount; i++) {
+    const removed = await fetch(`${host.url}/v1/functions/tiny-many-${i}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${host.bootstrapKey}` },
+    });
+    if (!removed.ok) throw new Error(`remove tiny-many-${i}: ${await removed.text()}`);
+  }
+  console.log(`memory: ${perWarmTinyInstanceKb.toFixed(0)} KB per warm tiny instance (${tinyWarm} kept warm)`);
+
   // Capacity: many deployed functions sharing the engine, some of them warm.
   const rssBefore = process.memoryUsage().rss;
   const started = performance.now();
@@ -330,8 +366,9 @@ async function main() {
     await deploy(`many-${i}`, hello.componentPath, { env: { GREETING: "Hello", N: String(i) } });
   const deployedRss = process.memoryUsage().rss;
   const warmCount = Math.min(100, FUNCTIONS);
-  for (let i = 0; i < warmCount; i++) await ok(`${host.url}/fn/many-${i}/`);
+  await warmTwoAtATime(warmCount, (i) => `${host.url}/fn/many-${i}/`);
   const warmRss = process.memoryUsage().rss;
+  const keptWarm = await warmInstances(host.url, "many-");
   const capacity = {
     deployed: FUNCTIONS,
     warm: warmCount,
@@ -339,10 +376,12 @@ async function main() {
     rssBeforeMb: rssBefore / 2 ** 20,
     rssDeployedMb: deployedRss / 2 ** 20,
     rssWarmMb: warmRss / 2 ** 20,
-    perWarmInstanceMb: (warmRss - deployedRss) / warmCount / 2 ** 20,
+    keptWarm,
+    perWarmInstanceMb: (warmRss - deployedRss) / keptWarm / 2 ** 20,
+    perWarmTinyInstanceKb,
   };
   console.log(
-    `capacity: ${FUNCTIONS} JS functions deployed in ${capacity.deploySecondsTotal.toFixed(1)} s (RSS ${capacity.rssBeforeMb.toFixed(0)} → ${capacity.rssDeployedMb.toFixed(0)} MB); ${warmCount} warm: RSS ${capacity.rssWarmMb.toFixed(0)} MB, ${capacity.perWarmInstanceMb.toFixed(1)} MB per warm JS instance (instances are spread over the workers; at most 64 kept warm per worker)`,
+    `capacity: ${FUNCTIONS} JS functions deployed in ${capacity.deploySecondsTotal.toFixed(1)} s (RSS ${capacity.rssBeforeMb.toFixed(0)} → ${capacity.rssDeployedMb.toFixed(0)} MB); ${warmCount} requested warm, ${keptWarm} kept (a worker keeps at most 64): RSS ${capacity.rssWarmMb.toFixed(0)} MB, ${capacity.perWarmInstanceMb.toFixed(1)} MB per warm JS instance`,
   );
 
   const date = new Date().toISOString().replace(/[:.]/g, "-");
