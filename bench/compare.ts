@@ -289,6 +289,8 @@ async function main() {
   const base = await baseline.listen({ host: "127.0.0.1", port: 0 });
 
   const rows: Row[] = [];
+  /** hello's cold starts that each follow a cold start of another function. */
+  let afterOther: { p50: number; p99: number } | undefined;
   const deployMs: Record<string, number> = {};
   for (const [workload, path] of [
     ["hello", hello.componentPath],
@@ -296,20 +298,29 @@ async function main() {
   ] as const) {
     deployMs[workload] = await deploy(workload, path);
     /** First requests to freshly deployed versions: no instance of them exists anywhere. */
-    const coldStarts = async (name: string, extra: Record<string, unknown> = {}) => {
+    /** With `other`, every second sample is a cold start of that function instead. */
+    const coldStarts = async (name: string, extra: Record<string, unknown> = {}, other?: [string, string]) => {
       const cold: number[] = [];
       // The first ones are not kept: they would also measure the host's own warm-up (V8 still
       // compiling the engine's hot functions in the background, on the same two cores).
       for (let i = 0; i < COLD_WARMUP + SAMPLES; i++) {
-        await deploy(name, path, { env: { GREETING: "Hello", SAMPLE: String(i) }, ...extra });
+        const [fn, component] = other && i % 2 === 1 ? other : [name, path];
+        await deploy(fn, component, { env: { GREETING: "Hello", SAMPLE: String(i) }, ...extra });
         await pause(); // a deploy is not followed by a request at once
-        const r = await ok(`${host.url}/fn/${name}/`);
+        const r = await ok(`${host.url}/fn/${fn}/`);
         if (r.cold !== "true") throw new Error(`expected a cold start, got ${r.cold}`);
         if (i >= COLD_WARMUP) cold.push(r.ms);
       }
       return cold;
     };
     rows.push(await warmRow("joule pooled", workload, `${host.url}/fn/${workload}/`, await coldStarts(workload)));
+    if (workload === "hello") {
+      // The pooled row redeploys one function, whose images share nearly all pages with the
+      // previous version's; these cold starts each follow one of another function.
+      const twin = await buildFunction(join(ROOT, "bench/guests/hello-twin"));
+      const cold = await coldStarts("hello-a", {}, ["hello-b", twin.componentPath]);
+      afterOther = { p50: pct(cold, 50), p99: pct(cold, 99) };
+    }
     const nosnap = `${workload}-nosnap`;
     const coldNoSnap = await coldStarts(nosnap, { snapshot: false });
     rows.push(await warmRow("joule, snapshots off", workload, `${host.url}/fn/${nosnap}/`, coldNoSnap));
@@ -338,6 +349,12 @@ async function main() {
     const bare = rows.find((r) => r.workload === workload && r.row === "bare fastify") as Row;
     console.log(
       `${workload}: warm overhead over bare fastify ${((joule.warmP50 - bare.warmP50) * 1000).toFixed(0)} µs p50; cold overhead over bare fastify after the same pause ${(joule.coldP50 - bare.coldP50).toFixed(2)} ms p50; throughput ${((joule.rps / bare.rps) * 100).toFixed(0)}% of bare fastify's`,
+    );
+  }
+
+  if (afterOther) {
+    console.log(
+      `hello: cold start after another function's (alternating hello and bench/guests/hello-twin) ${fmt(afterOther.p50)} p50, ${fmt(afterOther.p99)} p99`,
     );
   }
 
@@ -388,7 +405,7 @@ async function main() {
   await mkdir(join(ROOT, "bench/results"), { recursive: true });
   await writeFile(
     join(ROOT, `bench/results/${date}.json`),
-    `${JSON.stringify({ machine, samples: SAMPLES, rows, deployMs, capacity }, null, 2)}\n`,
+    `${JSON.stringify({ machine, samples: SAMPLES, rows, deployMs, coldAfterOtherFunction: afterOther, capacity }, null, 2)}\n`,
   );
   await writeFile(join(ROOT, `bench/results/${date}.svg`), svg(rows));
   console.log(`wrote bench/results/${date}.json and .svg`);
