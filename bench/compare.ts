@@ -297,8 +297,10 @@ async function main() {
     ["tiny", tinyPath],
   ] as const) {
     deployMs[workload] = await deploy(workload, path);
-    /** First requests to freshly deployed versions: no instance of them exists anywhere. */
-    /** With `other`, every second sample is a cold start of that function instead. */
+    /**
+     * First requests to freshly deployed versions: no instance of them exists anywhere. With
+     * `other` ([name, component]), every second sample is a cold start of that function instead.
+     */
     const coldStarts = async (name: string, extra: Record<string, unknown> = {}, other?: [string, string]) => {
       const cold: number[] = [];
       // The first ones are not kept: they would also measure the host's own warm-up (V8 still
