@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { joule, jouleJson, ROOT } from "../support/cli.ts";
-import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
+import { componentPath, reachDir, startTestHost, type TestHost } from "../support/host.ts";
 import { registrySkip, startRegistry, type TestRegistry } from "../support/registry.ts";
 
 const run = promisify(execFile);
@@ -187,6 +187,42 @@ describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registr
     } finally {
       await other.close();
     }
+  });
+
+  it("ships capabilities.files as one layer per file: packaged, pushed, deployed by reference, read by the function", async () => {
+    const reachLayout = join(work, "reach-oci");
+    const packaged = await jouleJson(["package", reachDir(), "--out", reachLayout, "--tag", "1"]);
+    expect(packaged.files.map((f: { annotations: Record<string, string> }) => f.annotations)).toEqual(
+      ["/config.json", "/data/a.txt", "/data/nested/b.txt"].map((path) => ({
+        "org.opencontainers.image.title": path,
+      })),
+    );
+    expect(new Set(packaged.files.map((f: { mediaType: string }) => f.mediaType))).toEqual(
+      new Set(["application/vnd.joule.file.v1"]),
+    );
+    const ref = `${registry.address}/functions/reach:1`;
+    // The component, three files and the config.
+    expect(await jouleJson(["push", reachLayout, ref])).toMatchObject({ digest: packaged.digest, uploaded: 5 });
+
+    const deployed = await deployRef("reach-oci", `oci://${ref}`);
+    expect(deployed.status, await deployed.clone().text()).toBe(201);
+    expect((await deployed.json()).files.map((f: { path: string }) => f.path)).toEqual([
+      "/config.json",
+      "/data/a.txt",
+      "/data/nested/b.txt",
+    ]);
+    const read = await t.fetch(`/fn/reach-oci/file?${new URLSearchParams({ path: "/data/nested/b.txt" })}`);
+    expect(await read.json()).toEqual({ ok: true, value: "nested asset\n" });
+
+    // The host keeps the pulled artifact whole: pulled back from it, every blob is the same.
+    const pulled = await jouleJson(
+      ["pull", `${new URL(t.url).host}/functions/reach-oci:latest`, join(work, "reach-back"), "--username", "k"].concat(
+        "--password-stdin",
+      ),
+      { input: t.key },
+    );
+    expect(pulled.digest).toBe(packaged.digest);
+    expect(await layoutFiles(join(work, "reach-back"))).toEqual(await layoutFiles(reachLayout));
   });
 
   it("stores each function as the artifact it would push, in an OCI layout in the data dir", async () => {

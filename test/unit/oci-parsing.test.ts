@@ -1,7 +1,12 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { MAX_FILE_BYTES, MAX_FILES } from "../../host/src/capabilities/files-bundle.ts";
+import { packageFunction, parseArtifactManifest, parseWasmConfig, shippedFiles } from "../../host/src/oci/artifact.ts";
 import { canonicalJson } from "../../host/src/oci/canonical-json.ts";
 import { parseChallenges } from "../../host/src/oci/challenge.ts";
+import { type Descriptor, TITLE_ANNOTATION } from "../../host/src/oci/media-types.ts";
 import { isLoopback, parseReference } from "../../host/src/oci/reference.ts";
+import { componentPath } from "../support/host.ts";
 
 const D = `sha256:${"a".repeat(64)}`;
 
@@ -63,5 +68,80 @@ describe("WWW-Authenticate challenges", () => {
 describe("canonical JSON", () => {
   it("sorts keys at every depth and drops undefined, so equal documents have equal bytes", () => {
     expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[{"y":2,"z":1}]},"b":1}');
+  });
+});
+
+describe("file layers of an artifact", () => {
+  const text = (s: string) => new TextEncoder().encode(s);
+  const files = [
+    { path: "/data/b.txt", bytes: text("b") },
+    { path: "/config.json", bytes: text("{}") },
+  ];
+  const packaged = () =>
+    packageFunction(readFileSync(componentPath("tiny")), { name: "t", capabilities: { files: { "/": "." } } }, files);
+  const withLayers = async (edit: (layers: Descriptor[]) => Descriptor[]) => {
+    const manifest = JSON.parse(new TextDecoder().decode((await packaged()).manifest.bytes));
+    return text(JSON.stringify({ ...manifest, layers: edit(manifest.layers) }));
+  };
+  const parse = (bytes: Uint8Array) => parseArtifactManifest(bytes, { maxLayerBytes: 1 << 30 });
+
+  it("packages the files in path order after the component, and the config names every layer", async () => {
+    const artifact = await packaged();
+    const parsed = parse(artifact.manifest.bytes);
+    expect(parsed.files.map((f) => f.path)).toEqual(["/config.json", "/data/b.txt"]);
+    expect(shippedFiles(artifact)).toEqual([files[1], files[0]]);
+    expect(() =>
+      parseWasmConfig(artifact.config.bytes, artifact.config.descriptor, parsed.manifest.layers),
+    ).not.toThrow();
+    expect(() =>
+      parseWasmConfig(artifact.config.bytes, artifact.config.descriptor, parsed.manifest.layers.slice(0, 2)),
+    ).toThrow(expect.objectContaining({ code: "JOULE_ERR_OCI_MANIFEST_INVALID" }));
+  });
+
+  it.each<[string, (layers: Descriptor[]) => Descriptor[], string]>([
+    [
+      "another media type",
+      (l) => [l[0] as Descriptor, { ...(l[1] as Descriptor), mediaType: "application/x-tar" }],
+      "JOULE_ERR_OCI_MEDIA_TYPE",
+    ],
+    ["a second component", (l) => [l[0] as Descriptor, l[0] as Descriptor], "JOULE_ERR_OCI_MEDIA_TYPE"],
+    ["the component not first", (l) => [l[1] as Descriptor, l[0] as Descriptor], "JOULE_ERR_OCI_MEDIA_TYPE"],
+    [
+      "no title",
+      (l) => [l[0] as Descriptor, { ...(l[1] as Descriptor), annotations: {} }],
+      "JOULE_ERR_OCI_MANIFEST_INVALID",
+    ],
+    [
+      "a path that climbs",
+      (l) => [
+        l[0] as Descriptor,
+        { ...(l[1] as Descriptor), annotations: { [TITLE_ANNOTATION]: "/data/../../etc/passwd" } },
+      ],
+      "JOULE_ERR_OCI_MANIFEST_INVALID",
+    ],
+    [
+      "one path twice",
+      (l) => [l[0] as Descriptor, l[1] as Descriptor, l[1] as Descriptor],
+      "JOULE_ERR_OCI_MANIFEST_INVALID",
+    ],
+    [
+      "a file over 16 MiB",
+      (l) => [l[0] as Descriptor, { ...(l[1] as Descriptor), size: MAX_FILE_BYTES + 1 }],
+      "JOULE_ERR_OCI_TOO_LARGE",
+    ],
+    [
+      "more than 1,000 files",
+      (l) => [
+        l[0] as Descriptor,
+        ...Array.from({ length: MAX_FILES + 1 }, (_, i) => ({
+          ...(l[1] as Descriptor),
+          annotations: { [TITLE_ANNOTATION]: `/f${i}` },
+        })),
+      ],
+      "JOULE_ERR_OCI_MANIFEST_INVALID",
+    ],
+  ])("refuses file layers with %s before fetching any", async (_, edit, code) => {
+    const bytes = await withLayers(edit);
+    expect(() => parse(bytes)).toThrow(expect.objectContaining({ code }));
   });
 });

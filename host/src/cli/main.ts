@@ -206,15 +206,17 @@ async function packageCommand(args: string[], out: Output): Promise<void> {
     out: values.out as string | undefined,
     tag: values.tag as string | undefined,
   });
-  const { manifest, layer } = packaged.artifact;
+  const { manifest, layer, files } = packaged.artifact;
+  const shipped = files.length === 0 ? "" : `, ${files.length} file${files.length === 1 ? "" : "s"}`;
   out.done(
-    `packaged ${relative(process.cwd(), packaged.layout) || "."}:${packaged.tag} ${manifest.descriptor.digest} (${megabytes(layer.bytes.byteLength)}) in ${seconds(performance.now() - started)}`,
+    `packaged ${relative(process.cwd(), packaged.layout) || "."}:${packaged.tag} ${manifest.descriptor.digest} (${megabytes(layer.bytes.byteLength)}${shipped}) in ${seconds(performance.now() - started)}`,
     {
       command: "package",
       layout: packaged.layout,
       tag: packaged.tag,
       digest: manifest.descriptor.digest,
       layer: layer.descriptor,
+      files: files.map((file) => file.descriptor),
       built: packaged.built,
     },
   );

@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { MAX_FILE_BYTES } from "../capabilities/files-bundle.ts";
 import { JouleError } from "../errors.ts";
 import { type Artifact, type ArtifactManifest, parseArtifactManifest, parseWasmConfig } from "./artifact.ts";
 import { canonicalJson } from "./canonical-json.ts";
@@ -77,7 +78,7 @@ async function readIndex(dir: string): Promise<ImageIndex | undefined> {
  */
 export async function writeLayout(dir: string, artifact: Artifact, tag: string): Promise<Descriptor> {
   await mkdir(dir, { recursive: true });
-  for (const part of [artifact.layer, artifact.config, artifact.manifest]) {
+  for (const part of [artifact.layer, ...artifact.files, artifact.config, artifact.manifest]) {
     await writeBlob(dir, part.bytes, part.descriptor.digest);
   }
   await writeSmall(dir, "oci-layout", `${canonicalJson({ imageLayoutVersion: "1.0.0" })}\n`);
@@ -161,8 +162,13 @@ export async function readLayout(
     contentType: descriptor.mediaType,
   });
   const config = await readVerified(dir, parsed.config, "the config blob", 1024 * 1024);
-  parseWasmConfig(config, parsed.config, parsed.layer);
+  parseWasmConfig(config, parsed.config, parsed.manifest.layers);
   const layer = await readVerified(dir, parsed.layer, "the component layer", options.maxLayerBytes);
+  const files: Artifact["files"] = [];
+  for (const file of parsed.files) {
+    const bytes = await readVerified(dir, file.descriptor, `the file ${file.path}`, MAX_FILE_BYTES);
+    files.push({ descriptor: file.descriptor, bytes });
+  }
   return {
     artifact: {
       manifest: {
@@ -171,6 +177,7 @@ export async function readLayout(
       },
       config: { descriptor: parsed.config, bytes: config },
       layer: { descriptor: parsed.layer, bytes: layer },
+      files,
     },
     parsed,
     tag: descriptor.annotations?.[REF_NAME_ANNOTATION],

@@ -15,6 +15,8 @@ export const MEDIA_TYPES = {
   dockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
   wasmConfig: "application/vnd.wasm.config.v0+json",
   wasmLayer: "application/wasm",
+  /** One shipped file of capabilities.files, its guest path in the title annotation (docs/artifacts.md). */
+  fileLayer: "application/vnd.joule.file.v1",
 } as const;
 
 /** What a client asks for when it wants a manifest: every form, so a wrong one is named, not a 404. */

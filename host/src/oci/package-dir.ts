@@ -1,14 +1,17 @@
 /**
  * `joule package <dir>`: the function's built component (built first if it
- * is missing or stale) and its joule.json as an artifact, written as an OCI
- * image layout (default `<dir>/dist/oci`, tagged `latest`). The component is
- * packaged as built, byte for byte; the same component and joule.json
- * always give the same manifest digest.
+ * is missing or stale), its joule.json and the files its
+ * capabilities.files mounts as an artifact, written as an OCI image layout
+ * (default `<dir>/dist/oci`, tagged `latest`). The component is packaged as
+ * built, byte for byte; the same component, joule.json and files always
+ * give the same manifest digest.
  */
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { buildFunction } from "../build/build-function.ts";
+import { collectFiles } from "../capabilities/files-bundle.ts";
 import { JouleError } from "../errors.ts";
+import { manifestSchema } from "../manifest.ts";
 import { type Artifact, packageFunction } from "./artifact.ts";
 import { isLayout, readLayout, writeLayout } from "./layout.ts";
 
@@ -25,7 +28,9 @@ export async function packageDirectory(
 ): Promise<Packaged> {
   const built = await buildFunction(functionDir);
   const raw: unknown = JSON.parse(await readFile(join(functionDir, "joule.json"), "utf8"));
-  const artifact = await packageFunction(await readFile(built.componentPath), raw);
+  const mounts = manifestSchema.safeParse(raw).data?.capabilities.files ?? {};
+  const files = await collectFiles(resolve(functionDir), mounts);
+  const artifact = await packageFunction(await readFile(built.componentPath), raw, files);
   const layout = resolve(options.out ?? join(functionDir, "dist", "oci"));
   const tag = options.tag ?? "latest";
   await writeLayout(layout, artifact, tag);

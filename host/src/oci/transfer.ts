@@ -1,5 +1,5 @@
 /**
- * Moving artifacts between a registry and here. Push: layer, config, then
+ * Moving artifacts between a registry and here. Push: layers, config, then
  * the manifest (a registry refuses a manifest whose blobs it lacks), each
  * blob skipped when the registry already has it. Pull: resolve the tag to a
  * digest, fetch the manifest by that digest, then its blobs, each bounded
@@ -42,7 +42,7 @@ export async function push(
   let uploaded = 0;
   let skipped = 0;
   let bytesSent = 0;
-  for (const part of [artifact.layer, artifact.config]) {
+  for (const part of [artifact.layer, ...artifact.files, artifact.config]) {
     const outcome = await client.putBlob(part.bytes, part.descriptor.digest, { chunkSize: options.chunkSize });
     if (outcome === "uploaded") {
       uploaded++;
@@ -93,8 +93,12 @@ export async function pull(ref: Reference, options: PullOptions): Promise<PullRe
     throw new JouleError("JOULE_ERR_OCI_TOO_LARGE", `the config blob is ${parsed.config.size} bytes, over 1 MiB`);
   }
   const config = await client.getBlob(parsed.config, "the config blob");
-  parseWasmConfig(config, parsed.config, parsed.layer);
+  parseWasmConfig(config, parsed.config, parsed.manifest.layers);
   const layer = await client.getBlob(parsed.layer, "the component layer");
+  const files: Artifact["files"] = [];
+  for (const file of parsed.files) {
+    files.push({ descriptor: file.descriptor, bytes: await client.getBlob(file.descriptor, `the file ${file.path}`) });
+  }
   if (ref.tag && !ref.digest) {
     const now = await client.resolve(ref.tag);
     if (now !== digest) {
@@ -114,6 +118,7 @@ export async function pull(ref: Reference, options: PullOptions): Promise<PullRe
       },
       config: { descriptor: parsed.config, bytes: config },
       layer: { descriptor: parsed.layer, bytes: layer },
+      files,
     },
     parsed,
     fetched: true,

@@ -283,7 +283,7 @@ export class FunctionRegistry {
       );
     }
     const settings = functionSettings(input);
-    const artifact = given ?? (await packageFunction(input.component, { name: input.name, ...settings }));
+    const artifact = given ?? (await packageFunction(input.component, { name: input.name, ...settings }, shipped));
     const deployedAt = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,

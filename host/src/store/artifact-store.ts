@@ -1,10 +1,11 @@
 /**
  * The host's functions as OCI artifacts, in the data dir: `oci-layout`,
  * `index.json` (one entry per deployed function, tagged with its name) and
- * the manifest, config and layer blobs in `blobs/sha256/` beside the rest of
- * the store's blobs. What is stored for a function is the artifact it would
- * push: the same manifest, config and layer bytes. Reads are verified
- * against their digests.
+ * the manifest, config and layer blobs (the component's, and one per
+ * shipped file) in `blobs/sha256/` beside the rest of the store's blobs.
+ * What is stored for a function is the artifact it would push: the same
+ * manifest, config and layer bytes. Reads are verified against their
+ * digests.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -29,9 +30,9 @@ export class ArtifactStore {
     if (text === undefined) await writeFile(marker, `${canonicalJson({ imageLayoutVersion: "1.0.0" })}\n`);
   }
 
-  /** Stores the layer, the config, then the manifest (each verified, each once by digest). */
+  /** Stores the layers, the config, then the manifest (each verified, each once by digest). */
   async put(artifact: Artifact): Promise<void> {
-    for (const part of [artifact.layer, artifact.config, artifact.manifest]) {
+    for (const part of [artifact.layer, ...artifact.files, artifact.config, artifact.manifest]) {
       const digest = await this.#store.putBlob(part.bytes);
       if (digest !== part.descriptor.digest)
         throw new Error(`artifact blob ${part.descriptor.digest} has another digest`);
@@ -46,7 +47,7 @@ export class ArtifactStore {
         config: Artifact["config"]["descriptor"];
         layers: Array<Artifact["layer"]["descriptor"]>;
       };
-      const layer = manifest.layers[0];
+      const [layer, ...files] = manifest.layers;
       if (!layer) return undefined;
       return {
         manifest: {
@@ -55,6 +56,9 @@ export class ArtifactStore {
         },
         config: { descriptor: manifest.config, bytes: await this.#store.readBlob(manifest.config.digest) },
         layer: { descriptor: layer, bytes: await this.#store.readBlob(layer.digest) },
+        files: await Promise.all(
+          files.map(async (descriptor) => ({ descriptor, bytes: await this.#store.readBlob(descriptor.digest) })),
+        ),
       };
     } catch {
       return undefined;

@@ -27,7 +27,7 @@ import {
   functionNameSchema,
   functionSettings,
 } from "../../manifest.ts";
-import type { Artifact } from "../../oci/artifact.ts";
+import { type Artifact, shippedFiles } from "../../oci/artifact.ts";
 import { resolveForDeploy } from "../../oci/deploy-source.ts";
 import { prewarm } from "../../pool/prewarm.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
@@ -135,7 +135,7 @@ async function readMultipart(request: FastifyRequest): Promise<DeploySource> {
 /**
  * A deploy by reference makes the host fetch from a URL the caller chose, so
  * it needs `artifacts:manage` besides `functions:manage`. The artifact holds
- * the component and its joule.json, not shipped files (capabilities.files).
+ * the component, its joule.json and its shipped files (capabilities.files).
  */
 async function readFromRef(
   request: FastifyRequest,
@@ -167,7 +167,7 @@ async function readFromRef(
   return {
     component: resolved.artifact.layer.bytes,
     config,
-    files: [],
+    files: shippedFiles(resolved.artifact),
     artifact: { artifact: resolved.artifact, ref: resolved.ref },
   };
 }

@@ -62,7 +62,8 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): 
 
   app.get<{ Params: { name: string; digest: string } }>("/v2/functions/:name/blobs/:digest", async (request, reply) => {
     const artifact = await artifactOf(request.params.name);
-    const blob = [artifact?.config, artifact?.layer].find((b) => b?.descriptor.digest === request.params.digest);
+    const blobs = artifact ? [artifact.config, artifact.layer, ...artifact.files] : [];
+    const blob = blobs.find((b) => b.descriptor.digest === request.params.digest);
     if (!blob) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
     return reply
       .type("application/octet-stream")
