@@ -11,6 +11,9 @@
  *                       a fresh instance per request (compiled modules reused)
  *   process/request     the same handler as plain JS in a new node process per request
  *   worker/request      the same handler in a new worker thread per request
+ *   fastify + piscina   the same handler as plain JS in a piscina pool set up as
+ *                       Joule's (a worker per core, one task each): the floor of
+ *                       Joule's architecture, thread hops and all, with no guest
  *   bare fastify        fastify returning the same body: the floor (its cold
  *                       column: the same request after the same pause as a cold
  *                       start, since waking idle threads costs here too)
@@ -31,6 +34,7 @@ import { Worker } from "node:worker_threads";
 import { transpile } from "@bytecodealliance/jco";
 import * as shim from "@bytecodealliance/preview2-shim";
 import Fastify from "fastify";
+import { Piscina } from "piscina";
 import { buildFunction } from "../host/src/build/build-function.ts";
 import { loadConfig } from "../host/src/config.ts";
 import { startHost } from "../host/src/host.ts";
@@ -255,7 +259,8 @@ async function main() {
   const tinyPath = join(work, "tiny.wasm");
   await writeFile(tinyPath, tinyBytes);
 
-  const host = await startHost(loadConfig({ port: 0, dataDir: join(work, "store"), logLevel: "silent" }));
+  const hostConfig = loadConfig({ port: 0, dataDir: join(work, "store"), logLevel: "silent" });
+  const host = await startHost(hostConfig);
   const deploy = async (name: string, path: string, extra: Record<string, unknown> = {}) => {
     const started = performance.now();
     const response = await fetch(`${host.url}/v1/functions/${name}`, {
@@ -286,6 +291,20 @@ async function main() {
       return reply.type(r.type).send(r.body);
     });
   }
+  // As host/src/pool/scheduler.ts sets up its pool.
+  const floor = new Piscina({
+    filename: new URL("./stock/piscina-task.mjs", import.meta.url).href,
+    minThreads: hostConfig.workers,
+    maxThreads: hostConfig.workers,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    atomics: "async",
+  });
+  baseline.get("/piscina/:which", async (q, reply) => {
+    const which = (q.params as { which: "hello" | "tiny" }).which;
+    const r = (await floor.run({ which, url: `http://bench${q.url}` })) as { type: string; body: string };
+    return reply.type(r.type).send(r.body);
+  });
   const base = await baseline.listen({ host: "127.0.0.1", port: 0 });
 
   const rows: Row[] = [];
@@ -331,7 +350,10 @@ async function main() {
     rows.push(await freshRow("jco stock (fresh instance)", workload, `${base}/jco/${workload}`));
     rows.push(await freshRow("process per request", workload, `${base}/process/${workload}`));
     rows.push(await freshRow("worker per request", workload, `${base}/worker/${workload}`));
-    // Its cold column: the same request after the same pause as a cold start, the floor for one.
+    // Cold columns of the floors: the same request after the same pause as a cold start.
+    await afterPause(`${base}/piscina/${workload}`, COLD_WARMUP);
+    const pooled = await afterPause(`${base}/piscina/${workload}`, SAMPLES);
+    rows.push(await warmRow("fastify + piscina (no guest)", workload, `${base}/piscina/${workload}`, pooled));
     await afterPause(`${base}/bare/${workload}`, COLD_WARMUP);
     const bare = await afterPause(`${base}/bare/${workload}`, SAMPLES);
     rows.push(await warmRow("bare fastify", workload, `${base}/bare/${workload}`, bare));
@@ -349,8 +371,12 @@ async function main() {
   for (const workload of ["hello", "tiny"] as const) {
     const joule = rows.find((r) => r.workload === workload && r.row === "joule pooled") as Row;
     const bare = rows.find((r) => r.workload === workload && r.row === "bare fastify") as Row;
+    const floor = rows.find((r) => r.workload === workload && r.row.startsWith("fastify + piscina")) as Row;
     console.log(
       `${workload}: warm overhead over bare fastify ${((joule.warmP50 - bare.warmP50) * 1000).toFixed(0)} µs p50; cold overhead over bare fastify after the same pause ${(joule.coldP50 - bare.coldP50).toFixed(2)} ms p50; throughput ${((joule.rps / bare.rps) * 100).toFixed(0)}% of bare fastify's`,
+    );
+    console.log(
+      `${workload}: of that, fastify + piscina with no guest takes ${((floor.warmP50 - bare.warmP50) * 1000).toFixed(0)} µs warm and ${(floor.coldP50 - bare.coldP50).toFixed(2)} ms after the pause, and reaches ${((floor.rps / bare.rps) * 100).toFixed(0)}% of bare fastify's throughput; Joule over it: ${((joule.warmP50 - floor.warmP50) * 1000).toFixed(0)} µs warm, ${(joule.coldP50 - floor.coldP50).toFixed(2)} ms cold, ${((joule.rps / floor.rps) * 100).toFixed(0)}% of its throughput`,
     );
   }
 
@@ -413,6 +439,7 @@ async function main() {
   console.log(`wrote bench/results/${date}.json and .svg`);
 
   await baseline.close();
+  await floor.destroy();
   await host.close();
   agent.destroy();
   await rm(work, { recursive: true, force: true });
