@@ -12,6 +12,7 @@ export const ERROR_CATALOG = {
   JOULE_ERR_PERMISSION_DENIED: { status: 403, message: "The API key does not allow this" },
   JOULE_ERR_REQUEST_RATE_LIMITED: { status: 429, message: "Too many failed authentication attempts" },
   JOULE_ERR_ROUTE_NOT_FOUND: { status: 404, message: "No such route" },
+  JOULE_ERR_KEY_NOT_FOUND: { status: 404, message: "No active API key has this id" },
   JOULE_ERR_BODY_TOO_LARGE: { status: 413, message: "The request body is over the limit" },
   JOULE_ERR_MANIFEST_INVALID: { status: 400, message: "The function manifest is invalid" },
   JOULE_ERR_FUNCTION_NOT_FOUND: { status: 404, message: "No function is deployed under this name" },

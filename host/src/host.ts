@@ -96,6 +96,7 @@ async function startLocked(
     model,
     auth,
     audit,
+    keys,
     notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
   });

@@ -19,6 +19,7 @@ export const SCOPES = [
   "energy:manage",
   "artifacts:manage",
   "audit:read",
+  "keys:manage",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

@@ -54,7 +54,7 @@ const USAGE = `joule — WebAssembly functions
   joule secrets set <name> --functions F1,F2|'*' [--value V] | list | delete <name>
                                           values env may reference as secret://<name>
 
-Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read
+Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read, keys:manage
 
 Registry: --insecure (plain HTTP; loopback registries always are), --auth-file F (default $REGISTRY_AUTH_FILE,
   $DOCKER_CONFIG/config.json, ~/.docker/config.json), --username U --password-stdin

@@ -7,18 +7,20 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
-import type { Scope } from "../auth/keys.ts";
+import type { KeyStore, Scope } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
 import { toJouleError } from "./errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { energyRoutes } from "./routes/energy.ts";
 import { type InvokeDeps, invokeRoutes } from "./routes/invoke.ts";
+import { keysRoutes } from "./routes/keys.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { registryRoutes } from "./routes/registry.ts";
 
 export interface AppDeps extends InvokeDeps, AdminDeps {
   audit: AuditLog;
+  keys: KeyStore;
   notReady: () => string | undefined;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
@@ -82,10 +84,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Each admin area needs its scope; every change made through it is audited.
   const guarded = (scope: Scope, routes: (app: FastifyInstance) => Promise<void>) =>
     app.register(async (area) => {
-      const what = (request: FastifyRequest) => ({
-        action: `${request.method} ${request.routeOptions.url ?? request.url}`,
-        fn: (request.params as { name?: string; id?: string }).name ?? null,
-      });
+      const what = (request: FastifyRequest) => {
+        const params = request.params as Record<string, string | undefined>;
+        const route = request.routeOptions.url ?? request.url;
+        // A function's name has a column of its own; other ids (a key's, an energy budget's) are
+        // written into the action: DELETE /v1/keys/<id>, PUT /v1/energy/function/<name>.
+        const action = params.name === undefined ? route.replace(/:(\w+)/g, (p, k: string) => params[k] ?? p) : route;
+        return { action: `${request.method} ${action}`, fn: params.name ?? null };
+      };
       area.addHook("onRequest", async (request) => {
         const { action, fn } = what(request);
         deps.auth.require(request, scope, action, fn);
@@ -100,6 +106,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   guarded("functions:manage", (area) => adminRoutes(area, deps));
   guarded("energy:manage", (area) => energyRoutes(area, deps));
   guarded("audit:read", (area) => auditRoutes(area, deps));
+  guarded("keys:manage", (area) => keysRoutes(area, deps));
 
   app.register(async (scope) => registryRoutes(scope, deps));
   app.register(async (scope) => invokeRoutes(scope, deps));

@@ -1,0 +1,69 @@
+/**
+ * `/v1/keys`: API keys over the admin API, for operators who have no shell
+ * on the host (`joule keys` manages a data dir directly). The area needs
+ * `keys:manage` (app.ts), and every change is audited there.
+ *
+ * A caller can only hand out what it holds: every scope of a new key must
+ * be one of its own, and a caller limited to some functions can only make
+ * keys limited to those functions or fewer. Revoking follows the same rule,
+ * so no key can undo one it could not have made. Keys are looked up on every
+ * request, so a revoked key is refused from the next one on.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { type KeyInfo, type KeyStore, type Principal, scopeSchema } from "../../auth/keys.ts";
+import { JouleError } from "../../errors.ts";
+import { describeIssues, functionNameSchema } from "../../manifest.ts";
+
+const createSchema = z
+  .object({
+    name: z.string().min(1).max(128).default("key"),
+    scopes: z.array(scopeSchema).min(1).max(16),
+    functions: z.array(functionNameSchema).min(1).max(1000).optional(),
+  })
+  .strict();
+
+const ID = /^[0-9a-f]{16}$/;
+
+/** Why `caller` may not give (or take away) what `key` holds; undefined when it may. */
+function overreach(caller: Principal, key: Pick<KeyInfo, "scopes" | "functions">): string | undefined {
+  const missing = key.scopes.filter((scope) => !caller.scopes.has(scope));
+  if (missing.length > 0) return `this key lacks ${missing.join(", ")}, so it cannot hand them out or revoke them`;
+  const limit = caller.functions;
+  if (limit && (!key.functions || key.functions.some((fn) => !limit.has(fn)))) {
+    return `this key is limited to the functions ${[...limit].join(", ")}; the key must be limited to those or fewer`;
+  }
+  return undefined;
+}
+
+export async function keysRoutes(app: FastifyInstance, { keys }: { keys: KeyStore }): Promise<void> {
+  const caller = (request: FastifyRequest) => request.principal as Principal;
+
+  app.get("/v1/keys", async () => ({ keys: keys.list() }));
+
+  app.post("/v1/keys", async (request, reply) => {
+    const parsed = createSchema.safeParse(request.body ?? {});
+    if (!parsed.success) {
+      const problems = describeIssues(parsed.error);
+      throw new JouleError("JOULE_ERR_REQUEST_INVALID", `the key request is invalid: ${problems.join("; ")}`, {
+        problems,
+      });
+    }
+    const wanted = { scopes: parsed.data.scopes, functions: parsed.data.functions ?? null };
+    const why = overreach(caller(request), wanted);
+    if (why) throw new JouleError("JOULE_ERR_PERMISSION_DENIED", why, { scopes: wanted.scopes });
+    const { key, info } = keys.create(parsed.data);
+    // The secret exists only in this answer.
+    return reply.code(201).send({ key, ...info });
+  });
+
+  app.delete<{ Params: { id: string } }>("/v1/keys/:id", async (request, reply) => {
+    const { id } = request.params;
+    const target = ID.test(id) ? keys.list().find((k) => k.id === id && !k.revoked) : undefined;
+    if (!target) throw new JouleError("JOULE_ERR_KEY_NOT_FOUND", `no active key with id "${id}"`, { id });
+    const why = overreach(caller(request), target);
+    if (why) throw new JouleError("JOULE_ERR_PERMISSION_DENIED", why, { id });
+    keys.revoke(id);
+    return reply.code(204).send();
+  });
+}
