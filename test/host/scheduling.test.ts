@@ -15,6 +15,20 @@ afterAll(() => t?.close());
 const count = async () => (await (await t.fetch("/fn/misbehave/count")).json()).requests as number;
 
 describe("scheduling invocations on the worker pool", () => {
+  it("sends a function's image once per worker, and again to a worker that dropped it", async () => {
+    const before = await count();
+    expect((await t.fetch("/fn/misbehave/count")).status).toBe(200); // carried the image, or by reference
+    // The worker drops every image it holds while the main thread still counts on it.
+    const channel = new BroadcastChannel("joule:preload");
+    for (let id = 1; id <= 100; id++) channel.postMessage({ retire: id });
+    channel.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // By reference, refused by the worker, sent again with the image: one answer, from the same instance.
+    expect(await count()).toBe(before + 2);
+    expect(await count()).toBe(before + 3);
+    expect((await t.fetch("/fn/tiny/")).status).toBe(200);
+  });
+
   it("counts the time limit from when a worker starts the request, not from when it was queued", async () => {
     // Each takes ~600 ms of a 1500 ms limit; the third waits ~1200 ms in the queue first.
     const responses = await Promise.all([1, 2, 3].map(() => t.fetch("/fn/misbehave/busy?ms=600")));

@@ -13,13 +13,18 @@ type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]
 type PiscinaWorker = Parameters<Balancer>[1][number];
 type PiscinaTask = Parameters<Balancer>[0];
 
-/** What a task tells the balancer: the function it invokes (not sent to the worker). */
+/**
+ * What a task tells the balancer (not sent to the worker): the function it
+ * invokes, and what to do once a worker is chosen, just before piscina posts
+ * the task to it.
+ */
 export interface AffinityHint {
   fn: string;
+  chosen?: (worker: number) => void;
 }
 
-export function hint(task: object, fn: string): void {
-  Object.defineProperty(task, Piscina.queueOptionsSymbol, { value: { fn } satisfies AffinityHint });
+export function hint(task: object, value: AffinityHint): void {
+  Object.defineProperty(task, Piscina.queueOptionsSymbol, { value });
 }
 
 export class Affinity {
@@ -47,15 +52,19 @@ export class Affinity {
 
   /** An idle worker holding the task's function warm, else any idle worker, else none (the task waits). */
   readonly choose: Balancer = (task: PiscinaTask, workers: PiscinaWorker[]): PiscinaWorker | null => {
-    const fn = ((task as unknown as Record<symbol, unknown>)[Piscina.queueOptionsSymbol] as AffinityHint | null)?.fn;
-    const warmOn = fn === undefined ? undefined : this.#warm.get(fn);
-    let idle: PiscinaWorker | null = null;
+    const given = (task as unknown as Record<symbol, unknown>)[Piscina.queueOptionsSymbol] as AffinityHint | null;
+    const warmOn = given ? this.#warm.get(given.fn) : undefined;
+    let chosen: PiscinaWorker | null = null;
     for (const worker of workers) {
       if (worker.currentUsage > 0 || worker.terminating || worker.destroyed) continue;
-      if (warmOn?.has(worker.id)) return worker;
-      idle ??= worker;
+      if (warmOn?.has(worker.id)) {
+        chosen = worker;
+        break;
+      }
+      chosen ??= worker;
     }
-    return idle;
+    if (chosen) given?.chosen?.(chosen.id);
+    return chosen;
   };
 
   close(): void {

@@ -6,13 +6,15 @@
  * start into a shared cell (after reading a cold start's memory images:
  * worker.ts). A task still running at its deadline is
  * aborted; piscina terminates that worker and starts a fresh one, and the
- * other queued tasks carry on.
+ * other queued tasks carry on. A task carries its function's image only to a
+ * worker that does not hold it yet (image-refs.ts).
  */
 import { Piscina } from "piscina";
 import { JouleError } from "../errors.ts";
 import { PRELOAD_CHANNEL, type PreloadMessage } from "../runtime/image-cache.ts";
 import type { FunctionImage, InvokeResult, InvokeTask } from "../runtime/types.ts";
 import { Affinity, hint } from "./affinity.ts";
+import { type ImageWanted, isImageWanted, SentImages } from "./image-refs.ts";
 
 export interface SchedulerOptions {
   workers: number;
@@ -28,13 +30,14 @@ const STOP_PRELOADS_MS = 2000;
 const QUEUE_PER_WORKER = 512;
 
 export class Scheduler {
-  readonly #pool: Piscina<InvokeTask, InvokeResult>;
+  readonly #pool: Piscina<InvokeTask, InvokeResult | ImageWanted>;
   readonly #workers: number;
   /** Tasks handed to piscina: at most one per worker, so piscina never queues (see `invoke`). */
   #running = 0;
   /** Tasks waiting for a worker, first come first served. */
   readonly #waiting: Array<() => void> = [];
   readonly #affinity = new Affinity();
+  readonly #sent = new SentImages();
   readonly #preload = new BroadcastChannel(PRELOAD_CHANNEL);
 
   constructor(options: SchedulerOptions) {
@@ -50,6 +53,7 @@ export class Scheduler {
       // ("sync" parks them in Atomics.wait between tasks.)
       atomics: "async",
     });
+    this.#pool.on("workerDestroy", (worker: { id: number }) => this.#sent.forgetWorker(worker.id));
   }
 
   /**
@@ -93,9 +97,22 @@ export class Scheduler {
     };
     watch(timeoutMs);
     try {
-      const run: InvokeTask = { ...task, startedAt };
-      hint(run, task.image.name);
-      return await this.#pool.run(run, { signal: controller.signal });
+      const imageId = this.#sent.idOf(task.image);
+      for (;;) {
+        const run: InvokeTask = { ...task, imageId, startedAt };
+        let worker = -1;
+        hint(run, {
+          fn: task.image.name,
+          chosen: (id) => {
+            worker = id;
+            // Sent by reference to a worker that holds it: the worker finds it by imageId.
+            if (this.#sent.holds(id, imageId)) run.image = undefined as unknown as FunctionImage;
+          },
+        });
+        const result = await this.#pool.run(run, { signal: controller.signal });
+        if (!isImageWanted(result)) return result;
+        this.#sent.lost(worker, imageId);
+      }
     } catch (error) {
       if (timedOut) {
         throw new JouleError("JOULE_ERR_LIMIT_TIMEOUT", `${task.image.name} ran past its limit of ${timeoutMs} ms`, {
@@ -113,6 +130,12 @@ export class Scheduler {
     // Paged too where a spare will hold an image of the engine: binding then writes only what differs.
     const message: PreloadMessage = { paths: Object.values(image.images), paged: image.engine !== undefined };
     this.#preload.postMessage(message);
+  }
+
+  /** No task will use `image` again: workers drop it (image-refs.ts). */
+  retire(image: FunctionImage): void {
+    const id = this.#sent.retire(image);
+    if (id !== undefined) this.#preload.postMessage({ retire: id } satisfies PreloadMessage);
   }
 
   get threads(): number {

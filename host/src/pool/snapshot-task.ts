@@ -29,7 +29,10 @@ export async function snapshotInPool(
   const task = { ...taskBase(live, config), request: NO_REQUEST, requestId: `snapshot-${live.record.version}` };
   let failure: { code: string; message: string };
   try {
-    const result = await scheduler.invoke({ ...task, snapshot: true }, timeoutMs);
+    // The image init runs from is used for this task only: instances start from the snapshot's.
+    const result = await scheduler
+      .invoke({ ...task, snapshot: true }, timeoutMs)
+      .finally(() => scheduler.retire(task.image));
     for (const line of result.logs) report.log(line, live);
     for (const denial of result.denials) report.denied(denial, live, task.requestId);
     if (result.ok) return result.snapshot;

@@ -19,6 +19,7 @@ import {
   type InvokeStats,
   type InvokeTask,
 } from "../runtime/types.ts";
+import { forgetImage, IMAGE_WANTED, type ImageWanted, imageFor } from "./image-refs.ts";
 
 /** The warm instance of one function in this worker (one task runs at a time, so one is enough). */
 interface Warm {
@@ -50,7 +51,7 @@ function report(fn: string, count: number): void {
   counts.postMessage({ threadId, fn, count } satisfies InstanceCount);
 }
 
-listenForPreloads(threadId);
+listenForPreloads(threadId, forgetImage);
 
 /** Scale to zero: instances unused for their function's idle timeout are dropped. */
 setInterval(() => {
@@ -137,7 +138,10 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
   return { code: "JOULE_ERR_EXECUTION_TRAP", message: sanitize(`${prefix}${text}`) };
 }
 
-export default async function invoke(task: InvokeTask): Promise<InvokeResult> {
+export default async function invoke(task: InvokeTask): Promise<InvokeResult | ImageWanted> {
+  const image = imageFor(task.imageId ?? 0, task.image);
+  if (!image) return { [IMAGE_WANTED]: true };
+  task.image = image;
   holdSpares();
   holdPreloads();
   try {

@@ -21,7 +21,12 @@ export const PRELOAD_CHANNEL = "joule:preload";
  * A worker terminated while it decompresses can abort the whole process
  * (Node 24.21: "close before init" in node_zlib.cc), so the pool waits.
  */
-export type PreloadMessage = { paths: string[]; paged: boolean } | { stop: true } | { stopped: number };
+export type PreloadMessage =
+  | { paths: string[]; paged: boolean }
+  | { stop: true }
+  | { stopped: number }
+  /** An image no task will name again (pool/image-refs.ts). */
+  | { retire: number };
 
 /** Images a worker keeps, by count and by bytes (a snapshot can be as large as limits.memoryMb). */
 const MAX_CACHED_IMAGES = 32;
@@ -116,11 +121,12 @@ function drain(): void {
 }
 
 /** In a worker: reads the images the main thread names while no task runs. */
-export function listenForPreloads(threadId: number): void {
+export function listenForPreloads(threadId: number, retire: (image: number) => void): void {
   const channel = new BroadcastChannel(PRELOAD_CHANNEL);
   (channel as unknown as { unref?: () => void }).unref?.();
   channel.onmessage = (event) => {
     const message = (event as MessageEvent<PreloadMessage>).data;
+    if ("retire" in message) return retire(message.retire);
     if ("stop" in message) {
       stopped = true;
       channel.postMessage({ stopped: threadId } satisfies PreloadMessage);

@@ -65,6 +65,8 @@ export interface GuestResponse {
 
 export interface InvokeTask {
   image: FunctionImage;
+  /** The image's id (pool/image-refs.ts); `image` itself travels only to a worker that lacks it. */
+  imageId?: number;
   request: GuestRequest;
   requestId: string;
   /** The worker writes Date.now() here when it starts the task: the wall-clock limit runs from then. */
