@@ -223,6 +223,36 @@ describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registr
     );
     expect(pulled.digest).toBe(packaged.digest);
     expect(await layoutFiles(join(work, "reach-back"))).toEqual(await layoutFiles(reachLayout));
+
+    // Narrowed to one file, the function ships one; the host keeps the artifact whole across a restart.
+    const other = await startTestHost();
+    try {
+      const narrowed = await other.fetch("/v1/functions/reach", {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          ref: `oci://${ref}`,
+          narrow: { files: { "/config.json": "config.json" } },
+        }),
+      });
+      expect(narrowed.status, await narrowed.clone().text()).toBe(201);
+      expect((await narrowed.json()).files.map((f: { path: string }) => f.path)).toEqual(["/config.json"]);
+      await other.restart();
+      const back = await jouleJson(
+        [
+          "pull",
+          `${new URL(other.url).host}/functions/reach:latest`,
+          join(work, "reach-narrowed"),
+          "--username",
+          "k",
+        ].concat("--password-stdin"),
+        { input: other.key },
+      );
+      expect(await layoutFiles(join(work, "reach-narrowed"))).toEqual(await layoutFiles(reachLayout));
+      expect(back.digest).toBe(packaged.digest);
+    } finally {
+      await other.close();
+    }
   });
 
   it("stores each function as the artifact it would push, in an OCI layout in the data dir", async () => {

@@ -96,6 +96,10 @@ describe("file layers of an artifact", () => {
     expect(() =>
       parseWasmConfig(artifact.config.bytes, artifact.config.descriptor, parsed.manifest.layers.slice(0, 2)),
     ).toThrow(expect.objectContaining({ code: "JOULE_ERR_OCI_MANIFEST_INVALID" }));
+    const [component, first, second] = parsed.manifest.layers as [Descriptor, Descriptor, Descriptor];
+    expect(() =>
+      parseWasmConfig(artifact.config.bytes, artifact.config.descriptor, [component, second, first]),
+    ).toThrow(expect.objectContaining({ code: "JOULE_ERR_OCI_MANIFEST_INVALID" }));
   });
 
   it.each<[string, (layers: Descriptor[]) => Descriptor[], string]>([
@@ -127,6 +131,18 @@ describe("file layers of an artifact", () => {
     [
       "a file over 16 MiB",
       (l) => [l[0] as Descriptor, { ...(l[1] as Descriptor), size: MAX_FILE_BYTES + 1 }],
+      "JOULE_ERR_OCI_TOO_LARGE",
+    ],
+    [
+      "over 64 MiB together",
+      (l) => [
+        l[0] as Descriptor,
+        ...Array.from({ length: 5 }, (_, i) => ({
+          ...(l[1] as Descriptor),
+          size: MAX_FILE_BYTES,
+          annotations: { [TITLE_ANNOTATION]: `/big${i}` },
+        })),
+      ],
       "JOULE_ERR_OCI_TOO_LARGE",
     ],
     [

@@ -4,8 +4,8 @@
  * a path) and checked against its mounts when the host receives them.
  *
  * A bundle is a list of {path, digest, size}, sorted by path, each file
- * stored once as a content-addressed blob beside the component: simple
- * enough to travel later as one more blob of the function's OCI artifact.
+ * stored once as a content-addressed blob beside the component; in the
+ * function's OCI artifact each file is a layer (oci/artifact.ts).
  * Symlinks (anywhere on a source's path or inside a mounted directory) and
  * anything that is not a regular file are refused, so a bundle cannot point
  * outside the function's directory.

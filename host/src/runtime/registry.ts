@@ -181,8 +181,8 @@ export class FunctionRegistry {
       for (const record of records) {
         if (!record.artifact) continue;
         referenced.add(record.artifact.digest);
-        const artifact = await this.#artifacts.get(record.artifact.digest);
-        if (artifact) referenced.add(artifact.config.descriptor.digest);
+        // Every layer: a deploy that narrowed capabilities.files keeps the artifact whole.
+        for (const digest of await this.#artifacts.blobDigests(record.artifact.digest)) referenced.add(digest);
       }
       await this.#store.collectGarbage(referenced);
     }
@@ -203,6 +203,11 @@ export class FunctionRegistry {
   /** The stored artifact of a manifest digest, verified; undefined if this host does not have it. */
   artifact(digest: string): Promise<Artifact | undefined> {
     return this.#artifacts.get(digest);
+  }
+
+  /** One blob of a stored artifact (its manifest, config or a layer), read alone (ArtifactStore.blob). */
+  artifactBlob(manifestDigest: string, digest: string): Promise<{ bytes: Buffer; manifest: boolean } | undefined> {
+    return this.#artifacts.blob(manifestDigest, digest);
   }
 
   get(name: string): LiveFunction | undefined {

@@ -11,9 +11,15 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Artifact } from "../oci/artifact.ts";
 import { canonicalJson } from "../oci/canonical-json.ts";
-import { MEDIA_TYPES, REF_NAME_ANNOTATION } from "../oci/media-types.ts";
+import { type Descriptor, MEDIA_TYPES, REF_NAME_ANNOTATION } from "../oci/media-types.ts";
 import { writeAtomic } from "./atomic.ts";
 import type { FunctionRecord, FunctionStore } from "./function-store.ts";
+
+/** What `put` stored, so read without checking again. */
+interface StoredManifest {
+  config: Descriptor;
+  layers: Descriptor[];
+}
 
 export class ArtifactStore {
   readonly #store: FunctionStore;
@@ -39,30 +45,60 @@ export class ArtifactStore {
     }
   }
 
+  /** A stored manifest (written by `put`, so trusted) and its bytes; undefined if it is not here. */
+  async #manifest(digest: string): Promise<{ bytes: Buffer; manifest: StoredManifest } | undefined> {
+    try {
+      const bytes = await this.#store.readBlob(digest);
+      return { bytes, manifest: JSON.parse(bytes.toString("utf8")) as StoredManifest };
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The artifact of a manifest digest, if every blob of it is here and intact. */
   async get(manifestDigest: string): Promise<Artifact | undefined> {
+    const stored = await this.#manifest(manifestDigest);
+    if (!stored) return undefined;
+    const { bytes: manifestBytes, manifest } = stored;
+    const [layer, ...files] = manifest.layers;
+    if (!layer) return undefined;
     try {
-      const manifestBytes = await this.#store.readBlob(manifestDigest);
-      const manifest = JSON.parse(manifestBytes.toString("utf8")) as {
-        config: Artifact["config"]["descriptor"];
-        layers: Array<Artifact["layer"]["descriptor"]>;
-      };
-      const [layer, ...files] = manifest.layers;
-      if (!layer) return undefined;
+      const blob = async (descriptor: Descriptor) => ({
+        descriptor,
+        bytes: await this.#store.readBlob(descriptor.digest),
+      });
+      const read: Artifact["files"] = [];
+      // One after another: a function may ship a thousand files.
+      for (const file of files) read.push(await blob(file));
       return {
         manifest: {
           descriptor: { mediaType: MEDIA_TYPES.manifest, digest: manifestDigest, size: manifestBytes.byteLength },
           bytes: manifestBytes,
         },
-        config: { descriptor: manifest.config, bytes: await this.#store.readBlob(manifest.config.digest) },
-        layer: { descriptor: layer, bytes: await this.#store.readBlob(layer.digest) },
-        files: await Promise.all(
-          files.map(async (descriptor) => ({ descriptor, bytes: await this.#store.readBlob(descriptor.digest) })),
-        ),
+        config: await blob(manifest.config),
+        layer: await blob(layer),
+        files: read,
       };
     } catch {
       return undefined;
     }
+  }
+
+  /** The digests of a stored artifact's config and layers, read from its manifest alone. */
+  async blobDigests(manifestDigest: string): Promise<string[]> {
+    const manifest = (await this.#manifest(manifestDigest))?.manifest;
+    return manifest ? [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)] : [];
+  }
+
+  /** One blob (the manifest, config or a layer) of a stored artifact, read alone; undefined if it has none such. */
+  async blob(manifestDigest: string, digest: string): Promise<{ bytes: Buffer; manifest: boolean } | undefined> {
+    if (digest === manifestDigest) {
+      const stored = await this.#manifest(manifestDigest);
+      return stored && { bytes: stored.bytes, manifest: true };
+    }
+    if (!(await this.blobDigests(manifestDigest)).includes(digest)) return undefined;
+    const bytes = await this.#store.readBlob(digest).catch(() => undefined);
+    return bytes && { bytes, manifest: false };
   }
 
   /** Rewrites index.json from the deployed records: one entry per function, by name. */

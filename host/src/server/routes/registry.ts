@@ -41,33 +41,34 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): 
 
   app.get("/v2/", async () => ({}));
 
-  /** The live artifact of a function, if `reference` names it (`latest` or its digest). */
-  const artifactOf = async (name: string, reference?: string) => {
+  /**
+   * The digest of a function's live artifact, if `reference` names it
+   * (`latest` or the digest). Each request reads only the one blob it asks
+   * for: an artifact may have a thousand file layers.
+   */
+  const artifactOf = (name: string, reference?: string) => {
     const digest = registry.get(name)?.record.artifact?.digest;
     if (!digest || (reference !== undefined && reference !== "latest" && reference !== digest)) return undefined;
-    return registry.artifact(digest);
+    return digest;
   };
 
   app.get<{ Params: { name: string; reference: string } }>(
     "/v2/functions/:name/manifests/:reference",
     async (request, reply) => {
-      const artifact = await artifactOf(request.params.name, request.params.reference);
-      if (!artifact) return fail(reply, 404, "MANIFEST_UNKNOWN", "no such function or version");
-      return reply
-        .type(MEDIA_TYPES.manifest)
-        .header("docker-content-digest", artifact.manifest.descriptor.digest)
-        .send(Buffer.from(artifact.manifest.bytes));
+      const digest = artifactOf(request.params.name, request.params.reference);
+      const manifest = digest === undefined ? undefined : await registry.artifactBlob(digest, digest);
+      if (!digest || !manifest) return fail(reply, 404, "MANIFEST_UNKNOWN", "no such function or version");
+      return reply.type(MEDIA_TYPES.manifest).header("docker-content-digest", digest).send(manifest.bytes);
     },
   );
 
   app.get<{ Params: { name: string; digest: string } }>("/v2/functions/:name/blobs/:digest", async (request, reply) => {
-    const artifact = await artifactOf(request.params.name);
-    const blobs = artifact ? [artifact.config, artifact.layer, ...artifact.files] : [];
-    const blob = blobs.find((b) => b.descriptor.digest === request.params.digest);
-    if (!blob) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
+    const digest = artifactOf(request.params.name);
+    const blob = digest === undefined ? undefined : await registry.artifactBlob(digest, request.params.digest);
+    if (!blob || blob.manifest) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
     return reply
       .type("application/octet-stream")
-      .header("docker-content-digest", blob.descriptor.digest)
-      .send(Buffer.from(blob.bytes));
+      .header("docker-content-digest", request.params.digest)
+      .send(blob.bytes);
   });
 }
