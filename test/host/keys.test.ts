@@ -99,6 +99,38 @@ describe("API keys over the admin API", () => {
     expect((await t.fetch("/v1/functions")).status).toBe(200);
   });
 
+  it("records who made a key, in the key and in the audit log, and lists only keys the caller could revoke", async () => {
+    const made = await (await post({ scopes: ["functions:invoke"], functions: ["private"] }, manager)).json();
+    const managerId = manager.split("_")[1];
+    expect(made.createdBy).toBe(managerId);
+    const audit = await (await t.fetch(`/v1/audit?principal=${managerId}`)).json();
+    expect(audit.records.map((r: { action: string }) => r.action)).toContain(`POST /v1/keys (made ${made.id})`);
+    const seen = (await (await t.fetch("/v1/keys", { headers: { authorization: `Bearer ${manager}` } })).json()).keys;
+    expect(seen.map((k: { id: string }) => k.id)).toContain(made.id);
+    expect(seen.some((k: { name: string }) => k.name === "bootstrap")).toBe(false);
+  });
+
+  it("makes no keys for a key whose energy is budgeted, unless it holds energy:manage", async () => {
+    const managerId = manager.split("_")[1];
+    const budgeted = await t.fetch(`/v1/energy/principals/${managerId}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ joules: 1 }),
+    });
+    expect(budgeted.status).toBe(200);
+    try {
+      const refused = await post({ scopes: ["functions:invoke"], functions: ["private"] }, manager);
+      const answer = await refused.json();
+      expect([refused.status, answer.error.code]).toEqual([403, "JOULE_ERR_PERMISSION_DENIED"]);
+      expect(answer.error.message).toContain("energy:manage");
+      // The bootstrap key holds energy:manage: a budget of its own would not stop it.
+      expect((await post({ scopes: ["functions:invoke"] })).status).toBe(201);
+    } finally {
+      await t.fetch(`/v1/energy/principals/${managerId}`, { method: "DELETE" });
+    }
+    expect((await post({ scopes: ["functions:invoke"], functions: ["private"] }, manager)).status).toBe(201);
+  });
+
   it("refuses a malformed request with what is wrong", async () => {
     for (const body of [
       { scopes: [] },

@@ -40,6 +40,8 @@ export interface KeyInfo {
   scopes: Scope[];
   functions: string[] | null;
   createdAt: string;
+  /** The principal that made it over the admin API; null for keys made by `joule keys` or at first start. */
+  createdBy: string | null;
   revoked: boolean;
 }
 
@@ -64,6 +66,9 @@ export function openAuthDb(dataDir: string): DatabaseSync {
       revoked INTEGER NOT NULL DEFAULT 0
     ) STRICT;
   `);
+  // Added with /v1/keys; data dirs made before it get the column empty.
+  const columns = db.prepare("PRAGMA table_info(keys)").all() as Array<{ name: string }>;
+  if (!columns.some((c) => c.name === "created_by")) db.exec("ALTER TABLE keys ADD COLUMN created_by TEXT");
   return db;
 }
 
@@ -74,6 +79,7 @@ interface KeyRow {
   scopes: string;
   functions: string | null;
   created_at: string;
+  created_by: string | null;
   revoked: number;
 }
 
@@ -89,16 +95,33 @@ export class KeyStore {
   }
 
   /** Makes a key and returns it in full: the only time its secret exists outside the caller. */
-  create(input: { name: string; scopes: Scope[]; functions?: string[] | undefined }): { key: string; info: KeyInfo } {
+  create(input: { name: string; scopes: Scope[]; functions?: string[] | undefined; createdBy?: string }): {
+    key: string;
+    info: KeyInfo;
+  } {
     const id = randomBytes(8).toString("hex");
     const secret = randomBytes(32).toString("base64url");
     const createdAt = new Date().toISOString();
     const scopes = [...new Set(input.scopes)].sort();
     const functions = input.functions?.length ? [...new Set(input.functions)].sort() : null;
+    const createdBy = input.createdBy ?? null;
     this.#db
-      .prepare("INSERT INTO keys (id, name, secret_sha256, scopes, functions, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(id, input.name, digest(secret), JSON.stringify(scopes), functions && JSON.stringify(functions), createdAt);
-    return { key: `jk_${id}_${secret}`, info: { id, name: input.name, scopes, functions, createdAt, revoked: false } };
+      .prepare(
+        "INSERT INTO keys (id, name, secret_sha256, scopes, functions, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        id,
+        input.name,
+        digest(secret),
+        JSON.stringify(scopes),
+        functions && JSON.stringify(functions),
+        createdAt,
+        createdBy,
+      );
+    return {
+      key: `jk_${id}_${secret}`,
+      info: { id, name: input.name, scopes, functions, createdAt, createdBy, revoked: false },
+    };
   }
 
   revoke(id: string): boolean {
@@ -131,6 +154,7 @@ function info(row: KeyRow): KeyInfo {
     scopes: JSON.parse(row.scopes) as Scope[],
     functions: row.functions ? (JSON.parse(row.functions) as string[]) : null,
     createdAt: row.created_at,
+    createdBy: row.created_by,
     revoked: row.revoked === 1,
   };
 }

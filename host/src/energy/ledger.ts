@@ -354,6 +354,11 @@ export class EnergyLedger {
     this.#schedule();
   }
 
+  /** Whether a budget bounds `id`'s energy. */
+  hasBudget(scope: Scope, id: string): boolean {
+    return this.#current(scope, id) !== undefined;
+  }
+
   status(scope: Scope, id: string): BudgetStatus {
     // Committed first, so that the totals read below count every settled charge.
     this.commit();

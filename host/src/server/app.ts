@@ -18,6 +18,13 @@ import { keysRoutes } from "./routes/keys.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { registryRoutes } from "./routes/registry.ts";
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** What a request made that has no id in its route (POST /v1/keys: the new key's), for the audit log. */
+    auditSubject?: string;
+  }
+}
+
 export interface AppDeps extends InvokeDeps, AdminDeps {
   audit: AuditLog;
   keys: KeyStore;
@@ -88,9 +95,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         const params = request.params as Record<string, string | undefined>;
         const route = request.routeOptions.url ?? request.url;
         // A function's name has a column of its own; other ids (a key's, an energy budget's) are
-        // written into the action: DELETE /v1/keys/<id>, PUT /v1/energy/function/<name>.
+        // written into the action: DELETE /v1/keys/<id>, PUT /v1/energy/functions/<name>.
         const action = params.name === undefined ? route.replace(/:(\w+)/g, (p, k: string) => params[k] ?? p) : route;
-        return { action: `${request.method} ${action}`, fn: params.name ?? null };
+        const made = request.auditSubject === undefined ? "" : ` (made ${request.auditSubject})`;
+        return { action: `${request.method} ${action}${made}`, fn: params.name ?? null };
       };
       area.addHook("onRequest", async (request) => {
         const { action, fn } = what(request);

@@ -5,13 +5,17 @@
  *
  * A caller can only hand out what it holds: every scope of a new key must
  * be one of its own, and a caller limited to some functions can only make
- * keys limited to those functions or fewer. Revoking follows the same rule,
- * so no key can undo one it could not have made. Keys are looked up on every
- * request, so a revoked key is refused from the next one on.
+ * keys limited to those functions or fewer. Revoking and listing follow the
+ * same rule, so no key can undo or see one it could not have made. A key
+ * whose own energy is budgeted makes no keys unless it holds energy:manage:
+ * a new key has no budget, so it would be a way around its own. Each key
+ * records who made it. Keys are looked up on every request, so a revoked
+ * key is refused from the next one on.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { type KeyInfo, type KeyStore, type Principal, scopeSchema } from "../../auth/keys.ts";
+import type { EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
 import { describeIssues, functionNameSchema } from "../../manifest.ts";
 
@@ -36,10 +40,15 @@ function overreach(caller: Principal, key: Pick<KeyInfo, "scopes" | "functions">
   return undefined;
 }
 
-export async function keysRoutes(app: FastifyInstance, { keys }: { keys: KeyStore }): Promise<void> {
+export async function keysRoutes(
+  app: FastifyInstance,
+  { keys, ledger }: { keys: KeyStore; ledger: EnergyLedger },
+): Promise<void> {
   const caller = (request: FastifyRequest) => request.principal as Principal;
 
-  app.get("/v1/keys", async () => ({ keys: keys.list() }));
+  app.get("/v1/keys", async (request) => ({
+    keys: keys.list().filter((key) => overreach(caller(request), key) === undefined),
+  }));
 
   app.post("/v1/keys", async (request, reply) => {
     const parsed = createSchema.safeParse(request.body ?? {});
@@ -50,9 +59,18 @@ export async function keysRoutes(app: FastifyInstance, { keys }: { keys: KeyStor
       });
     }
     const wanted = { scopes: parsed.data.scopes, functions: parsed.data.functions ?? null };
-    const why = overreach(caller(request), wanted);
+    const by = caller(request);
+    const why = overreach(by, wanted);
     if (why) throw new JouleError("JOULE_ERR_PERMISSION_DENIED", why, { scopes: wanted.scopes });
-    const { key, info } = keys.create(parsed.data);
+    if (!by.scopes.has("energy:manage") && ledger.hasBudget("principal", by.id)) {
+      throw new JouleError(
+        "JOULE_ERR_PERMISSION_DENIED",
+        "this key's energy is budgeted and a new key would have no budget: make keys with one that holds energy:manage",
+        { scope: "energy:manage" },
+      );
+    }
+    const { key, info } = keys.create({ ...parsed.data, createdBy: by.id });
+    request.auditSubject = info.id;
     // The secret exists only in this answer.
     return reply.code(201).send({ key, ...info });
   });
