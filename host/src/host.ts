@@ -101,6 +101,7 @@ async function startLocked(
     logStream,
   });
 
+  registry.onRetired((image) => scheduler.retire(image));
   registry.useSnapshotter((live) =>
     snapshotInPool(scheduler, live, config, {
       log(line, { record }) {

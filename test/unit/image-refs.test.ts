@@ -1,19 +1,26 @@
-import { describe, expect, it } from "vitest";
-import { forgetImage, IMAGES_PER_WORKER, imageFor, SentImages } from "../../host/src/pool/image-refs.ts";
+import { afterEach, describe, expect, it } from "vitest";
+import { forgetImage, IMAGES_PER_WORKER, imageFor, SentImages, UNKEPT } from "../../host/src/pool/image-refs.ts";
 import type { FunctionImage } from "../../host/src/runtime/types.ts";
 
 const image = (name: string) => ({ name }) as unknown as FunctionImage;
+const workers = new Set([1, 2, 3, 7]);
+const sentImages = () => new SentImages(() => workers);
+
+// The worker's side is one map per thread: empty it between tests.
+afterEach(() => {
+  for (let id = 1; id <= 2 * IMAGES_PER_WORKER; id++) forgetImage(id);
+});
 
 describe("function images by reference", () => {
   it("gives each image object its own id, so a new image of one version is sent anew", () => {
-    const sent = new SentImages();
+    const sent = sentImages();
     const a = image("a");
     expect(sent.idOf(a)).toBe(sent.idOf(a));
     expect(sent.idOf(image("a"))).not.toBe(sent.idOf(a));
   });
 
   it("sends an image to each worker once, and the worker finds it by id afterwards", () => {
-    const sent = new SentImages();
+    const sent = sentImages();
     const a = image("a");
     const id = sent.idOf(a);
     expect(sent.holds(1, id)).toBe(false);
@@ -24,7 +31,7 @@ describe("function images by reference", () => {
   });
 
   it("drops the oldest sent first on both sides, so they agree on what a worker holds", () => {
-    const sent = new SentImages();
+    const sent = sentImages();
     const images = Array.from({ length: IMAGES_PER_WORKER + 1 }, (_, i) => image(`f${i}`));
     for (const each of images) {
       const id = sent.idOf(each);
@@ -38,8 +45,8 @@ describe("function images by reference", () => {
     expect(sent.holds(7, sent.idOf(images[0] as FunctionImage))).toBe(false);
   });
 
-  it("retires an image on both sides; a worker that lacks one gets it again", () => {
-    const sent = new SentImages();
+  it("retires an image on both sides; requests still queued for it carry it, and no worker keeps it", () => {
+    const sent = sentImages();
     const a = image("a");
     const id = sent.idOf(a);
     sent.holds(3, id);
@@ -48,6 +55,24 @@ describe("function images by reference", () => {
     forgetImage(id);
     expect(imageFor(id, undefined)).toBeUndefined();
     expect(sent.holds(3, id)).toBe(false);
+    expect(sent.idOf(a)).toBe(UNKEPT);
+    expect(sent.holds(3, UNKEPT)).toBe(false);
+    expect(sent.holds(3, UNKEPT)).toBe(false);
+    expect(imageFor(UNKEPT, a)).toBe(a);
+    expect(imageFor(UNKEPT, undefined)).toBeUndefined();
     expect(sent.retire(image("never sent"))).toBeUndefined();
+  });
+
+  it("forgets what workers that exited held", () => {
+    const live = new Set([1]);
+    const sent = new SentImages(() => live);
+    const id = sent.idOf(image("a"));
+    sent.holds(1, id);
+    expect(sent.holds(1, id)).toBe(true);
+    live.delete(1);
+    live.add(9);
+    sent.holds(9, id); // a new worker: the exited one's record goes
+    live.add(1); // were thread id 1 ever reused, it would hold nothing
+    expect(sent.holds(1, id)).toBe(false);
   });
 });

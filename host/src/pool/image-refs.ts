@@ -1,8 +1,8 @@
 /**
  * Function images by reference. A task used to carry its function's whole
  * image (core modules, paths, grants, env): structured-cloning it cost the
- * main thread 10–30 µs and the worker's answer 30–40 µs on every request
- * (measured with the bench's fastify + piscina row). Now a worker keeps the
+ * main thread 10–30 µs and the answer 30–40 µs on every request (measured
+ * by adding an image to the task of the bench's fastify + piscina row). Now a worker keeps the
  * images it was sent, and a task carries its image only to a worker that
  * does not hold it yet.
  *
@@ -14,9 +14,11 @@
  * so both sides drop the same ones. An image the host stops using (a
  * version replaced or deleted, the image a snapshot was taken from) is
  * retired at once on both sides, so that workers do not keep a deleted
- * function's compiled modules alive. Should the two sides ever disagree
- * (a retirement crossing a task in flight), the worker answers IMAGE_WANTED
- * and the scheduler sends the task again with the image.
+ * function's compiled modules alive; requests for it that were still
+ * queued carry it under id 0, which a worker uses and does not keep.
+ * Should the two sides ever disagree (a retirement crossing a task in
+ * flight), the worker answers IMAGE_WANTED and the scheduler sends the task
+ * again with the image.
  */
 import type { FunctionImage } from "../runtime/types.ts";
 
@@ -30,13 +32,25 @@ export function isImageWanted(result: object): result is ImageWanted {
   return IMAGE_WANTED in result;
 }
 
+/** The id of an image that is sent whole and not kept: a retired one. */
+export const UNKEPT = 0;
+
 /** The main thread's side: image ids, and which ones each worker holds. */
 export class SentImages {
   readonly #ids = new WeakMap<FunctionImage, number>();
+  readonly #retired = new WeakSet<FunctionImage>();
   #next = 1;
   readonly #held = new Map<number, Set<number>>();
+  /** The thread ids of the pool's live workers: a new one means old ones may have gone. */
+  readonly #live: () => ReadonlySet<number>;
 
+  constructor(live: () => ReadonlySet<number>) {
+    this.#live = live;
+  }
+
+  /** The image's id; UNKEPT once it is retired. */
   idOf(image: FunctionImage): number {
+    if (this.#retired.has(image)) return UNKEPT;
     let id = this.#ids.get(image);
     if (id === undefined) {
       id = this.#next++;
@@ -47,8 +61,12 @@ export class SentImages {
 
   /** Whether `worker` holds image `id`; when it does not, it will once this task reaches it. */
   holds(worker: number, id: number): boolean {
+    if (id === UNKEPT) return false;
     let held = this.#held.get(worker);
     if (!held) {
+      // A worker not seen before replaces one that exited (whose thread id piscina no longer knows).
+      const live = this.#live();
+      for (const known of this.#held.keys()) if (!live.has(known)) this.#held.delete(known);
       held = new Set();
       this.#held.set(worker, held);
     }
@@ -65,15 +83,11 @@ export class SentImages {
 
   /** The id of an image no task will name again, now held by no worker; undefined if none was sent. */
   retire(image: FunctionImage): number | undefined {
+    this.#retired.add(image);
     const id = this.#ids.get(image);
     if (id === undefined) return undefined;
     for (const held of this.#held.values()) held.delete(id);
     return id;
-  }
-
-  /** A worker that exited holds nothing any more. */
-  forgetWorker(worker: number): void {
-    this.#held.delete(worker);
   }
 }
 
@@ -83,6 +97,7 @@ const kept = new Map<number, FunctionImage>();
 /** The task's image: the one it carries (kept from now on), or the one kept under its id. */
 export function imageFor(id: number, carried: FunctionImage | undefined): FunctionImage | undefined {
   if (!carried) return kept.get(id);
+  if (id === UNKEPT) return carried;
   kept.delete(id);
   kept.set(id, carried);
   if (kept.size > IMAGES_PER_WORKER) kept.delete(kept.keys().next().value as number);

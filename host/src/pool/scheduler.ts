@@ -37,7 +37,8 @@ export class Scheduler {
   /** Tasks waiting for a worker, first come first served. */
   readonly #waiting: Array<() => void> = [];
   readonly #affinity = new Affinity();
-  readonly #sent = new SentImages();
+  readonly #sent = new SentImages(() => this.threadIds());
+  #closed = false;
   readonly #preload = new BroadcastChannel(PRELOAD_CHANNEL);
 
   constructor(options: SchedulerOptions) {
@@ -53,7 +54,6 @@ export class Scheduler {
       // ("sync" parks them in Atomics.wait between tasks.)
       atomics: "async",
     });
-    this.#pool.on("workerDestroy", (worker: { id: number }) => this.#sent.forgetWorker(worker.id));
   }
 
   /**
@@ -98,7 +98,7 @@ export class Scheduler {
     watch(timeoutMs);
     try {
       const imageId = this.#sent.idOf(task.image);
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         const run: InvokeTask = { ...task, imageId, startedAt };
         let worker = -1;
         hint(run, {
@@ -111,6 +111,8 @@ export class Scheduler {
         });
         const result = await this.#pool.run(run, { signal: controller.signal });
         if (!isImageWanted(result)) return result;
+        // Only a retirement crossing this task makes a worker lack an image twice in a row.
+        if (attempt === 3) throw new JouleError("JOULE_ERR_HOST_INTERNAL", "a worker kept refusing a function's image");
         this.#sent.lost(worker, imageId);
       }
     } catch (error) {
@@ -135,7 +137,7 @@ export class Scheduler {
   /** No task will use `image` again: workers drop it (image-refs.ts). */
   retire(image: FunctionImage): void {
     const id = this.#sent.retire(image);
-    if (id !== undefined) this.#preload.postMessage({ retire: id } satisfies PreloadMessage);
+    if (id !== undefined && !this.#closed) this.#preload.postMessage({ retire: id } satisfies PreloadMessage);
   }
 
   get threads(): number {
@@ -156,6 +158,7 @@ export class Scheduler {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#affinity.close();
     await this.#stopPreloads();
     this.#preload.close();

@@ -136,6 +136,7 @@ export class FunctionRegistry {
   readonly #compiled = new Map<string, Promise<WebAssembly.Module>>();
   #transpiler: Piscina | undefined;
   #snapshotter: Snapshotter | undefined;
+  #retired: ((image: FunctionImage) => void) | undefined;
 
   readonly #defaultMemoryMb: number;
   readonly #secrets: SecretStore | undefined;
@@ -161,6 +162,11 @@ export class FunctionRegistry {
   /** How deploys take snapshots; without one, init runs in every new instance. */
   useSnapshotter(snapshotter: Snapshotter): void {
     this.#snapshotter = snapshotter;
+  }
+
+  /** Told of every live image a deploy replaces or a removal drops: no request will use it again. */
+  onRetired(listener: (image: FunctionImage) => void): void {
+    this.#retired = listener;
   }
 
   /** Loads every stored function; returns the names that could not be loaded, with why. */
@@ -332,7 +338,9 @@ export class FunctionRegistry {
     // record is renamed into place a crash leaves the previous version.
     await this.#artifacts.put(artifact);
     await this.#store.putRecord(record);
+    const replaced = this.#live.get(record.name)?.image;
     this.#live.set(record.name, { record, image });
+    if (replaced) this.#retired?.(replaced);
     await this.#artifacts.writeIndex(this.list());
     return { record, changed: true };
   }
@@ -353,7 +361,9 @@ export class FunctionRegistry {
 
   remove(name: string): Promise<boolean> {
     return this.#serially(name, async () => {
+      const gone = this.#live.get(name)?.image;
       const existed = this.#live.delete(name);
+      if (gone) this.#retired?.(gone);
       const removed = (await this.#store.deleteRecord(name)) || existed;
       await this.#artifacts.writeIndex(this.list());
       return removed;

@@ -252,12 +252,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const shipped = files.filter((file) => !removed.some((mount) => underMount(file.path, mount)));
     // Refused before anything changes when the budget could not be written after the swap.
     if (deployConfig.energyBudget) ledger.commit();
-    const before = registry.get(name)?.image;
     const { record, changed } = await registry.deploy({ name, component, files: shipped, artifact, ...settings });
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);
-      if (before) scheduler.retire(before);
       const live = registry.get(name);
       if (live) {
         // The new version's images are read by the workers now, not by its first request.
@@ -271,12 +269,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   });
 
   app.delete<{ Params: { name: string } }>("/v1/functions/:name", async (request, reply) => {
-    const before = registry.get(request.params.name)?.image;
     if (!(await registry.remove(request.params.name))) {
       throw new JouleError("JOULE_ERR_FUNCTION_NOT_FOUND", `no function named "${request.params.name}" is deployed`);
     }
     metrics.forget(request.params.name);
-    if (before) scheduler.retire(before);
     request.log.info({ function: request.params.name }, "deleted");
     return reply.code(204).send();
   });
