@@ -8,7 +8,9 @@ import {
   coalesce,
   decodeImage,
   encodeImage,
+  PAGES_PER_STEP,
   pagesOf,
+  pagingSteps,
 } from "../../host/src/runtime/memory-image.ts";
 
 /** Memory as the segments leave it, applied the way active data segments are: in order. */
@@ -98,6 +100,23 @@ describe("memory images", () => {
       const memory = new WebAssembly.Memory({ initial: 1 });
       applyOver(memory, paged(image), new Map());
       expect(new Uint8Array(memory.buffer)).toEqual(written(image));
+    });
+
+    it("are digested a step at a time, so a large image does not hold a worker for one long turn", () => {
+      const pages = 2 * PAGES_PER_STEP + 10;
+      const large = new Uint8Array(pages * 4096);
+      for (let i = 0; i < large.length; i += 4096) large[i] = (i / 4096) % 251;
+      const image = { segments: [{ offset: 0, bytes: large }] };
+      const steps = pagingSteps(image);
+      let yields = 0;
+      let step = steps.next();
+      for (; !step.done; step = steps.next()) yields++;
+      expect(yields).toBe(2);
+      const whole = paged(image);
+      expect(step.value?.pages.size).toBe(pages);
+      expect([...(step.value?.pages ?? [])].map(([page, p]) => [page, p.digest])).toEqual(
+        [...whole.pages].map(([page, p]) => [page, p.digest]),
+      );
     });
 
     it("leave as they are images whose pages would cost more than the image (many small segments)", () => {
