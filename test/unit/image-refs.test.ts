@@ -1,14 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { forgetImage, IMAGES_PER_WORKER, imageFor, SentImages, UNKEPT } from "../../host/src/pool/image-refs.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { IMAGES_PER_WORKER, KeptImages, SentImages, UNKEPT } from "../../host/src/pool/image-refs.ts";
 import type { FunctionImage } from "../../host/src/runtime/types.ts";
 
 const image = (name: string) => ({ name }) as unknown as FunctionImage;
 const workers = new Set([1, 2, 3, 7]);
 const sentImages = () => new SentImages(() => workers);
 
-// The worker's side is one map per thread: empty it between tests.
-afterEach(() => {
-  for (let id = 1; id <= 2 * IMAGES_PER_WORKER; id++) forgetImage(id);
+// The worker's side, fresh for each test.
+let kept: KeptImages;
+beforeEach(() => {
+  kept = new KeptImages();
 });
 
 describe("function images by reference", () => {
@@ -24,9 +25,9 @@ describe("function images by reference", () => {
     const a = image("a");
     const id = sent.idOf(a);
     expect(sent.holds(1, id)).toBe(false);
-    expect(imageFor(id, a)).toBe(a); // the task that carried it
+    expect(kept.imageFor(id, a)).toBe(a); // the task that carried it
     expect(sent.holds(1, id)).toBe(true);
-    expect(imageFor(id, undefined)).toBe(a); // a task by reference
+    expect(kept.imageFor(id, undefined)).toBe(a); // a task by reference
     expect(sent.holds(2, id)).toBe(false); // another worker gets it too
   });
 
@@ -35,11 +36,11 @@ describe("function images by reference", () => {
     const images = Array.from({ length: IMAGES_PER_WORKER + 1 }, (_, i) => image(`f${i}`));
     for (const each of images) {
       const id = sent.idOf(each);
-      if (!sent.holds(7, id)) imageFor(id, each);
+      if (!sent.holds(7, id)) kept.imageFor(id, each);
     }
     for (const [i, each] of images.entries()) {
       const id = sent.idOf(each);
-      const held = imageFor(id, undefined) !== undefined;
+      const held = kept.imageFor(id, undefined) !== undefined;
       expect(held, `image ${i}`).toBe(i > 0);
     }
     expect(sent.holds(7, sent.idOf(images[0] as FunctionImage))).toBe(false);
@@ -50,17 +51,20 @@ describe("function images by reference", () => {
     const a = image("a");
     const id = sent.idOf(a);
     sent.holds(3, id);
-    imageFor(id, a);
+    kept.imageFor(id, a);
     expect(sent.retire(a)).toBe(id);
-    forgetImage(id);
-    expect(imageFor(id, undefined)).toBeUndefined();
+    kept.forget(id);
+    expect(kept.imageFor(id, undefined)).toBeUndefined();
     expect(sent.holds(3, id)).toBe(false);
     expect(sent.idOf(a)).toBe(UNKEPT);
     expect(sent.holds(3, UNKEPT)).toBe(false);
     expect(sent.holds(3, UNKEPT)).toBe(false);
-    expect(imageFor(UNKEPT, a)).toBe(a);
-    expect(imageFor(UNKEPT, undefined)).toBeUndefined();
+    expect(kept.imageFor(UNKEPT, a)).toBe(a);
+    expect(kept.imageFor(UNKEPT, undefined)).toBeUndefined();
     expect(sent.retire(image("never sent"))).toBeUndefined();
+    // A task that carries the retired id, posted before the retirement and arriving after it.
+    expect(kept.imageFor(id, a)).toBe(a);
+    expect(kept.imageFor(id, undefined)).toBeUndefined();
   });
 
   it("forgets what workers that exited held", () => {

@@ -68,7 +68,14 @@ export function openAuthDb(dataDir: string): DatabaseSync {
   `);
   // Added with /v1/keys; data dirs made before it get the column empty.
   const columns = db.prepare("PRAGMA table_info(keys)").all() as Array<{ name: string }>;
-  if (!columns.some((c) => c.name === "created_by")) db.exec("ALTER TABLE keys ADD COLUMN created_by TEXT");
+  if (!columns.some((c) => c.name === "created_by")) {
+    try {
+      db.exec("ALTER TABLE keys ADD COLUMN created_by TEXT");
+    } catch (error) {
+      // `joule keys` and the host opening an old auth.db at once: the other one added it.
+      if (!String((error as Error).message).includes("duplicate column")) throw error;
+    }
+  }
   return db;
 }
 

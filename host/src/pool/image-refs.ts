@@ -15,10 +15,11 @@
  * version replaced or deleted, the image a snapshot was taken from) is
  * retired at once on both sides, so that workers do not keep a deleted
  * function's compiled modules alive; requests for it that were still
- * queued carry it under id 0, which a worker uses and does not keep.
- * Should the two sides ever disagree (a retirement crossing a task in
- * flight), the worker answers IMAGE_WANTED and the scheduler sends the task
- * again with the image.
+ * queued carry it under id 0, and a task that carries a retired id arrives
+ * after its retirement, both run and neither kept. Should the two sides
+ * ever disagree (a retirement crossing a task in flight), the worker
+ * answers IMAGE_WANTED and the scheduler sends the task again, with the
+ * image.
  */
 import type { FunctionImage } from "../runtime/types.ts";
 
@@ -92,19 +93,30 @@ export class SentImages {
 }
 
 /** The worker's side: the images it was sent, by id. */
-const kept = new Map<number, FunctionImage>();
+export class KeptImages {
+  readonly #kept = new Map<number, FunctionImage>();
+  /**
+   * Ids retired here, the newest RETIRED_REMEMBERED: a task that carries one
+   * (posted before the retirement, arriving after it) is run and not kept.
+   */
+  readonly #retired = new Set<number>();
 
-/** The task's image: the one it carries (kept from now on), or the one kept under its id. */
-export function imageFor(id: number, carried: FunctionImage | undefined): FunctionImage | undefined {
-  if (!carried) return kept.get(id);
-  if (id === UNKEPT) return carried;
-  kept.delete(id);
-  kept.set(id, carried);
-  if (kept.size > IMAGES_PER_WORKER) kept.delete(kept.keys().next().value as number);
-  return carried;
+  /** The task's image: the one it carries (kept from now on), or the one kept under its id. */
+  imageFor(id: number, carried: FunctionImage | undefined): FunctionImage | undefined {
+    if (!carried) return this.#kept.get(id);
+    if (id === UNKEPT || this.#retired.has(id)) return carried;
+    this.#kept.delete(id);
+    this.#kept.set(id, carried);
+    if (this.#kept.size > IMAGES_PER_WORKER) this.#kept.delete(this.#kept.keys().next().value as number);
+    return carried;
+  }
+
+  /** The main thread retired the image (SentImages.retire). */
+  forget(id: number): void {
+    this.#kept.delete(id);
+    this.#retired.add(id);
+    if (this.#retired.size > RETIRED_REMEMBERED) this.#retired.delete(this.#retired.values().next().value as number);
+  }
 }
 
-/** The main thread retired the image (SentImages.retire). */
-export function forgetImage(id: number): void {
-  kept.delete(id);
-}
+const RETIRED_REMEMBERED = 4096;

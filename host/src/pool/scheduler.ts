@@ -97,24 +97,13 @@ export class Scheduler {
     };
     watch(timeoutMs);
     try {
-      const imageId = this.#sent.idOf(task.image);
-      for (let attempt = 1; ; attempt++) {
-        const run: InvokeTask = { ...task, imageId, startedAt };
-        let worker = -1;
-        hint(run, {
-          fn: task.image.name,
-          chosen: (id) => {
-            worker = id;
-            // Sent by reference to a worker that holds it: the worker finds it by imageId.
-            if (this.#sent.holds(id, imageId)) run.image = undefined as unknown as FunctionImage;
-          },
-        });
-        const result = await this.#pool.run(run, { signal: controller.signal });
-        if (!isImageWanted(result)) return result;
-        // Only a retirement crossing this task makes a worker lack an image twice in a row.
-        if (attempt === 3) throw new JouleError("JOULE_ERR_HOST_INTERNAL", "a worker kept refusing a function's image");
-        this.#sent.lost(worker, imageId);
-      }
+      const first = await this.#send(task, startedAt, controller.signal, true);
+      if (!isImageWanted(first.result)) return first.result;
+      // The worker lacked it (a retirement crossed the task): sent again, with the image this time.
+      this.#sent.lost(first.worker, first.imageId);
+      const again = await this.#send(task, startedAt, controller.signal, false);
+      if (isImageWanted(again.result)) throw new Error("a worker refused a task that carried its image");
+      return again.result;
     } catch (error) {
       if (timedOut) {
         throw new JouleError("JOULE_ERR_LIMIT_TIMEOUT", `${task.image.name} ran past its limit of ${timeoutMs} ms`, {
@@ -125,6 +114,26 @@ export class Scheduler {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Posts a task, with its image unless `byReference` and the chosen worker holds it (image-refs.ts). */
+  async #send(
+    task: Omit<InvokeTask, "startedAt">,
+    startedAt: BigInt64Array,
+    signal: AbortSignal,
+    byReference: boolean,
+  ): Promise<{ result: InvokeResult | ImageWanted; worker: number; imageId: number }> {
+    const imageId = this.#sent.idOf(task.image);
+    const run: InvokeTask = { ...task, imageId, startedAt };
+    let worker = -1;
+    hint(run, {
+      fn: task.image.name,
+      chosen: (id) => {
+        worker = id;
+        if (this.#sent.holds(id, imageId) && byReference) run.image = undefined as unknown as FunctionImage;
+      },
+    });
+    return { result: await this.#pool.run(run, { signal }), worker, imageId };
   }
 
   /** Has every worker read the function's memory images while idle (runtime/image-cache.ts). */

@@ -19,7 +19,7 @@ import {
   type InvokeStats,
   type InvokeTask,
 } from "../runtime/types.ts";
-import { forgetImage, IMAGE_WANTED, type ImageWanted, imageFor } from "./image-refs.ts";
+import { IMAGE_WANTED, type ImageWanted, KeptImages } from "./image-refs.ts";
 
 /** The warm instance of one function in this worker (one task runs at a time, so one is enough). */
 interface Warm {
@@ -51,7 +51,10 @@ function report(fn: string, count: number): void {
   counts.postMessage({ threadId, fn, count } satisfies InstanceCount);
 }
 
-listenForPreloads(threadId, forgetImage);
+/** The function images this worker was sent (image-refs.ts). */
+const images = new KeptImages();
+
+listenForPreloads(threadId, (id) => images.forget(id));
 
 /** Scale to zero: instances unused for their function's idle timeout are dropped. */
 setInterval(() => {
@@ -139,7 +142,7 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
 }
 
 export default async function invoke(task: InvokeTask): Promise<InvokeResult | ImageWanted> {
-  const image = imageFor(task.imageId ?? 0, task.image);
+  const image = images.imageFor(task.imageId ?? 0, task.image);
   if (!image) return { [IMAGE_WANTED]: true };
   task.image = image;
   holdSpares();

@@ -75,7 +75,7 @@ function evict(): void {
 export function pagedImage(path: string, compute: boolean): PagedImage | undefined {
   const entry = cache.get(path);
   if (entry && entry.paged === undefined && compute && !pageStep(path)) {
-    if (!queued.some((q) => q.path === path && q.paged)) queued.push({ path, paged: true });
+    if (!queued.some((q) => q.path === path && q.paged)) queued.push({ path, paged: true, read: true });
     drain();
   }
   return entry?.paged ?? undefined;
@@ -98,8 +98,12 @@ function pageStep(path: string): boolean {
   return true;
 }
 
-/** Images named for preloading, not yet read, and whether to page them too. */
-const queued: Array<{ path: string; paged: boolean }> = [];
+/**
+ * Images named for preloading, not yet read, and whether to page them too;
+ * `read` once an image was read (or named by pagedImage, which never
+ * reads): if it has been evicted since, it is dropped, not read again.
+ */
+const queued: Array<{ path: string; paged: boolean; read?: boolean }> = [];
 let busy = false;
 let stopped = false;
 let draining = false;
@@ -130,9 +134,9 @@ function drain(): void {
       // Read on one turn, paged on the next ones: a task that arrives waits for one step, not all.
       if (cache.has(next.path)) {
         if (next.paged && !pageStep(next.path)) queued.unshift(next);
-      } else {
+      } else if (!next.read) {
         loadImage(next.path);
-        if (next.paged) queued.unshift(next);
+        if (next.paged) queued.unshift({ ...next, read: true });
       }
     } catch {
       // An image that cannot be read fails the request that needs it, with its error.

@@ -184,13 +184,17 @@ export class FunctionRegistry {
           ...Object.values(r.snapshotTaken?.memories ?? {}).map((m) => m.digest),
         ]),
       );
+      let complete = true;
       for (const record of records) {
         if (!record.artifact) continue;
         referenced.add(record.artifact.digest);
         // Every layer: a deploy that narrowed capabilities.files keeps the artifact whole.
-        for (const digest of await this.#artifacts.blobDigests(record.artifact.digest)) referenced.add(digest);
+        const digests = await this.#artifacts.blobDigests(record.artifact.digest);
+        for (const digest of digests ?? []) referenced.add(digest);
+        // An artifact that cannot be read now may only be unreadable for now: reclaim nothing.
+        if (!digests) complete = false;
       }
-      await this.#store.collectGarbage(referenced);
+      if (complete) await this.#store.collectGarbage(referenced);
     }
     await Promise.all(
       records.map(async (record) => {

@@ -21,8 +21,13 @@ interface StoredManifest {
   layers: Descriptor[];
 }
 
+/** Artifacts whose blob lists are kept in memory: a pull asks for every blob of one. */
+const KEPT_DIGEST_LISTS = 64;
+
 export class ArtifactStore {
   readonly #store: FunctionStore;
+  /** Manifest digest → its blobs' digests, for /v2 blob requests (blobDigests). */
+  readonly #digests = new Map<string, string[]>();
   /** index.json rewrites, one after another. */
   #indexing: Promise<unknown> = Promise.resolve();
 
@@ -49,7 +54,10 @@ export class ArtifactStore {
   async #manifest(digest: string): Promise<{ bytes: Buffer; manifest: StoredManifest } | undefined> {
     try {
       const bytes = await this.#store.readBlob(digest);
-      return { bytes, manifest: JSON.parse(bytes.toString("utf8")) as StoredManifest };
+      const manifest = JSON.parse(bytes.toString("utf8")) as StoredManifest | null;
+      // A record that names some other blob: not an artifact.
+      if (typeof manifest?.config?.digest !== "string" || !Array.isArray(manifest.layers)) return undefined;
+      return { bytes, manifest };
     } catch {
       return undefined;
     }
@@ -84,10 +92,21 @@ export class ArtifactStore {
     }
   }
 
-  /** The digests of a stored artifact's config and layers, read from its manifest alone. */
-  async blobDigests(manifestDigest: string): Promise<string[]> {
-    const manifest = (await this.#manifest(manifestDigest))?.manifest;
-    return manifest ? [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)] : [];
+  /**
+   * The digests of a stored artifact's config and layers, read from its
+   * manifest alone (and kept: a manifest never changes); undefined when the
+   * manifest cannot be read.
+   */
+  async blobDigests(manifestDigest: string): Promise<string[] | undefined> {
+    let digests = this.#digests.get(manifestDigest);
+    if (!digests) {
+      const manifest = (await this.#manifest(manifestDigest))?.manifest;
+      if (!manifest) return undefined;
+      digests = [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)];
+      this.#digests.set(manifestDigest, digests);
+      if (this.#digests.size > KEPT_DIGEST_LISTS) this.#digests.delete(this.#digests.keys().next().value as string);
+    }
+    return digests;
   }
 
   /** One blob (the manifest, config or a layer) of a stored artifact, read alone; undefined if it has none such. */
@@ -96,7 +115,7 @@ export class ArtifactStore {
       const stored = await this.#manifest(manifestDigest);
       return stored && { bytes: stored.bytes, manifest: true };
     }
-    if (!(await this.blobDigests(manifestDigest)).includes(digest)) return undefined;
+    if (!(await this.blobDigests(manifestDigest))?.includes(digest)) return undefined;
     const bytes = await this.#store.readBlob(digest).catch(() => undefined);
     return bytes && { bytes, manifest: false };
   }
