@@ -39,6 +39,8 @@ export class Scheduler {
   readonly #affinity = new Affinity();
   readonly #sent = new SentImages(() => this.threadIds());
   #closed = false;
+  /** Tasks that carried their image (the joule_pool_images_sent_total metric). */
+  #imagesSent = 0;
   readonly #preload = new BroadcastChannel(PRELOAD_CHANNEL);
 
   constructor(options: SchedulerOptions) {
@@ -131,6 +133,7 @@ export class Scheduler {
       chosen: (id) => {
         worker = id;
         if (this.#sent.holds(id, imageId) && byReference) run.image = undefined as unknown as FunctionImage;
+        else this.#imagesSent++;
       },
     });
     return { result: await this.#pool.run(run, { signal }), worker, imageId };
@@ -160,6 +163,10 @@ export class Scheduler {
   /** Share of the pool's capacity used since it started, 0..1. */
   get utilization(): number {
     return this.#pool.utilization;
+  }
+
+  get imagesSent(): number {
+    return this.#imagesSent;
   }
 
   get queueSize(): number {

@@ -123,6 +123,15 @@ export class HostMetrics {
         this.set(scheduler.queueSize);
       },
     });
+    new Counter({
+      name: "joule_pool_images_sent_total",
+      help: "Tasks that carried their function's image to a worker that lacked it (the rest went by reference)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(scheduler.imagesSent);
+      },
+    });
   }
 
   record(fn: string, status: number, stats: InvokeStats | undefined, errorCode?: string): void {
