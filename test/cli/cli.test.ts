@@ -110,6 +110,20 @@ describe("joule deploy, invoke, list, delete against a running host", () => {
     expect(gone.stderr).toContain("JOULE_ERR_FUNCTION_NOT_FOUND");
   });
 
+  it("makes, lists and revokes keys through a host's /v1/keys with --host", async () => {
+    const remote = ["--host", t.url, "--key", t.key];
+    const made = await joule("keys", "create", "--scopes", "functions:invoke", "--name", "remote", ...remote, "--json");
+    expect(made.code, made.stderr).toBe(0);
+    const key = JSON.parse(made.stdout);
+    expect(key).toMatchObject({ command: "keys create", name: "remote", scopes: ["functions:invoke"] });
+    expect(key.key).toMatch(new RegExp(`^jk_${key.id}_`));
+    expect((await joule("keys", "list", ...remote)).stdout).toMatch(new RegExp(`^${key.id}\tremote\t`, "m"));
+    expect((await joule("keys", "revoke", key.id, ...remote)).code).toBe(0);
+    const again = await joule("keys", "revoke", key.id, ...remote);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(`no active key ${key.id}`);
+  });
+
   it("says clearly when the host cannot be reached", async () => {
     const { code, stderr } = await joule("list", "--host", "http://127.0.0.1:1");
     expect(code).toBe(1);

@@ -1,5 +1,6 @@
 /** The CLI's client of the admin API. */
 import { readFile } from "node:fs/promises";
+import type { KeyInfo } from "../auth/keys.ts";
 import { FILE_FIELD, type ShippedFile } from "../capabilities/files-bundle.ts";
 import { JouleError, type WireError } from "../errors.ts";
 import type { DeploySettings } from "../manifest.ts";
@@ -76,4 +77,24 @@ export async function deployReference(
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ ref, ...settings }),
   })) as Record<string, unknown>;
+}
+
+/** `/v1/keys`: a new key (its secret, once), the keys the caller may see, a revocation. */
+export async function createKey(
+  options: ClientOptions,
+  input: { name: string; scopes: string[]; functions?: string[] | undefined },
+): Promise<{ key: string } & KeyInfo> {
+  return (await call(options, "/v1/keys", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(input),
+  })) as { key: string } & KeyInfo;
+}
+
+export async function listKeys(options: ClientOptions): Promise<{ keys: KeyInfo[] }> {
+  return (await call(options, "/v1/keys")) as { keys: KeyInfo[] };
+}
+
+export async function revokeKey(options: ClientOptions, id: string): Promise<void> {
+  await call(options, `/v1/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
 }

@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
-import { KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
+import { type KeyInfo, KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
 import { buildFunction } from "../build/build-function.ts";
 import { collectFiles } from "../capabilities/files-bundle.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
@@ -21,7 +21,16 @@ import { writeLayout } from "../oci/layout.ts";
 import { artifactFrom, packageDirectory } from "../oci/package-dir.ts";
 import { formatReference, parseReference } from "../oci/reference.ts";
 import { pull as pullArtifact, push as pushArtifact } from "../oci/transfer.ts";
-import { type ClientOptions, deleteFunction, deployReference, deployUpload, listFunctions } from "./client.ts";
+import {
+  type ClientOptions,
+  createKey,
+  deleteFunction,
+  deployReference,
+  deployUpload,
+  listFunctions,
+  listKeys,
+  revokeKey,
+} from "./client.ts";
 import { megabytes, Output, seconds } from "./output.ts";
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -49,7 +58,8 @@ const USAGE = `joule — WebAssembly functions
                                           measure fuel per second here for the energy model
   joule bench                             compare cold and warm latency against the alternatives
   joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>
-                                          API keys of the host whose data dir this is
+                                          API keys of the host whose data dir this is, or with --host
+                                          of that host (the key needs keys:manage)
 
   joule secrets set <name> --functions F1,F2|'*' [--value V] | list | delete <name>
                                           values env may reference as secret://<name>
@@ -421,7 +431,41 @@ async function bench(args: string[]): Promise<void> {
   process.exitCode = await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
 }
 
-/** `joule keys create|list|revoke`: API keys, managed in the data dir of a host on this machine. */
+/** What `joule keys` does, against a data dir here or a host's /v1/keys. */
+interface KeysBackend {
+  create(input: { name: string; scopes: Scope[]; functions?: string[] | undefined }): Promise<{
+    key: string;
+    info: KeyInfo;
+  }>;
+  list(): Promise<KeyInfo[]>;
+  /** False when there was no active key of that id. */
+  revoke(id: string): Promise<boolean>;
+}
+
+function remoteKeys(options: ClientOptions): KeysBackend {
+  return {
+    async create(input) {
+      const { key, ...info } = await createKey(options, input);
+      return { key, info };
+    },
+    list: async () => (await listKeys(options)).keys,
+    async revoke(id) {
+      try {
+        await revokeKey(options, id);
+        return true;
+      } catch (error) {
+        if (error instanceof JouleError && error.code === "JOULE_ERR_KEY_NOT_FOUND") return false;
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * `joule keys create|list|revoke`: API keys, in the data dir of a host on
+ * this machine, or with `--host` through that host's /v1/keys (the key used
+ * needs keys:manage).
+ */
 async function keysCommand(args: string[], out: Output): Promise<void> {
   const { values, positionals } = parse(args, {
     "data-dir": { type: "string" },
@@ -430,11 +474,21 @@ async function keysCommand(args: string[], out: Output): Promise<void> {
     name: { type: "string" },
   });
   const [action, id] = positionals;
-  const input = configFromEnv();
-  if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
-  const db = openAuthDb(loadConfig(input).dataDir);
+  let db: ReturnType<typeof openAuthDb> | undefined;
+  let keys: KeysBackend;
+  if (values.host !== undefined) keys = remoteKeys(client(values));
+  else {
+    const input = configFromEnv();
+    if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
+    db = openAuthDb(loadConfig(input).dataDir);
+    const local = new KeyStore(db);
+    keys = {
+      create: async (input) => local.create(input),
+      list: async () => local.list(),
+      revoke: async (id) => local.revoke(id),
+    };
+  }
   try {
-    const keys = new KeyStore(db);
     if (action === "create") {
       const list = (values.scopes as string | undefined)?.split(",").filter(Boolean) ?? [];
       const bad = list.filter((s) => !scopeSchema.safeParse(s).success);
@@ -444,7 +498,7 @@ async function keysCommand(args: string[], out: Output): Promise<void> {
         );
       }
       const functions = (values.functions as string | undefined)?.split(",").filter(Boolean);
-      const { key, info } = keys.create({
+      const { key, info } = await keys.create({
         name: (values.name as string | undefined) ?? "key",
         scopes: list as Scope[],
         functions,
@@ -458,20 +512,20 @@ async function keysCommand(args: string[], out: Output): Promise<void> {
         },
       );
     } else if (action === "list") {
-      const all = keys.list();
+      const all = await keys.list();
       if (out.json) return out.done("", { command: "keys list", keys: all });
       for (const k of all)
         out.info(
           `${k.id}\t${k.name}\t${k.scopes.join(",")}\t${k.functions?.join(",") ?? "*"}\t${k.revoked ? "revoked" : "active"}`,
         );
     } else if (action === "revoke" && id) {
-      if (!keys.revoke(id)) throw usageError(`no active key ${id}`);
+      if (!(await keys.revoke(id))) throw usageError(`no active key ${id}`);
       out.done(`revoked key ${id}`, { command: "keys revoke", id });
     } else {
       throw usageError("joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>");
     }
   } finally {
-    db.close();
+    db?.close();
   }
 }
 
