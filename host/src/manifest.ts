@@ -38,6 +38,30 @@ export const limitsSchema = z
       .min(0)
       .max(1024 * MiB)
       .optional(),
+    /** The guest's outgoing HTTP, per invocation (capabilities/outbound-http.ts has the defaults). */
+    outbound: z
+      .object({
+        /** Requests one invocation may make, each redirect hop counted (default 32). */
+        requests: z.number().int().min(1).max(1000).optional(),
+        /** Largest request body (default 4 MiB). */
+        requestBytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(64 * MiB)
+          .optional(),
+        /** Largest response body (default 8 MiB). */
+        responseBytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(64 * MiB)
+          .optional(),
+        /** Time for one request with its redirects (default 10 s); the invocation's timeoutMs still bounds all. */
+        timeoutMs: z.number().int().min(1).max(900_000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -92,6 +92,31 @@ describe("outbound HTTP", () => {
     expect(await via(`${up.origin}/`)).toMatchObject({ ok: true, body: "hello from upstream" });
   });
 
+  it("takes the function's own limits.outbound, within the manifest's bounds", async () => {
+    const deploy = (limits: unknown) =>
+      t.fetch("/v1/functions/reach-limited", {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          component: { path: componentPath("reach") },
+          functionDir: reachDir(),
+          capabilities: { kv: ["cache"], outboundHttp: [up.origin], files: FILES },
+          limits,
+        }),
+      });
+    expect((await deploy({ timeoutMs: 1500, outbound: { requests: 50, responseBytes: 1000 } })).status).toBe(201);
+    const limited = async (path: string) => (await t.fetch(`/fn/reach-limited/${path}`)).json();
+    expect(await limited(`fetch?url=${encodeURIComponent(`${up.origin}/big?bytes=1001`)}`)).toMatchObject({
+      ok: false,
+      error: "fetch too-large: response bodies are at most 1000 bytes",
+    });
+    expect(await limited(`fetch-many?n=40&url=${encodeURIComponent(`${up.origin}/`)}`)).toEqual({ ok: true, done: 40 });
+    const refused = await deploy({ outbound: { requests: 5000, bogus: 1 } });
+    const answer = await refused.json();
+    expect([refused.status, answer.error.code]).toEqual([400, "JOULE_ERR_MANIFEST_INVALID"]);
+    expect(answer.error.details.problems.join(" ")).toMatch(/limits\.outbound\.requests.*limits\.outbound/s);
+  });
+
   it("lets init fetch from a granted origin (once at deploy into the snapshot, or per new instance without one), and refuses and audits any other", async () => {
     const initUrl = `${up.origin}/config?from=init`;
     const fetches = () => up.seen.filter((request) => request.url === "/config?from=init").length;

@@ -13,10 +13,12 @@
  * followed here, at most MAX_REDIRECTS, each hop checked again, with
  * credentials dropped when the origin changes.
  *
- * Limits, per invocation: MAX_REQUESTS requests (every redirect hop counts),
- * request bodies MAX_REQUEST_BYTES, response bodies MAX_RESPONSE_BYTES,
- * REQUEST_TIMEOUT_MS per request including its redirects (the invocation's
- * own timeout still bounds the whole call). Each request gets its own
+ * Limits, per invocation, by default (a function sets its own in
+ * `limits.outbound`, within the manifest's bounds): MAX_REQUESTS requests
+ * (every redirect hop counts), request bodies MAX_REQUEST_BYTES, response
+ * bodies MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS per request including its
+ * redirects (the invocation's own timeout still bounds the whole call).
+ * Each request gets its own
  * connection (no agent, no pool, no cookie jar): nothing one function sends
  * or receives can reach another.
  *
@@ -69,8 +71,27 @@ export function validateOutboundHttp(grant: readonly string[]): string | undefin
   return undefined;
 }
 
+/** A function's `limits.outbound`, with the defaults filled in. */
+export interface OutboundLimits {
+  requests: number;
+  requestBytes: number;
+  responseBytes: number;
+  timeoutMs: number;
+}
+
+export function outboundLimits(given: Partial<OutboundLimits> = {}): OutboundLimits {
+  return {
+    requests: given.requests ?? MAX_REQUESTS,
+    requestBytes: given.requestBytes ?? MAX_REQUEST_BYTES,
+    responseBytes: given.responseBytes ?? MAX_RESPONSE_BYTES,
+    timeoutMs: given.timeoutMs ?? REQUEST_TIMEOUT_MS,
+  };
+}
+
 export interface OutboundHttpGrant {
   origins: readonly string[];
+  /** Absent: the defaults. */
+  limits?: OutboundLimits;
   /** DNS servers to resolve with (config.dnsServers); the system resolver when absent. */
   dnsServers?: readonly string[];
 }
@@ -78,13 +99,20 @@ export interface OutboundHttpGrant {
 /** Per instance: the parsed grant, and the count of requests of the current invocation. */
 export interface OutboundHttpState {
   patterns: OriginPattern[];
+  limits: OutboundLimits;
   resolve: (host: string) => Promise<Array<{ address: string; family: number }>>;
   requests: number;
   denials: Denial[];
 }
 
 export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[]): OutboundHttpState {
-  return { patterns: grant.origins.map(parseOriginPattern), resolve: resolver(grant.dnsServers), requests: 0, denials };
+  return {
+    patterns: grant.origins.map(parseOriginPattern),
+    limits: grant.limits ?? outboundLimits(),
+    resolve: resolver(grant.dnsServers),
+    requests: 0,
+    denials,
+  };
 }
 
 /** Every address of a name: the system's lookup, or A and AAAA queries to the configured servers. */
@@ -204,6 +232,7 @@ function exchange(
   headers: OutgoingHttpHeaders,
   body: Uint8Array,
   signal: AbortSignal,
+  maxResponseBytes: number,
 ): Promise<{ status: number; headers: Array<[string, string]>; body: Uint8Array }> {
   // Connect to the checked address whatever the name resolves to now.
   const lookup: LookupFunction = (_hostname, options, callback) => {
@@ -231,9 +260,9 @@ function exchange(
         let size = 0;
         incoming.on("data", (chunk: Buffer) => {
           size += chunk.byteLength;
-          if (size > MAX_RESPONSE_BYTES) {
+          if (size > maxResponseBytes) {
             incoming.destroy();
-            reject(new HttpError("too-large", `response bodies are at most ${MAX_RESPONSE_BYTES} bytes`));
+            reject(new HttpError("too-large", `response bodies are at most ${maxResponseBytes} bytes`));
             return;
           }
           chunks.push(chunk);
@@ -254,8 +283,9 @@ function exchange(
 }
 
 async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<IncomingResponse> {
-  if (req.body.byteLength > MAX_REQUEST_BYTES) {
-    throw new HttpError("too-large", `request bodies are at most ${MAX_REQUEST_BYTES} bytes`);
+  const { limits } = state;
+  if (req.body.byteLength > limits.requestBytes) {
+    throw new HttpError("too-large", `request bodies are at most ${limits.requestBytes} bytes`);
   }
   let url: URL;
   try {
@@ -266,7 +296,7 @@ async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<Inc
   let method = req.method.toUpperCase();
   let body = req.body;
   let headers = req.headers;
-  const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  const signal = AbortSignal.timeout(limits.timeoutMs);
   for (let hop = 0; ; hop++) {
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw deny(state, url.protocol, "only http and https requests can be granted");
@@ -274,18 +304,26 @@ async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<Inc
     if (url.username || url.password) {
       throw new HttpError("failed", "credentials in URLs are not sent; use an Authorization header");
     }
-    if (state.requests >= MAX_REQUESTS) {
-      throw new HttpError("too-large", `an invocation makes at most ${MAX_REQUESTS} requests (redirects included)`);
+    if (state.requests >= limits.requests) {
+      throw new HttpError("too-large", `an invocation makes at most ${limits.requests} requests (redirects included)`);
     }
     state.requests++;
     const target = await checkedAddress(state, url);
     if (target instanceof HttpError) throw target;
     let answer: Awaited<ReturnType<typeof exchange>>;
     try {
-      answer = await exchange(url, target, method, requestHeaders(headers, body.byteLength), body, signal);
+      answer = await exchange(
+        url,
+        target,
+        method,
+        requestHeaders(headers, body.byteLength),
+        body,
+        signal,
+        limits.responseBytes,
+      );
     } catch (error) {
       if (error instanceof HttpError) throw error;
-      if (signal.aborted) throw new HttpError("timeout", `no answer within ${REQUEST_TIMEOUT_MS} ms`);
+      if (signal.aborted) throw new HttpError("timeout", `no answer within ${limits.timeoutMs} ms`);
       throw new HttpError(
         "failed",
         `${url.origin} could not be reached (${(error as NodeJS.ErrnoException).code ?? "error"})`,

@@ -13,6 +13,7 @@ import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { checkShippedFiles, type ShippedFile } from "../capabilities/files-bundle.ts";
 import { GRANTABLE_INTERFACES, GRANTED_INTERFACES, interfaceName } from "../capabilities/index.ts";
+import { outboundLimits } from "../capabilities/outbound-http.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import { type FunctionSettings, functionSettings } from "../manifest.ts";
@@ -478,6 +479,7 @@ export class FunctionRegistry {
       kv: record.capabilities.kv.length > 0 ? { stores: record.capabilities.kv, path: this.#kvPath } : { stores: [] },
       outboundHttp: {
         origins: record.capabilities.outboundHttp,
+        limits: outboundLimits(record.limits.outbound),
         ...(this.#dnsServers.length > 0 ? { dnsServers: this.#dnsServers } : {}),
       },
       files: {
