@@ -13,19 +13,22 @@ let other: Upstream;
 
 const FILES = { "/data/": "assets/", "/config.json": "config.json" };
 
-beforeAll(async () => {
-  [t, up, other] = await Promise.all([startTestHost(), startUpstream(), startUpstream()]);
-  const response = await t.fetch("/v1/functions/reach", {
+/** Deploys the reach guest; loopback is private, so naming the address in the grant is the explicit allow. */
+const deployReach = (name: string, origins: string[], limits: unknown) =>
+  t.fetch(`/v1/functions/${name}`, {
     method: "PUT",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
       component: { path: componentPath("reach") },
       functionDir: reachDir(),
-      // Loopback is private: naming the address in the grant is the explicit allow.
-      capabilities: { kv: ["cache"], outboundHttp: [up.origin, other.origin], files: FILES },
-      limits: { timeoutMs: 1500 },
+      capabilities: { kv: ["cache"], outboundHttp: origins, files: FILES },
+      limits,
     }),
   });
+
+beforeAll(async () => {
+  [t, up, other] = await Promise.all([startTestHost(), startUpstream(), startUpstream()]);
+  const response = await deployReach("reach", [up.origin, other.origin], { timeoutMs: 1500 });
   expect(response.status, await response.text()).toBe(201);
 });
 afterAll(async () => {
@@ -93,17 +96,7 @@ describe("outbound HTTP", () => {
   });
 
   it("takes the function's own limits.outbound, within the manifest's bounds", async () => {
-    const deploy = (limits: unknown) =>
-      t.fetch("/v1/functions/reach-limited", {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          component: { path: componentPath("reach") },
-          functionDir: reachDir(),
-          capabilities: { kv: ["cache"], outboundHttp: [up.origin], files: FILES },
-          limits,
-        }),
-      });
+    const deploy = (limits: unknown) => deployReach("reach-limited", [up.origin], limits);
     expect((await deploy({ timeoutMs: 1500, outbound: { requests: 50, responseBytes: 1000 } })).status).toBe(201);
     const limited = async (path: string) => (await t.fetch(`/fn/reach-limited/${path}`)).json();
     expect(await limited(`fetch?url=${encodeURIComponent(`${up.origin}/big?bytes=1001`)}`)).toMatchObject({
