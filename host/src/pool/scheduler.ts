@@ -104,7 +104,9 @@ export class Scheduler {
       // The worker lacked it (a retirement crossed the task): sent again, with the image this time.
       this.#sent.lost(first.worker, first.imageId);
       const again = await this.#send(task, startedAt, controller.signal, false);
-      if (isImageWanted(again.result)) throw new Error("a worker refused a task that carried its image");
+      if (isImageWanted(again.result)) {
+        throw new JouleError("JOULE_ERR_HOST_INTERNAL", "a worker refused a task that carried its image");
+      }
       return again.result;
     } catch (error) {
       if (timedOut) {
