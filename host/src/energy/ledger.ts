@@ -145,8 +145,9 @@ export class EnergyLedger {
       addUsed: this.#db.prepare("UPDATE budgets SET used_uj = used_uj + ? WHERE scope = ? AND id = ?"),
       total: this.#db.prepare("SELECT used_uj, invocations FROM totals WHERE scope = ? AND id = ?"),
       addTotal: this.#db.prepare(
-        `INSERT INTO totals (scope, id, used_uj, invocations) VALUES (?, ?, ?, 1)
-         ON CONFLICT (scope, id) DO UPDATE SET used_uj = used_uj + excluded.used_uj, invocations = invocations + 1`,
+        `INSERT INTO totals (scope, id, used_uj, invocations) VALUES (?, ?, ?, ?)
+         ON CONFLICT (scope, id) DO UPDATE SET used_uj = used_uj + excluded.used_uj,
+           invocations = invocations + excluded.invocations`,
       ),
       charge: this.#db.prepare(
         "INSERT INTO charges (at, function, principal, request_id, fuel, energy_uj) VALUES (?, ?, ?, ?, ?, ?)",
@@ -206,22 +207,37 @@ export class EnergyLedger {
     this.#flushTimer = undefined;
     if (this.#pending.length === 0) return;
     const writes = this.#pending;
+    // Charges summed per budget: two updates per budget per flush, not per charge.
+    const sums = new Map<string, { scope: Scope; id: string; microjoules: number; invocations: number }>();
+    const add = (scope: Scope, id: string, microjoules: number) => {
+      const key = `${scope}:${id}`;
+      const sum = sums.get(key);
+      if (sum) {
+        sum.microjoules += microjoules;
+        sum.invocations++;
+      } else sums.set(key, { scope, id, microjoules, invocations: 1 });
+    };
+    const writeSum = (key: string) => {
+      const sum = sums.get(key);
+      if (!sum) return;
+      this.#q.addUsed.run(sum.microjoules, sum.scope, sum.id);
+      this.#q.addTotal.run(sum.scope, sum.id, sum.microjoules, sum.invocations);
+      sums.delete(key);
+    };
     try {
       this.#db.exec("BEGIN");
       for (const w of writes) {
         if (w.kind === "refill") {
+          // The charges before a refill belong to the old period: written before it resets the budget.
+          writeSum(`${w.scope}:${w.id}`);
           this.#q.setUsed.run(w.periodStart, 0, w.scope, w.id);
           continue;
         }
         this.#q.charge.run(w.at, w.fn, w.principal, w.requestId, w.fuel, w.microjoules);
-        for (const [scope, id] of [
-          ["function", w.fn],
-          ["principal", w.principal],
-        ] as const) {
-          this.#q.addUsed.run(w.microjoules, scope, id);
-          this.#q.addTotal.run(scope, id, w.microjoules);
-        }
+        add("function", w.fn, w.microjoules);
+        add("principal", w.principal, w.microjoules);
       }
+      for (const key of [...sums.keys()]) writeSum(key);
       this.#db.exec("COMMIT");
     } catch (error) {
       // SQLite may have rolled back on its own already (a full disk, an I/O error).
