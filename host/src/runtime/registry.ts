@@ -216,8 +216,13 @@ export class FunctionRegistry {
     return this.#artifacts.get(digest);
   }
 
-  /** One blob of a stored artifact (its manifest, config or a layer), read alone (ArtifactStore.blob). */
-  artifactBlob(manifestDigest: string, digest: string): Promise<{ bytes: Buffer; manifest: boolean } | undefined> {
+  /** A stored artifact's manifest, read alone. */
+  artifactManifest(digest: string): Promise<Buffer | undefined> {
+    return this.#artifacts.manifestBytes(digest);
+  }
+
+  /** One blob of a stored artifact (its config or a layer), read alone (ArtifactStore.blob). */
+  artifactBlob(manifestDigest: string, digest: string): Promise<Buffer | undefined> {
     return this.#artifacts.blob(manifestDigest, digest);
   }
 

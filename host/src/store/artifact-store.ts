@@ -109,15 +109,15 @@ export class ArtifactStore {
     return digests;
   }
 
-  /** One blob (the manifest, config or a layer) of a stored artifact, read alone; undefined if it has none such. */
-  async blob(manifestDigest: string, digest: string): Promise<{ bytes: Buffer; manifest: boolean } | undefined> {
-    if (digest === manifestDigest) {
-      const stored = await this.#manifest(manifestDigest);
-      return stored && { bytes: stored.bytes, manifest: true };
-    }
+  /** A stored artifact's manifest bytes; undefined if it is not here. */
+  async manifestBytes(manifestDigest: string): Promise<Buffer | undefined> {
+    return (await this.#manifest(manifestDigest))?.bytes;
+  }
+
+  /** One blob (the config or a layer) of a stored artifact, read alone; undefined if it has none such. */
+  async blob(manifestDigest: string, digest: string): Promise<Buffer | undefined> {
     if (!(await this.blobDigests(manifestDigest))?.includes(digest)) return undefined;
-    const bytes = await this.#store.readBlob(digest).catch(() => undefined);
-    return bytes && { bytes, manifest: false };
+    return this.#store.readBlob(digest).catch(() => undefined);
   }
 
   /** Rewrites index.json from the deployed records: one entry per function, by name. */

@@ -56,19 +56,16 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): 
     "/v2/functions/:name/manifests/:reference",
     async (request, reply) => {
       const digest = artifactOf(request.params.name, request.params.reference);
-      const manifest = digest === undefined ? undefined : await registry.artifactBlob(digest, digest);
+      const manifest = digest === undefined ? undefined : await registry.artifactManifest(digest);
       if (!digest || !manifest) return fail(reply, 404, "MANIFEST_UNKNOWN", "no such function or version");
-      return reply.type(MEDIA_TYPES.manifest).header("docker-content-digest", digest).send(manifest.bytes);
+      return reply.type(MEDIA_TYPES.manifest).header("docker-content-digest", digest).send(manifest);
     },
   );
 
   app.get<{ Params: { name: string; digest: string } }>("/v2/functions/:name/blobs/:digest", async (request, reply) => {
     const digest = artifactOf(request.params.name);
     const blob = digest === undefined ? undefined : await registry.artifactBlob(digest, request.params.digest);
-    if (!blob || blob.manifest) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
-    return reply
-      .type("application/octet-stream")
-      .header("docker-content-digest", request.params.digest)
-      .send(blob.bytes);
+    if (!blob) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
+    return reply.type("application/octet-stream").header("docker-content-digest", request.params.digest).send(blob);
   });
 }
