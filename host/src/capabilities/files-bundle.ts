@@ -27,6 +27,11 @@ export interface ShippedFile {
   bytes: Uint8Array;
 }
 
+/** The order files are recorded and packaged in: by path, code unit by code unit. */
+export function byPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
 function refuse(message: string): never {
   throw new JouleError("JOULE_ERR_MANIFEST_INVALID", `capabilities.files: ${message}`, {
     problems: [`capabilities.files: ${message}`],

@@ -13,7 +13,7 @@
  * from a registry or a layout: everything is checked before it is used.
  */
 
-import { MAX_BUNDLE_BYTES, MAX_FILE_BYTES, MAX_FILES, type ShippedFile } from "../capabilities/files-bundle.ts";
+import { byPath, MAX_BUNDLE_BYTES, MAX_FILE_BYTES, MAX_FILES, type ShippedFile } from "../capabilities/files-bundle.ts";
 import { checkGuestPath } from "../capabilities/files-paths.ts";
 import { JouleError } from "../errors.ts";
 import { type Manifest, manifestSchema } from "../manifest.ts";
@@ -77,7 +77,7 @@ export async function packageFunction(
   if (!parsed.success) throw new JouleError("JOULE_ERR_MANIFEST_INVALID", "joule.json is invalid");
   const layer = blob(MEDIA_TYPES.wasmLayer, component, { [TITLE_ANNOTATION]: "component.wasm" });
   const fileBlobs = [...files]
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .sort(byPath)
     .map((file) => blob(MEDIA_TYPES.fileLayer, file.bytes, { [TITLE_ANNOTATION]: file.path }));
   const layers = [layer, ...fileBlobs].map((b) => b.descriptor);
   const world = await componentWorld(component);

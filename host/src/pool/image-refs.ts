@@ -2,9 +2,9 @@
  * Function images by reference. A task used to carry its function's whole
  * image (core modules, paths, grants, env): structured-cloning it cost the
  * main thread 10–30 µs and the answer 30–40 µs on every request (measured
- * by adding an image to the task of the bench's fastify + piscina row). Now a worker keeps the
- * images it was sent, and a task carries its image only to a worker that
- * does not hold it yet.
+ * by adding an image to the task of the bench's fastify + piscina row).
+ * Now a worker keeps the images it was sent, and a task carries its image
+ * only to a worker that does not hold it yet.
  *
  * Each image object gets an id on the main thread, so a new image of the
  * same version (the one a deploy-time snapshot makes) is a new id. Both

@@ -11,7 +11,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
-import { checkShippedFiles, type ShippedFile } from "../capabilities/files-bundle.ts";
+import { byPath, checkShippedFiles, type ShippedFile } from "../capabilities/files-bundle.ts";
 import { GRANTABLE_INTERFACES, GRANTED_INTERFACES, interfaceName } from "../capabilities/index.ts";
 import { outboundLimits } from "../capabilities/outbound-http.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
@@ -256,7 +256,7 @@ export class FunctionRegistry {
   async #deploy(input: DeployInput): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkComponentBytes(input.component);
     const digest = sha256(input.component);
-    const shipped = [...(input.files ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const shipped = [...(input.files ?? [])].sort(byPath);
     checkShippedFiles(shipped, Object.keys(input.capabilities.files));
     const bundle = shipped.map((file) => ({
       path: file.path,
