@@ -1,6 +1,19 @@
 /** How failures inside fastify become catalog errors (see host/src/errors.ts). */
 import type { FastifyError } from "fastify";
+import type { z } from "zod";
 import { JouleError } from "../errors.ts";
+import { describeIssues } from "../manifest.ts";
+
+/**
+ * An admin API body or query parsed with `schema`, or JOULE_ERR_REQUEST_INVALID
+ * naming every failing field (`details.problems`, paths under `root`).
+ */
+export function parseRequest<T extends z.ZodType>(schema: T, value: unknown, what: string, root = ""): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = describeIssues(parsed.error, root);
+  throw new JouleError("JOULE_ERR_REQUEST_INVALID", `${what} is invalid: ${problems.join("; ")}`, { problems });
+}
 
 export function toJouleError(error: FastifyError): JouleError {
   if (error instanceof JouleError) return error;

@@ -2,8 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AuditLog } from "../../auth/audit.ts";
-import { JouleError } from "../../errors.ts";
-import { describeIssues } from "../../manifest.ts";
+import { parseRequest } from "../errors.ts";
 
 const querySchema = z
   .object({
@@ -18,14 +17,7 @@ const querySchema = z
 
 export async function auditRoutes(app: FastifyInstance, { audit }: { audit: AuditLog }): Promise<void> {
   app.get("/v1/audit", async (request) => {
-    const parsed = querySchema.safeParse(request.query);
-    if (!parsed.success) {
-      const problems = describeIssues(parsed.error, "query");
-      throw new JouleError("JOULE_ERR_REQUEST_INVALID", `the audit query is invalid: ${problems.join("; ")}`, {
-        problems,
-      });
-    }
-    const { allowed, ...rest } = parsed.data;
+    const { allowed, ...rest } = parseRequest(querySchema, request.query, "the audit query", "query");
     return { records: audit.query({ ...rest, allowed: allowed === undefined ? undefined : allowed === "true" }) };
   });
 }

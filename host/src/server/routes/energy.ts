@@ -8,7 +8,8 @@ import { z } from "zod";
 import { budgetInput, type EnergyLedger, type Scope } from "../../energy/ledger.ts";
 import type { EnergyModel } from "../../energy/model.ts";
 import { JouleError } from "../../errors.ts";
-import { describeIssues, energyBudgetSchema } from "../../manifest.ts";
+import { energyBudgetSchema } from "../../manifest.ts";
+import { parseRequest } from "../errors.ts";
 
 export interface EnergyDeps {
   ledger: EnergyLedger;
@@ -56,12 +57,8 @@ export async function energyRoutes(app: FastifyInstance, { ledger, model }: Ener
   app.put<{ Params: { scope: string; id: string } }>("/v1/energy/:scope/:id", async (request) => {
     const scope = scopeOf(request.params.scope);
     const id = checkId(request.params.id);
-    const parsed = energyBudgetSchema.safeParse(request.body);
-    if (!parsed.success) {
-      const problems = describeIssues(parsed.error);
-      throw new JouleError("JOULE_ERR_REQUEST_INVALID", `the budget is invalid: ${problems.join("; ")}`, { problems });
-    }
-    return ledger.setBudget(scope, id, budgetInput(parsed.data));
+    const budget = parseRequest(energyBudgetSchema, request.body, "the budget");
+    return ledger.setBudget(scope, id, budgetInput(budget));
   });
 
   app.delete<{ Params: { scope: string; id: string } }>("/v1/energy/:scope/:id", async (request, reply) => {

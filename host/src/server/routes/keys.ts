@@ -17,7 +17,8 @@ import { z } from "zod";
 import { type KeyInfo, type KeyStore, type Principal, scopeSchema } from "../../auth/keys.ts";
 import type { EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
-import { describeIssues, functionNameSchema } from "../../manifest.ts";
+import { functionNameSchema } from "../../manifest.ts";
+import { parseRequest } from "../errors.ts";
 
 const createSchema = z
   .object({
@@ -51,14 +52,8 @@ export async function keysRoutes(
   }));
 
   app.post("/v1/keys", async (request, reply) => {
-    const parsed = createSchema.safeParse(request.body ?? {});
-    if (!parsed.success) {
-      const problems = describeIssues(parsed.error);
-      throw new JouleError("JOULE_ERR_REQUEST_INVALID", `the key request is invalid: ${problems.join("; ")}`, {
-        problems,
-      });
-    }
-    const wanted = { scopes: parsed.data.scopes, functions: parsed.data.functions ?? null };
+    const input = parseRequest(createSchema, request.body ?? {}, "the key request");
+    const wanted = { scopes: input.scopes, functions: input.functions ?? null };
     const by = caller(request);
     const why = overreach(by, wanted);
     if (why) throw new JouleError("JOULE_ERR_PERMISSION_DENIED", why, { scopes: wanted.scopes });
@@ -69,7 +64,7 @@ export async function keysRoutes(
         { scope: "energy:manage" },
       );
     }
-    const { key, info } = keys.create({ ...parsed.data, createdBy: by.id });
+    const { key, info } = keys.create({ ...input, createdBy: by.id });
     request.auditSubject = info.id;
     // The secret exists only in this answer.
     return reply.code(201).send({ key, ...info });
