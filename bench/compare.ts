@@ -76,8 +76,8 @@ async function warmTwoAtATime(count: number, url: (i: number) => string): Promis
 }
 
 /** Warm instances the host holds of the functions whose names start with `prefix` (its own metric). */
-async function warmInstances(hostUrl: string, prefix: string): Promise<number> {
-  const text = await (await fetch(`${hostUrl}/metrics`)).text();
+async function warmInstances(hostUrl: string, key: string, prefix: string): Promise<number> {
+  const text = await (await fetch(`${hostUrl}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
   let count = 0;
   for (const line of text.split("\n")) {
     if (line.startsWith(`joule_instances{function="${prefix}`)) count += Number(line.slice(line.lastIndexOf(" ") + 1));
@@ -263,10 +263,14 @@ async function main() {
   const host = await startHost(hostConfig);
   const deploy = async (name: string, path: string, extra: Record<string, unknown> = {}) => {
     const started = performance.now();
+    // Uploaded, as `joule deploy` does.
+    const form = new FormData();
+    form.set("config", JSON.stringify({ env: { GREETING: "Hello" }, public: true, ...extra }));
+    form.set("component", new Blob([new Uint8Array(await readFile(path))]), "component.wasm");
     const response = await fetch(`${host.url}/v1/functions/${name}`, {
       method: "PUT",
-      headers: { "content-type": "application/json", authorization: `Bearer ${host.bootstrapKey}` },
-      body: JSON.stringify({ component: { path }, env: { GREETING: "Hello" }, public: true, ...extra }),
+      headers: { authorization: `Bearer ${host.bootstrapKey}` },
+      body: form,
     });
     if (!response.ok) throw new Error(`deploy ${name}: ${await response.text()}`);
     return performance.now() - started;
@@ -393,7 +397,7 @@ async function main() {
   const tinyDeployedRss = process.memoryUsage().rss;
   await warmTwoAtATime(tinyCount, (i) => `${host.url}/fn/tiny-many-${i}/`);
   // Divided by the instances actually kept: a worker keeps at most 64.
-  const tinyWarm = await warmInstances(host.url, "tiny-many-");
+  const tinyWarm = await warmInstances(host.url, host.bootstrapKey ?? "", "tiny-many-");
   const perWarmTinyInstanceKb = (process.memoryUsage().rss - tinyDeployedRss) / tinyWarm / 1024;
   for (let i = 0; i < tinyCount; i++) {
     const removed = await fetch(`${host.url}/v1/functions/tiny-many-${i}`, {
@@ -413,7 +417,7 @@ async function main() {
   const warmCount = Math.min(100, FUNCTIONS);
   await warmTwoAtATime(warmCount, (i) => `${host.url}/fn/many-${i}/`);
   const warmRss = process.memoryUsage().rss;
-  const keptWarm = await warmInstances(host.url, "many-");
+  const keptWarm = await warmInstances(host.url, host.bootstrapKey ?? "", "many-");
   const capacity = {
     deployed: FUNCTIONS,
     warm: warmCount,

@@ -71,6 +71,19 @@ export const configSchema = z
      * for tests that script answers).
      */
     dnsServers: commaList(),
+    /**
+     * Directories (comma-separated) the operator credential (JOULE_ADMIN_TOKEN)
+     * may deploy from by path; empty: no deploy reads the host's disk.
+     */
+    deployDirs: commaList(),
+    /**
+     * `host:port` of a second listener that serves GET /metrics without a key,
+     * for a Prometheus on the operator's network; unset: /metrics needs metrics:read.
+     */
+    metricsAddr: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port")
+      .optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();
@@ -95,6 +108,8 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_REGISTRY_AUTH_FILE: "registryAuthFile",
   JOULE_INSECURE_REGISTRIES: "insecureRegistries",
   JOULE_DNS_SERVERS: "dnsServers",
+  JOULE_DEPLOY_DIRS: "deployDirs",
+  JOULE_METRICS_ADDR: "metricsAddr",
   LOG_LEVEL: "logLevel",
 };
 
@@ -121,5 +136,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigInput
 export function loadConfig(input: ConfigInput = {}): Config {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, "config").join("; "));
-  return Object.freeze({ ...parsed.data, dataDir: resolve(parsed.data.dataDir) });
+  return Object.freeze({
+    ...parsed.data,
+    dataDir: resolve(parsed.data.dataDir),
+    deployDirs: parsed.data.deployDirs.map((dir) => resolve(dir)),
+  });
 }

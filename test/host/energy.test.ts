@@ -136,10 +136,9 @@ describe("energy", () => {
       expect((await refused.json()).error).toMatchObject({ code: "JOULE_ERR_HOST_NOT_READY" });
       expect((await budget("functions", "other", { joules: 1 })).status).toBe(503);
       // A deploy that sets a budget is refused before anything changes.
-      const deployed = await t.fetch("/v1/functions/budget-later", {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ component: { path: componentPath("tiny") }, energyBudget: { joules: 1 } }),
+      const deployed = await t.deploy("budget-later", {
+        component: componentPath("tiny"),
+        energyBudget: { joules: 1 },
       });
       expect(deployed.status).toBe(503);
       expect((await t.fetch("/v1/functions/budget-later")).status).toBe(404);
@@ -188,10 +187,9 @@ describe("energy", () => {
   });
 
   it("sets a function's budget from its deploy config", async () => {
-    const response = await t.fetch("/v1/functions/budgeted", {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ component: { path: componentPath("tiny") }, energyBudget: { joules: 42, per: "1d" } }),
+    const response = await t.deploy("budgeted", {
+      component: componentPath("tiny"),
+      energyBudget: { joules: 42, per: "1d" },
     });
     expect(response.status).toBe(201);
     expect((await status("functions", "budgeted")).budget).toEqual({ joules: 42, periodMs: 86_400_000 });

@@ -4,9 +4,6 @@
  * does not grant is refused (JOULE_ERR_CAPABILITY_MISSING), and a deploy may
  * narrow the manifest's grants but never widen them.
  */
-import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { componentBytes, componentPath, reachDir, startTestHost, type TestHost } from "../support/host.ts";
 
@@ -16,11 +13,7 @@ const FILES = { "/data/": "assets/", "/config.json": "config.json" };
 const ALL = { kv: ["cache"], outboundHttp: ["http://127.0.0.1:9"], files: FILES };
 
 const deploy = (name: string, body: Record<string, unknown>) =>
-  t.fetch(`/v1/functions/${name}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ component: { path: componentPath("reach") }, functionDir: reachDir(), ...body }),
-  });
+  t.deploy(name, { component: componentPath("reach"), functionDir: reachDir(), ...body });
 
 beforeAll(async () => {
   t = await startTestHost();
@@ -83,22 +76,12 @@ describe("shipped files", () => {
     expect((await refused.json()).error.message).toContain("/elsewhere.txt is under no mount");
   });
 
-  it("refuses a bundle with a symlink, or a source that leaves the function's directory", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "joule-files-"));
-    await mkdir(join(dir, "assets"));
-    await writeFile(join(dir, "assets/ok.txt"), "ok");
-    await symlink("/etc/passwd", join(dir, "assets/passwd"));
-    const linked = await deploy("linked", {
-      functionDir: dir,
-      capabilities: { ...ALL, files: { "/data/": "assets/" } },
-    });
-    expect(linked.status).toBe(400);
-    expect((await linked.json()).error).toMatchObject({
-      code: "JOULE_ERR_MANIFEST_INVALID",
-      message: expect.stringContaining("/data/passwd is a symlink"),
-    });
+  it("refuses a source that leaves the function's directory", async () => {
     for (const source of ["../outside", "/etc/passwd", "assets/%2e%2e/x", "assets\\..\\x"]) {
-      const response = await deploy("escaping", { capabilities: { ...ALL, files: { "/x": source } } });
+      const response = await t.deploy("escaping", {
+        component: componentPath("reach"),
+        capabilities: { ...ALL, files: { "/x": source } },
+      });
       expect(response.status, source).toBe(400);
       expect((await response.json()).error.code).toBe("JOULE_ERR_MANIFEST_INVALID");
     }

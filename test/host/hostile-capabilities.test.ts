@@ -16,16 +16,12 @@ const FILES = { "/data/": "assets/", "/config.json": "config.json" };
 const DENIED = { ok: false, name: "CapabilityDeniedError", code: "JOULE_ERR_CAPABILITY_DENIED" };
 
 const deploy = async (name: string, capabilities: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
-  const response = await t.fetch(`/v1/functions/${name}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      component: { path: componentPath("reach") },
-      functionDir: reachDir(),
-      capabilities: { files: FILES, ...capabilities },
-      public: true,
-      ...extra,
-    }),
+  const response = await t.deploy(name, {
+    component: componentPath("reach"),
+    functionDir: reachDir(),
+    capabilities: { files: FILES, ...capabilities },
+    public: true,
+    ...extra,
   });
   expect(response.status, await response.text()).toBe(201);
 };

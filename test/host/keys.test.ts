@@ -11,11 +11,7 @@ let manager: string;
 
 beforeAll(async () => {
   t = await startTestHost();
-  const deployed = await t.fetch("/v1/functions/private", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ component: { path: componentPath("tiny") } }),
-  });
+  const deployed = await t.deploy("private", { component: componentPath("tiny") });
   expect(deployed.status).toBe(201);
   manager = t.host.keys.create({
     name: "manager",

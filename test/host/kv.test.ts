@@ -12,14 +12,10 @@ beforeAll(async () => {
     ["app", ["cache", "sessions"]],
     ["other", ["private-store"]],
   ] as const) {
-    const response = await t.fetch(`/v1/functions/${name}`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        component: { path: componentPath("reach") },
-        capabilities: { ...REACH_GRANTS, kv },
-        functionDir: reachDir(),
-      }),
+    const response = await t.deploy(name, {
+      component: componentPath("reach"),
+      capabilities: { ...REACH_GRANTS, kv },
+      functionDir: reachDir(),
     });
     expect(response.status).toBe(201);
   }

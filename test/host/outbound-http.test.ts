@@ -15,15 +15,11 @@ const FILES = { "/data/": "assets/", "/config.json": "config.json" };
 
 /** Deploys the reach guest; loopback is private, so naming the address in the grant is the explicit allow. */
 const deployReach = (name: string, origins: string[], limits: unknown) =>
-  t.fetch(`/v1/functions/${name}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      component: { path: componentPath("reach") },
-      functionDir: reachDir(),
-      capabilities: { kv: ["cache"], outboundHttp: origins, files: FILES },
-      limits,
-    }),
+  t.deploy(name, {
+    component: componentPath("reach"),
+    functionDir: reachDir(),
+    capabilities: { kv: ["cache"], outboundHttp: origins, files: FILES },
+    limits,
   });
 
 beforeAll(async () => {
@@ -114,16 +110,12 @@ describe("outbound HTTP", () => {
     const initUrl = `${up.origin}/config?from=init`;
     const fetches = () => up.seen.filter((request) => request.url === "/config?from=init").length;
     const deploy = (name: string, extra: Record<string, unknown> = {}) =>
-      t.fetch(`/v1/functions/${name}`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          component: { path: componentPath("reach") },
-          functionDir: reachDir(),
-          capabilities: { kv: ["cache"], outboundHttp: [up.origin], files: FILES },
-          env: { INIT_URL: initUrl },
-          ...extra,
-        }),
+      t.deploy(name, {
+        component: componentPath("reach"),
+        functionDir: reachDir(),
+        capabilities: { kv: ["cache"], outboundHttp: [up.origin], files: FILES },
+        env: { INIT_URL: initUrl },
+        ...extra,
       });
     const got = { status: 200, body: "hello from upstream" };
 

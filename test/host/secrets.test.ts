@@ -14,11 +14,7 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 const deploy = (env: Record<string, string>) =>
-  t.fetch("/v1/functions/vault", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ component: { path: componentPath("misbehave") }, env, scaling: { idleTimeoutMs: 1000 } }),
-  });
+  t.deploy("vault", { component: componentPath("misbehave"), env, scaling: { idleTimeoutMs: 1000 } });
 
 describe("secrets in env", () => {
   it("refuses a deploy that references a secret that is not set, naming it", async () => {
@@ -59,10 +55,9 @@ describe("secrets in env", () => {
   });
 
   it("is only for the functions it names: another function cannot read it, or learn it exists", async () => {
-    const response = await t.fetch("/v1/functions/thief", {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ component: { path: componentPath("misbehave") }, env: { T: "secret://api-token" } }),
+    const response = await t.deploy("thief", {
+      component: componentPath("misbehave"),
+      env: { T: "secret://api-token" },
     });
     expect(response.status).toBe(400);
     const { error } = await response.json();

@@ -11,11 +11,7 @@ let auditor: string;
 beforeAll(async () => {
   t = await startTestHost();
   const deploy = (name: string, isPublic: boolean) =>
-    t.fetch(`/v1/functions/${name}`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ component: { path: componentPath("tiny") }, public: isPublic }),
-    });
+    t.deploy(name, { component: componentPath("tiny"), public: isPublic });
   expect((await deploy("private", false)).status).toBe(201);
   expect((await deploy("other", false)).status).toBe(201);
   expect((await deploy("open", true)).status).toBe(201);

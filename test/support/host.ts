@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { inject } from "vitest";
+import { collectFiles, FILE_FIELD } from "../../host/src/capabilities/files-bundle.ts";
 import { type ConfigInput, loadConfig } from "../../host/src/config.ts";
 import { type Host, startHost } from "../../host/src/host.ts";
 
@@ -22,13 +23,35 @@ export interface TestHost {
   /** fetch relative to the host without credentials. */
   anonymous(path: string, init?: RequestInit): Promise<Response>;
   /**
-   * Deploys a component by path on the host's disk (`component`, else the
-   * one global setup built under `name`), with any other deploy settings
-   * given (env, limits, isolation, snapshot, capabilities...).
+   * Deploys a component as the CLI does, by upload: `component` (a path, else
+   * the one global setup built under `name`), the files of
+   * `capabilities.files` read from `functionDir`, any other deploy settings
+   * given (env, limits, isolation, snapshot, capabilities...), with `key`
+   * (the bootstrap key when not given).
    */
-  deploy(name: string, options?: { component?: string } & Record<string, unknown>): Promise<Response>;
+  deploy(name: string, options?: DeployOptions): Promise<Response>;
   restart(): Promise<void>;
   close(): Promise<void>;
+}
+
+export type DeployOptions = { component?: string; functionDir?: string; key?: string } & Record<string, unknown>;
+
+/** The multipart body of an upload deploy, as `joule deploy` sends it. */
+export async function uploadForm(
+  component: string,
+  settings: Record<string, unknown>,
+  functionDir?: string,
+): Promise<FormData> {
+  const form = new FormData();
+  form.set("config", JSON.stringify(settings));
+  form.set("component", new Blob([new Uint8Array(await readFile(component))]), "component.wasm");
+  const mounts = (settings.capabilities as { files?: Record<string, string> } | undefined)?.files ?? {};
+  if (functionDir !== undefined) {
+    for (const file of await collectFiles(functionDir, mounts)) {
+      form.append(`${FILE_FIELD}${file.path}`, new Blob([new Uint8Array(file.bytes)]), "file");
+    }
+  }
+  return form;
 }
 
 export function componentPath(name: string): string {
@@ -76,11 +99,11 @@ export async function startTestHost(overrides: ConfigInput = {}, dataDir?: strin
       return fetch(new URL(path, host.url), { ...init, headers });
     },
     anonymous: (path, init) => fetch(new URL(path, host.url), init),
-    deploy: (name, { component, ...settings } = {}) =>
+    deploy: async (name, { component, functionDir, key: as, ...settings } = {}) =>
       test.fetch(`/v1/functions/${name}`, {
         method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ component: { path: component ?? componentPath(name) }, ...settings }),
+        body: await uploadForm(component ?? componentPath(name), settings, functionDir),
+        ...(as ? { headers: { authorization: `Bearer ${as}` } } : {}),
       }),
     async restart() {
       await host.close();

@@ -10,8 +10,9 @@
  * anything that is not a regular file are refused, so a bundle cannot point
  * outside the function's directory.
  */
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { readRegularFile, underRoots } from "../deploy/host-path.ts";
 import { JouleError } from "../errors.ts";
 import { checkGuestPath, underMount } from "./files-paths.ts";
 
@@ -64,9 +65,17 @@ export async function collectFiles(functionDir: string, mounts: Record<string, s
     if (files.length >= MAX_FILES) refuse(`at most ${MAX_FILES} files`);
     const info = await lstat(source);
     if (info.size > MAX_FILE_BYTES) refuse(`${path} is over ${MAX_FILE_BYTES} bytes`);
-    total += info.size;
+    // Read as a regular file still inside the function's directory when opened: a file swapped for
+    // a FIFO, a device or a symlink since it was listed is refused, not read.
+    const bytes = await readRegularFile(
+      source,
+      MAX_FILE_BYTES,
+      async (opened) => (await underRoots([functionDir], opened)) === opened,
+    );
+    if (!bytes) refuse(`${path} changed while it was read, or is no longer a regular file`);
+    total += bytes.byteLength;
     if (total > MAX_BUNDLE_BYTES) refuse(`the files are over ${MAX_BUNDLE_BYTES} bytes together`);
-    files.push({ path, bytes: new Uint8Array(await readFile(source)) });
+    files.push({ path, bytes });
   };
   const walk = async (dir: string, guestDir: string) => {
     for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
