@@ -16,6 +16,7 @@ import { FunctionRegistry } from "./runtime/registry.ts";
 import { buildApp } from "./server/app.ts";
 import { Authenticator } from "./server/auth.ts";
 import { HostMetrics } from "./server/metrics.ts";
+import { listenForMetrics } from "./server/metrics-listener.ts";
 import { FunctionStore } from "./store/function-store.ts";
 import { lockDataDir } from "./store/lock.ts";
 
@@ -26,6 +27,8 @@ export interface Host {
   readonly ledger: EnergyLedger;
   readonly keys: KeyStore;
   readonly secrets: SecretStore;
+  /** The operator's metrics listener (JOULE_METRICS_ADDR), when one is configured. */
+  readonly metricsUrl: string | undefined;
   /** An API key with every scope, made on the first start of a data dir; undefined afterwards. */
   readonly bootstrapKey: string | undefined;
   close(): Promise<void>;
@@ -127,6 +130,7 @@ async function startLocked(
   if (prepare) await prepare({ registry, ledger });
   await Promise.all(registry.list().map((record) => warmUp(record.name)));
   const address = await app.listen({ host: config.host, port: config.port });
+  const metricsListener = config.metricsAddr ? await listenForMetrics(config.metricsAddr, metrics) : undefined;
   ready = true;
   app.log.info(
     { functions: registry.list().length, workers: config.workers, dataDir: config.dataDir },
@@ -141,8 +145,10 @@ async function startLocked(
     keys,
     secrets,
     bootstrapKey,
+    metricsUrl: metricsListener?.url,
     async close() {
       ready = false;
+      await metricsListener?.close();
       await app.close();
       // Whatever fails, the rest still closes; the first failure is what close() throws.
       const steps = [

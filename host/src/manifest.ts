@@ -17,6 +17,21 @@ export const functionNameSchema = z
   .string()
   .regex(FUNCTION_NAME, "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter");
 
+/**
+ * A function name that came from outside (a URL, a request body), checked
+ * before anything uses it: a name is the only caller text that ever becomes
+ * part of a store path (store/function-store.ts).
+ */
+export function checkFunctionName(name: string): string {
+  if (FUNCTION_NAME.test(name)) return name;
+  const shown = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
+  throw new JouleError(
+    "JOULE_ERR_REQUEST_INVALID",
+    `${shown} is not a function name: names are 1-63 characters of a-z, 0-9 and '-', starting with a letter`,
+    { problems: ["name: must be 1-63 characters of a-z, 0-9 and '-', starting with a letter"] },
+  );
+}
+
 /** Environment variables handed to the function as `env`; a value `secret://<name>` is read from the host's secret store. */
 export const envSchema = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and '_', not starting with a digit"),

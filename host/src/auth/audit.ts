@@ -25,6 +25,8 @@ export interface AuditQuery {
   action?: string | undefined;
   allowed?: boolean | undefined;
   since?: string | undefined;
+  /** Only records of these functions (a key limited to them). */
+  functions?: readonly string[] | undefined;
   limit: number;
 }
 
@@ -106,6 +108,10 @@ export class AuditLog {
     const used = filters.filter(([, value]) => value !== undefined);
     const where = used.map(([clause]) => clause);
     const args = used.map(([, value]) => value as string | number);
+    if (q.functions) {
+      where.push(`function IN (${q.functions.map(() => "?").join(", ") || "NULL"})`);
+      args.push(...q.functions);
+    }
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
     return (this.#db.prepare(sql).all(...args, q.limit) as unknown as AuditRow[]).map((r) => ({
       seq: r.seq,

@@ -20,6 +20,7 @@ export const SCOPES = [
   "artifacts:manage",
   "audit:read",
   "keys:manage",
+  "metrics:read",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -44,6 +45,9 @@ export interface KeyInfo {
   createdBy: string | null;
   revoked: boolean;
 }
+
+/** The principal of the operator's JOULE_ADMIN_TOKEN (key ids are 16 hex digits, so none is this). */
+export const OPERATOR_ID = "operator";
 
 export const ANONYMOUS: Principal = { id: "anonymous", name: "anonymous", scopes: new Set(), functions: undefined };
 

@@ -54,6 +54,8 @@ export interface DeployInput extends FunctionSettings {
    * function is stored as the artifact it would push.
    */
   artifact?: { artifact: Artifact; ref: string } | undefined;
+  /** The principal deploying it: who pays for anonymous calls to it (recorded as `owner`). */
+  owner?: string | undefined;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -321,6 +323,7 @@ export class FunctionRegistry {
       imports: meta.imports,
       files: bundle,
       deployedAt,
+      ...(input.owner === undefined ? {} : { owner: input.owner }),
     };
     const hasInit = meta.exports.some((name) => name.startsWith(LIFECYCLE_INTERFACE));
     if (record.snapshot && !meta.snapshots && hasInit) {

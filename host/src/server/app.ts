@@ -7,8 +7,9 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
-import type { KeyStore, Scope } from "../auth/keys.ts";
+import type { KeyStore } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
+import { checkFunctionName } from "../manifest.ts";
 import { toJouleError } from "./errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -86,36 +87,54 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(error.status).send({ error: error.toWire() });
   });
 
+  // Every route says who may reach it (access.ts): one that does not is refused here, at start.
+  app.addHook("onRoute", (route) => {
+    if (!route.config?.access) throw new Error(`${route.method} ${route.url} declares no access`);
+  });
+
+  const describeRequest = (request: FastifyRequest) => {
+    const params = request.params as Record<string, string | undefined>;
+    const named = request.routeOptions.config.access?.action?.(request);
+    if (named !== undefined) return { action: named, fn: params.name ?? null };
+    const route = request.routeOptions.url ?? request.url;
+    // A function's name has a column of its own; other ids (a key's, an energy budget's) are
+    // written into the action: DELETE /v1/keys/<id>, PUT /v1/energy/principals/<id>.
+    const action = params.name === undefined ? route.replace(/:(\w+)/g, (p, k: string) => params[k] ?? p) : route;
+    const made = request.auditSubject === undefined ? "" : ` (made ${request.auditSubject})`;
+    return { action: `${request.method} ${action}${made}`, fn: params.name ?? null };
+  };
+
+  app.addHook("onRequest", async (request) => {
+    const rule = request.routeOptions.config.access;
+    if (!rule) return; // no such route: the not-found handler answers
+    // A name from the URL passes the manifest's rule before anything uses it.
+    const { name } = request.params as { name?: string };
+    if (name !== undefined) checkFunctionName(name);
+    if (rule.scope === "public") return;
+    const { action } = describeRequest(request);
+    if (rule.anonymous?.(request)) {
+      // Credentials stay optional, but ones that were sent must be valid: they say who pays.
+      request.principal = deps.auth.identify(request, action, name ?? null);
+      return;
+    }
+    deps.auth.require(request, rule.scope, action, rule.resource?.(request));
+  });
+
+  // Every change made through the admin API is audited, allowed or not (denials are audited where
+  // they are refused); reads and invocations are not.
+  app.addHook("onResponse", async (request, reply) => {
+    const rule = request.routeOptions.config.access;
+    if (!rule || rule.scope === "public" || rule.anonymous || request.method === "GET" || request.method === "HEAD")
+      return;
+    const { action, fn } = describeRequest(request);
+    deps.auth.recordOperation(request, reply, action, fn);
+  });
+
   app.register(opsRoutes, { metrics: deps.metrics, notReady: deps.notReady });
-
-  // Each admin area needs its scope; every change made through it is audited.
-  const guarded = (scope: Scope, routes: (app: FastifyInstance) => Promise<void>) =>
-    app.register(async (area) => {
-      const what = (request: FastifyRequest) => {
-        const params = request.params as Record<string, string | undefined>;
-        const route = request.routeOptions.url ?? request.url;
-        // A function's name has a column of its own; other ids (a key's, an energy budget's) are
-        // written into the action: DELETE /v1/keys/<id>, PUT /v1/energy/functions/<name>.
-        const action = params.name === undefined ? route.replace(/:(\w+)/g, (p, k: string) => params[k] ?? p) : route;
-        const made = request.auditSubject === undefined ? "" : ` (made ${request.auditSubject})`;
-        return { action: `${request.method} ${action}${made}`, fn: params.name ?? null };
-      };
-      area.addHook("onRequest", async (request) => {
-        const { action, fn } = what(request);
-        deps.auth.require(request, scope, action, fn);
-      });
-      area.addHook("onResponse", async (request, reply) => {
-        if (request.method === "GET" || request.method === "HEAD") return;
-        const { action, fn } = what(request);
-        deps.auth.recordOperation(request, reply, action, fn);
-      });
-      await routes(area);
-    });
-  guarded("functions:manage", (area) => adminRoutes(area, deps));
-  guarded("energy:manage", (area) => energyRoutes(area, deps));
-  guarded("audit:read", (area) => auditRoutes(area, deps));
-  guarded("keys:manage", (area) => keysRoutes(area, deps));
-
+  app.register(async (area) => adminRoutes(area, deps));
+  app.register(async (area) => energyRoutes(area, deps));
+  app.register(async (area) => auditRoutes(area, deps));
+  app.register(async (area) => keysRoutes(area, deps));
   app.register(async (scope) => registryRoutes(scope, deps));
   app.register(async (scope) => invokeRoutes(scope, deps));
   return app;

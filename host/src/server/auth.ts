@@ -8,8 +8,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
-import { type KeyStore, type Principal, SCOPES, type Scope } from "../auth/keys.ts";
+import { type KeyStore, OPERATOR_ID, type Principal, SCOPES, type Scope } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
+import { outOfReach, type Resource } from "./access.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -93,11 +94,15 @@ export class Authenticator {
     if (!this.#adminDigest) return undefined;
     const given = createHash("sha256").update(presented).digest();
     if (!timingSafeEqual(given, this.#adminDigest)) return undefined;
-    return { id: "operator", name: "JOULE_ADMIN_TOKEN", scopes: new Set(SCOPES), functions: undefined };
+    return { id: OPERATOR_ID, name: "JOULE_ADMIN_TOKEN", scopes: new Set(SCOPES), functions: undefined };
   }
 
-  /** Requires `scope` (and, for functions:invoke, that `fn` is among the key's functions). */
-  require(request: FastifyRequest, scope: Scope, action: string, fn: string | null): Principal {
+  /**
+   * Requires `scope`, and, of a key limited to some functions, that the
+   * request's resource is within its reach (access.ts).
+   */
+  require(request: FastifyRequest, scope: Scope, action: string, resource?: Resource): Principal {
+    const fn = resource?.kind === "function" ? resource.name : null;
     const principal = request.principal ?? this.identify(request, action, fn);
     if (!principal) {
       this.#deny(request, "anonymous", action, fn, "no credentials");
@@ -107,9 +112,10 @@ export class Authenticator {
       );
     }
     request.principal = principal;
-    const limited = scope === "functions:invoke" && fn !== null && principal.functions && !principal.functions.has(fn);
-    if (!principal.scopes.has(scope) || limited) {
-      const why = limited ? `key is limited to other functions` : `key lacks the ${scope} scope`;
+    const why = principal.scopes.has(scope)
+      ? outOfReach(principal, resource, request.method)
+      : `key lacks the ${scope} scope`;
+    if (why) {
       this.#deny(request, principal.id, action, fn, why);
       throw new JouleError("JOULE_ERR_PERMISSION_DENIED", `this ${why}`, { scope, ...(fn ? { function: fn } : {}) });
     }

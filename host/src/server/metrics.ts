@@ -8,6 +8,9 @@ import type { EnergyLedger } from "../energy/ledger.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
 import { INSTANCES_CHANNEL, type InstanceCount, type InvokeStats } from "../runtime/types.ts";
 
+/** A series' function label (names are [a-z0-9-], so never escaped). */
+const FUNCTION_LABEL = /[{,]function="([^"]*)"/;
+
 export class HostMetrics {
   readonly registry = new Registry();
   readonly #invocations: Counter<"function" | "status">;
@@ -142,6 +145,22 @@ export class HostMetrics {
     if (stats.memoryBytes > 0) this.#memory.observe({ function: fn }, stats.memoryBytes);
     if (stats.coldStart) this.#coldStarts.inc({ function: fn, instance: stats.prepared ? "prepared" : "new" });
     this.#fuel.inc({ function: fn }, stats.fuel);
+  }
+
+  /**
+   * The exposition text; with `functions`, only the series of those
+   * functions and the host-wide ones (no other function's name).
+   */
+  async exposition(functions?: ReadonlySet<string>): Promise<string> {
+    const text = await this.registry.metrics();
+    if (!functions) return text;
+    return text
+      .split("\n")
+      .filter((line) => {
+        const fn = FUNCTION_LABEL.exec(line)?.[1];
+        return fn === undefined || functions.has(fn);
+      })
+      .join("\n");
   }
 
   close(): void {

@@ -28,6 +28,7 @@ import { z } from "zod";
 import type { MeterExports } from "../fuel/instrument.ts";
 import {
   capabilitiesSchema,
+  checkFunctionName,
   DEFAULT_SCALING,
   envSchema,
   functionNameSchema,
@@ -81,6 +82,12 @@ export const functionRecordSchema = z
       )
       .default([]),
     deployedAt: z.string(),
+    /**
+     * The principal that deployed this version (an API key's id, "operator",
+     * or "host" for what the host deploys itself): anonymous calls of a
+     * public function are charged to it. Absent in records made before owners.
+     */
+    owner: z.string().max(128).optional(),
     /**
      * The snapshot taken after init at deploy: per core module, its memory
      * image (a blob) and size in pages, and its globals (i64 values as
@@ -317,16 +324,17 @@ export class FunctionStore {
     return meta;
   }
 
+  /** The one place a function's name becomes a path; anything but a valid name is refused. */
+  recordPath(name: string): string {
+    return join(this.root, "functions", `${checkFunctionName(name)}.json`);
+  }
+
   async putRecord(record: FunctionRecord): Promise<void> {
-    await writeAtomic(
-      this.#tmp,
-      join(this.root, "functions", `${record.name}.json`),
-      `${JSON.stringify(record, null, 2)}\n`,
-    );
+    await writeAtomic(this.#tmp, this.recordPath(record.name), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async deleteRecord(name: string): Promise<boolean> {
-    const path = join(this.root, "functions", `${name}.json`);
+    const path = this.recordPath(name);
     const existed = await stat(path).then(
       () => true,
       () => false,

@@ -1,7 +1,12 @@
-/** `GET /v1/audit`: the audit log, newest first, with filters. */
+/**
+ * `GET /v1/audit`: the audit log, newest first, with filters. A key limited
+ * to some functions reads only the records of those functions.
+ */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AuditLog } from "../../auth/audit.ts";
+import { JouleError } from "../../errors.ts";
+import { access, principalOf } from "../access.ts";
 import { parseRequest } from "../errors.ts";
 
 const querySchema = z
@@ -16,8 +21,21 @@ const querySchema = z
   .strict();
 
 export async function auditRoutes(app: FastifyInstance, { audit }: { audit: AuditLog }): Promise<void> {
-  app.get("/v1/audit", async (request) => {
+  app.get("/v1/audit", access("audit:read"), async (request) => {
     const { allowed, ...rest } = parseRequest(querySchema, request.query, "the audit query", "query");
-    return { records: audit.query({ ...rest, allowed: allowed === undefined ? undefined : allowed === "true" }) };
+    const limit = principalOf(request).functions;
+    if (limit && rest.function !== undefined && !limit.has(rest.function)) {
+      throw new JouleError("JOULE_ERR_PERMISSION_DENIED", "this key is limited to other functions", {
+        scope: "audit:read",
+        function: rest.function,
+      });
+    }
+    return {
+      records: audit.query({
+        ...rest,
+        allowed: allowed === undefined ? undefined : allowed === "true",
+        ...(limit ? { functions: [...limit] } : {}),
+      }),
+    };
   });
 }

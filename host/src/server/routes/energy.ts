@@ -1,14 +1,17 @@
 /**
  * `/v1/energy`: the energy model in force, and per function and per
  * principal budgets: what they allow, what was used, what remains, when
- * they refill. PUT sets a budget, DELETE removes it (unlimited).
+ * they refill. PUT sets a budget, DELETE removes it (unlimited). A key
+ * limited to some functions sees and sets only theirs, and reads its own
+ * principal's budget (access.ts).
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { budgetInput, type EnergyLedger, type Scope } from "../../energy/ledger.ts";
 import type { EnergyModel } from "../../energy/model.ts";
 import { JouleError } from "../../errors.ts";
 import { energyBudgetSchema } from "../../manifest.ts";
+import { access, functionParam, principalOf, type Resource, visible } from "../access.ts";
 import { parseRequest } from "../errors.ts";
 
 export interface EnergyDeps {
@@ -16,22 +19,16 @@ export interface EnergyDeps {
   model: EnergyModel;
 }
 
-const SCOPES: Record<string, Scope> = { functions: "function", principals: "principal" };
-const idSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "1-128 of letters, digits and . _ : @ -");
+/** A principal's id: an API key's id, "operator", "anonymous" or "host". */
+const principalIdSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "1-128 of letters, digits and . _ : @ -");
 
-function scopeOf(plural: string): Scope {
-  const scope = SCOPES[plural];
-  if (!scope)
-    throw new JouleError("JOULE_ERR_ROUTE_NOT_FOUND", `no energy scope "${plural}"; use functions or principals`);
-  return scope;
-}
-
-function checkId(id: string): string {
-  const parsed = idSchema.safeParse(id);
+function principalParam(request: FastifyRequest): Resource {
+  const { id } = request.params as { id: string };
+  const parsed = principalIdSchema.safeParse(id);
   if (!parsed.success) {
     throw new JouleError("JOULE_ERR_REQUEST_INVALID", `"${id}" is not a valid id: ${parsed.error.issues[0]?.message}`);
   }
-  return parsed.data;
+  return { kind: "principal", id: parsed.data };
 }
 
 export async function energyRoutes(app: FastifyInstance, { ledger, model }: EnergyDeps): Promise<void> {
@@ -41,30 +38,42 @@ export async function energyRoutes(app: FastifyInstance, { ledger, model }: Ener
     ...(model.calibration ? { calibration: model.calibration } : {}),
   });
 
-  app.get("/v1/energy", async () => {
+  app.get("/v1/energy", access("energy:manage"), async (request) => {
+    const caller = principalOf(request);
     const all = ledger.list();
     return {
       model: modelView(),
-      functions: all.filter((s) => s.scope === "function"),
-      principals: all.filter((s) => s.scope === "principal"),
+      functions: all.filter((s) => s.scope === "function" && visible(caller, s.id)),
+      principals: all.filter((s) => s.scope === "principal" && (!caller.functions || s.id === caller.id)),
     };
   });
 
-  app.get<{ Params: { scope: string; id: string } }>("/v1/energy/:scope/:id", async (request) =>
-    ledger.status(scopeOf(request.params.scope), checkId(request.params.id)),
-  );
+  // One set of routes per kind of budget, each naming what it concerns.
+  const kinds: Array<[string, Scope, (request: FastifyRequest) => Resource, string]> = [
+    ["functions", "function", functionParam, "name"],
+    ["principals", "principal", principalParam, "id"],
+  ];
+  for (const [plural, scope, resource, param] of kinds) {
+    const route = `/v1/energy/${plural}/:${param}`;
+    const options = access("energy:manage", { resource });
+    const idOf = (request: FastifyRequest) => {
+      const target = resource(request);
+      return target.kind === "function" ? target.name : target.id;
+    };
 
-  app.put<{ Params: { scope: string; id: string } }>("/v1/energy/:scope/:id", async (request) => {
-    const scope = scopeOf(request.params.scope);
-    const id = checkId(request.params.id);
-    const budget = parseRequest(energyBudgetSchema, request.body, "the budget");
-    return ledger.setBudget(scope, id, budgetInput(budget));
-  });
+    app.get(route, options, async (request) => ledger.status(scope, idOf(request)));
 
-  app.delete<{ Params: { scope: string; id: string } }>("/v1/energy/:scope/:id", async (request, reply) => {
-    if (!ledger.removeBudget(scopeOf(request.params.scope), checkId(request.params.id))) {
-      throw new JouleError("JOULE_ERR_ENERGY_NO_BUDGET", `no budget is set for ${request.params.id}`);
-    }
-    return reply.code(204).send();
-  });
+    app.put(route, options, async (request) => {
+      const budget = parseRequest(energyBudgetSchema, request.body, "the budget");
+      return ledger.setBudget(scope, idOf(request), budgetInput(budget));
+    });
+
+    app.delete(route, options, async (request, reply) => {
+      const id = idOf(request);
+      if (!ledger.removeBudget(scope, id)) {
+        throw new JouleError("JOULE_ERR_ENERGY_NO_BUDGET", `no budget is set for ${id}`);
+      }
+      return reply.code(204).send();
+    });
+  }
 }

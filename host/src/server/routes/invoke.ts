@@ -16,6 +16,7 @@ import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry, LiveFunction } from "../../runtime/registry.ts";
 import { type TaskBase, taskBase } from "../../runtime/task.ts";
 import type { InvokeStats } from "../../runtime/types.ts";
+import { access, functionParam } from "../access.ts";
 import type { Authenticator } from "../auth.ts";
 import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
@@ -55,6 +56,28 @@ function guestHeaders(request: FastifyRequest): Array<[string, string]> {
 }
 
 /**
+ * `scheme://host[:port]` of the request, from its Host header. A request
+ * without a Host, or with one that is not a plain authority, is the
+ * caller's mistake: refused here, before anything is reserved or run,
+ * instead of failing inside the function when it parses its URL.
+ */
+function requestOrigin(request: FastifyRequest): string {
+  const host = request.host;
+  const origin = `${request.protocol}://${host}`;
+  let parsed: URL | undefined;
+  try {
+    if (host && !/[\s/?#@\\]/.test(host)) parsed = new URL(origin);
+  } catch {}
+  if (parsed?.pathname !== "/") {
+    throw new JouleError(
+      "JOULE_ERR_REQUEST_INVALID",
+      "the request has no valid Host header; send `Host: <name>[:<port>]` (HTTP/1.1 requires it)",
+    );
+  }
+  return origin;
+}
+
+/**
  * The path and query the function sees: what follows `/fn/<name>` in the
  * request line, as sent. Taken from the raw URL because the router's
  * wildcard is already percent-decoded (`a%3Fb` must not become a query).
@@ -85,12 +108,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         function: name,
       });
     }
-    // A public function takes anyone; a private one needs functions:invoke for it. Either way,
-    // credentials that were sent must be valid, and they name whose energy budget is charged.
-    const action = `invoke ${name}`;
-    request.principal = live.record.public
-      ? deps.auth.identify(request, action, name)
-      : deps.auth.require(request, "functions:invoke", action, name);
+    const origin = requestOrigin(request);
     const body = (request.body as Buffer | undefined) ?? EMPTY;
     const limit = live.record.limits.maxBodyBytes ?? config.maxBodyBytes;
     if (body.byteLength > limit) {
@@ -107,7 +125,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     const { maxInstances, maxQueue } = live.record.scaling;
     const release = await gate.acquire(name, maxInstances, maxQueue);
     try {
-      return await run(request, reply, live, base, timeoutMs);
+      return await run(request, reply, live, base, timeoutMs, origin);
     } finally {
       release();
     }
@@ -119,13 +137,16 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     live: LiveFunction,
     base: TaskBase,
     timeoutMs: number,
+    origin: string,
   ) {
     const { name } = request.params;
     const { fuelLimit } = base;
     const body = (request.body as Buffer | undefined) ?? EMPTY;
-    const url = `${request.protocol}://${request.host}${guestPath(request.raw.url ?? "/")}`;
-    // Reserve what the invocation could use at most; refused here, nothing runs.
-    const reservation = ledger.reserve(name, (request.principal ?? ANONYMOUS).id, microjoules(model, fuelLimit));
+    const url = `${origin}${guestPath(request.raw.url ?? "/")}`;
+    // Reserve what the invocation could use at most; refused here, nothing runs. The caller's key
+    // pays; an anonymous call of a public function is paid by whoever deployed it.
+    const payer = request.principal?.id ?? live.record.owner ?? ANONYMOUS.id;
+    const reservation = ledger.reserve(name, payer, microjoules(model, fuelLimit));
 
     let result: Awaited<ReturnType<Scheduler["invoke"]>>;
     const dispatched = performance.now();
@@ -204,6 +225,12 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
       metrics.record(name, reply.statusCode, request.invocationStats, request.invocationError);
   });
 
-  app.all("/fn/:name", handle);
-  app.all("/fn/:name/*", handle);
+  // A private function needs functions:invoke for it; a public one takes anyone (access.ts).
+  const options = access("functions:invoke", {
+    resource: functionParam,
+    anonymous: (request) => registry.get((request.params as { name: string }).name)?.record.public === true,
+    action: (request) => `invoke ${(request.params as { name: string }).name}`,
+  });
+  app.all("/fn/:name", options, handle);
+  app.all("/fn/:name/*", options, handle);
 }

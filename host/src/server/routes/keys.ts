@@ -12,12 +12,13 @@
  * records who made it. Keys are looked up on every request, so a revoked
  * key is refused from the next one on.
  */
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { type KeyInfo, type KeyStore, type Principal, scopeSchema } from "../../auth/keys.ts";
 import type { EnergyLedger } from "../../energy/ledger.ts";
 import { JouleError } from "../../errors.ts";
 import { functionNameSchema } from "../../manifest.ts";
+import { access, principalOf } from "../access.ts";
 import { parseRequest } from "../errors.ts";
 
 const createSchema = z
@@ -45,13 +46,14 @@ export async function keysRoutes(
   app: FastifyInstance,
   { keys, ledger }: { keys: KeyStore; ledger: EnergyLedger },
 ): Promise<void> {
-  const caller = (request: FastifyRequest) => request.principal as Principal;
+  const caller = principalOf;
+  const options = access("keys:manage");
 
-  app.get("/v1/keys", async (request) => ({
+  app.get("/v1/keys", options, async (request) => ({
     keys: keys.list().filter((key) => overreach(caller(request), key) === undefined),
   }));
 
-  app.post("/v1/keys", async (request, reply) => {
+  app.post("/v1/keys", options, async (request, reply) => {
     const input = parseRequest(createSchema, request.body ?? {}, "the key request");
     const wanted = { scopes: input.scopes, functions: input.functions ?? null };
     const by = caller(request);
@@ -70,7 +72,7 @@ export async function keysRoutes(
     return reply.code(201).send({ key, ...info });
   });
 
-  app.delete<{ Params: { id: string } }>("/v1/keys/:id", async (request, reply) => {
+  app.delete<{ Params: { id: string } }>("/v1/keys/:id", options, async (request, reply) => {
     const { id } = request.params;
     const target = ID.test(id) ? keys.list().find((k) => k.id === id && !k.revoked) : undefined;
     if (!target) throw new JouleError("JOULE_ERR_KEY_NOT_FOUND", `no active key with id "${id}"`, { id });

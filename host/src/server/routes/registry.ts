@@ -6,17 +6,28 @@
  *
  * Needs an API key with `artifacts:manage`, as a Bearer token or as the
  * password of Basic auth (what registry clients send: `skopeo --src-creds any:<key>`,
- * `joule pull --username any --password-stdin`).
+ * `joule pull --username any --password-stdin`); a key limited to some
+ * functions reads only theirs. Failures answer in the distribution API's
+ * own error shape, with the Basic challenge registry clients need to log in.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { MEDIA_TYPES } from "../../oci/media-types.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
-import type { Authenticator } from "../auth.ts";
+import { access, functionParam } from "../access.ts";
+import { toJouleError } from "../errors.ts";
 
 export interface RegistryDeps {
   registry: FunctionRegistry;
-  auth: Authenticator;
 }
+
+/** The distribution API's error code for a Joule error's status. */
+const DISTRIBUTION_CODES: Record<number, string> = {
+  400: "NAME_INVALID",
+  401: "UNAUTHORIZED",
+  403: "DENIED",
+  404: "NAME_UNKNOWN",
+  429: "TOOMANYREQUESTS",
+};
 
 /** Errors in the distribution API's own shape, which registry clients read. */
 function fail(reply: FastifyReply, status: number, code: string, message: string) {
@@ -27,19 +38,24 @@ function fail(reply: FastifyReply, status: number, code: string, message: string
 }
 
 export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): Promise<void> {
-  const { registry, auth } = deps;
+  const { registry } = deps;
 
-  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+  app.addHook("onSend", async (_request, reply) => {
     reply.header("docker-distribution-api-version", "registry/2.0");
-    if (request.headers.authorization === undefined) {
-      reply.header("www-authenticate", 'Basic realm="joule"');
-      return fail(reply, 401, "UNAUTHORIZED", "an API key with artifacts:manage is required");
-    }
-    const name = (request.params as { name?: string }).name ?? null;
-    auth.require(request, "artifacts:manage", `${request.method} /v2`, name);
   });
 
-  app.get("/v2/", async () => ({}));
+  // Refusals (access.ts) and failures in the shape registry clients read.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const joule = toJouleError(error);
+    if (joule.status === 401) reply.header("www-authenticate", 'Basic realm="joule"');
+    if (joule.code === "JOULE_ERR_HOST_INTERNAL") request.log.error({ err: error }, "unhandled error");
+    else request.log.info({ code: joule.code }, joule.message);
+    return fail(reply, joule.status, DISTRIBUTION_CODES[joule.status] ?? "UNKNOWN", joule.message);
+  });
+
+  const artifacts = access("artifacts:manage", { resource: functionParam });
+
+  app.get("/v2/", access("artifacts:manage"), async () => ({}));
 
   /**
    * The digest of a function's live artifact, if `reference` names it
@@ -54,6 +70,7 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): 
 
   app.get<{ Params: { name: string; reference: string } }>(
     "/v2/functions/:name/manifests/:reference",
+    artifacts,
     async (request, reply) => {
       const digest = artifactOf(request.params.name, request.params.reference);
       const manifest = digest === undefined ? undefined : await registry.artifactManifest(digest);
@@ -62,10 +79,14 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryDeps): 
     },
   );
 
-  app.get<{ Params: { name: string; digest: string } }>("/v2/functions/:name/blobs/:digest", async (request, reply) => {
-    const digest = artifactOf(request.params.name);
-    const blob = digest === undefined ? undefined : await registry.artifactBlob(digest, request.params.digest);
-    if (!blob) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
-    return reply.type("application/octet-stream").header("docker-content-digest", request.params.digest).send(blob);
-  });
+  app.get<{ Params: { name: string; digest: string } }>(
+    "/v2/functions/:name/blobs/:digest",
+    artifacts,
+    async (request, reply) => {
+      const digest = artifactOf(request.params.name);
+      const blob = digest === undefined ? undefined : await registry.artifactBlob(digest, request.params.digest);
+      if (!blob) return fail(reply, 404, "BLOB_UNKNOWN", "no such blob in this function's artifact");
+      return reply.type("application/octet-stream").header("docker-content-digest", request.params.digest).send(blob);
+    },
+  );
 }
