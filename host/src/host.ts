@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
-import { KeyStore, openAuthDb, SCOPES } from "./auth/keys.ts";
+import { HOST_ID, KeyStore, openAuthDb, SCOPES } from "./auth/keys.ts";
 import { SecretStore } from "./capabilities/secrets.ts";
 import type { Config } from "./config.ts";
 import { EnergyLedger } from "./energy/ledger.ts";
@@ -118,7 +118,7 @@ async function startLocked(
       denied(denial, { record }, requestId) {
         audit.recordDenial(
           denial,
-          { principal: "host", function: record.name, requestId, ip: null },
+          { principal: HOST_ID, function: record.name, requestId, ip: null },
           "init at deploy: ",
         );
       },

@@ -23,6 +23,7 @@ export interface AuditQuery {
   principal?: string | undefined;
   function?: string | undefined;
   action?: string | undefined;
+  requestId?: string | undefined;
   allowed?: boolean | undefined;
   since?: string | undefined;
   /** Only records of these functions (a key limited to them). */
@@ -102,6 +103,7 @@ export class AuditLog {
       ["principal = ?", q.principal],
       ["function = ?", q.function],
       ["action = ?", q.action],
+      ["request_id = ?", q.requestId],
       ["allowed = ?", q.allowed === undefined ? undefined : q.allowed ? 1 : 0],
       ["at >= ?", q.since],
     ];

@@ -49,6 +49,9 @@ export interface KeyInfo {
 /** The principal of the operator's JOULE_ADMIN_TOKEN (key ids are 16 hex digits, so none is this). */
 export const OPERATOR_ID = "operator";
 
+/** The principal of what the host does itself: the examples `joule serve` deploys, init at deploy. */
+export const HOST_ID = "host";
+
 export const ANONYMOUS: Principal = { id: "anonymous", name: "anonymous", scopes: new Set(), functions: undefined };
 
 const KEY = /^jk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;

@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
-import { type KeyInfo, KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
+import { HOST_ID, type KeyInfo, KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../auth/keys.ts";
 import { buildFunction } from "../build/build-function.ts";
 import { collectFiles } from "../capabilities/files-bundle.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
@@ -343,6 +343,7 @@ async function deployExamples(dir: string, host: Pick<Host, "registry" | "ledger
     const { record, changed } = await registry.deploy({
       name: built.name,
       component: await readFile(built.componentPath),
+      owner: HOST_ID,
       ...functionSettings(built.manifest),
     });
     if (built.manifest.energyBudget) ledger.setBudget("function", built.name, budgetInput(built.manifest.energyBudget));

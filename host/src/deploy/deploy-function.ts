@@ -5,6 +5,7 @@
  * workers should know at once (the new version's images, prewarmed
  * instances).
  */
+import type { Principal } from "../auth/keys.ts";
 import { underMount } from "../capabilities/files-paths.ts";
 import type { Config } from "../config.ts";
 import { budgetInput, type EnergyLedger } from "../energy/ledger.ts";
@@ -29,7 +30,7 @@ export async function deployFunction(
   deps: DeployDeps,
   name: string,
   source: DeploySource,
-  owner: string,
+  by: Pick<Principal, "id" | "functions">,
 ): Promise<{ record: FunctionRecord; changed: boolean; existed: boolean }> {
   const { config, registry, metrics, ledger, scheduler } = deps;
   const { component, config: settingsIn, files, artifact } = source;
@@ -48,7 +49,15 @@ export async function deployFunction(
   const shipped = files.filter((file) => !removed.some((mount) => underMount(file.path, mount)));
   // Refused before anything changes when the budget could not be written after the swap.
   if (settingsIn.energyBudget) ledger.commit();
-  const { record, changed } = await registry.deploy({ name, component, files: shipped, artifact, owner, ...settings });
+  const { record, changed } = await registry.deploy({
+    name,
+    component,
+    files: shipped,
+    artifact,
+    owner: by.id,
+    limitedTo: by.functions,
+    ...settings,
+  });
   if (settingsIn.energyBudget) ledger.setBudget("function", name, budgetInput(settingsIn.energyBudget));
   if (changed) {
     metrics.forget(name);

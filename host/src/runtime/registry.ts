@@ -13,6 +13,7 @@ import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { byPath, checkShippedFiles, type ShippedFile } from "../capabilities/files-bundle.ts";
 import { GRANTABLE_INTERFACES, GRANTED_INTERFACES, interfaceName } from "../capabilities/index.ts";
+import { KvGrants } from "../capabilities/kv-grants.ts";
 import { outboundLimits } from "../capabilities/outbound-http.ts";
 import { type SecretStore, secretName } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
@@ -56,6 +57,8 @@ export interface DeployInput extends FunctionSettings {
   artifact?: { artifact: Artifact; ref: string } | undefined;
   /** The principal deploying it: who pays for anonymous calls to it (recorded as `owner`). */
   owner?: string | undefined;
+  /** The functions the deploying key is limited to, if it is (kv-grants.ts). */
+  limitedTo?: ReadonlySet<string> | undefined;
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
@@ -144,6 +147,7 @@ export class FunctionRegistry {
   readonly #defaultMemoryMb: number;
   readonly #secrets: SecretStore | undefined;
   readonly #kvPath: string;
+  #kvGrants: KvGrants | undefined;
   readonly #dnsServers: readonly string[];
 
   /**
@@ -209,6 +213,9 @@ export class FunctionRegistry {
         }
       }),
     );
+    // Data dirs from before grants were recorded: every stored function's stores are its own.
+    const granted = records.filter((record) => record.capabilities.kv.length > 0);
+    for (const record of granted) this.#grants().record(record.name, record.capabilities.kv);
     await this.#artifacts.writeIndex(this.list());
     return failed;
   }
@@ -294,6 +301,17 @@ export class FunctionRegistry {
         },
       );
     }
+    if (input.limitedTo) {
+      const shared = this.#grants().others(input.capabilities.kv, input.limitedTo);
+      if (shared.length > 0) {
+        const stores = [...new Set(shared.map((row) => row.store))].sort();
+        throw new JouleError(
+          "JOULE_ERR_PERMISSION_DENIED",
+          `capabilities.kv: ${stores.map((s) => `"${s}"`).join(", ")} ${stores.length === 1 ? "is a store" : "are stores"} of functions this key does not reach; name a store of your own`,
+          { stores },
+        );
+      }
+    }
     const meta = await this.#derive(digest, async () => input.component);
     checkGrants(meta.imports, input.capabilities);
     const limitMb = input.limits.memoryMb ?? this.#defaultMemoryMb;
@@ -347,6 +365,8 @@ export class FunctionRegistry {
         image = await this.#image(record, meta);
       }
     }
+    // Recorded first: a grant recorded for a deploy that then fails only keeps the store out of reach.
+    this.#grants().record(record.name, record.capabilities.kv);
     // Order matters: blobs, then record, then the in-memory swap. Until the
     // record is renamed into place a crash leaves the previous version.
     await this.#artifacts.put(artifact);
@@ -386,6 +406,14 @@ export class FunctionRegistry {
   async close(): Promise<void> {
     await this.#transpiler?.destroy();
     this.#transpiler = undefined;
+    this.#kvGrants?.close();
+    this.#kvGrants = undefined;
+  }
+
+  /** Who was ever granted each kv store, opened on first use (kv-grants.ts). */
+  #grants(): KvGrants {
+    this.#kvGrants ??= new KvGrants(this.#kvPath);
+    return this.#kvGrants;
   }
 
   /** The derived files of a component: from the cache, or transpiled now and cached. */

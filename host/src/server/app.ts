@@ -10,6 +10,7 @@ import type { AuditLog } from "../auth/audit.ts";
 import type { KeyStore } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
 import { checkFunctionName } from "../manifest.ts";
+import type { Access } from "./access.ts";
 import { toJouleError } from "./errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -32,6 +33,20 @@ export interface AppDeps extends InvokeDeps, AdminDeps {
   notReady: () => string | undefined;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
+}
+
+/** One route and what reaching it takes. */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: Access;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteAccess[]>();
+
+/** Every route of an app built by buildApp, with its access (for the tests that check them all). */
+export function routeTable(app: FastifyInstance): readonly RouteAccess[] {
+  return routeTables.get(app) ?? [];
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -88,8 +103,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   // Every route says who may reach it (access.ts): one that does not is refused here, at start.
+  const table: RouteAccess[] = [];
+  routeTables.set(app, table);
   app.addHook("onRoute", (route) => {
-    if (!route.config?.access) throw new Error(`${route.method} ${route.url} declares no access`);
+    const rule = route.config?.access;
+    if (!rule) throw new Error(`${route.method} ${route.url} declares no access`);
+    for (const method of [route.method].flat()) table.push({ method, url: route.url, access: rule });
   });
 
   const describeRequest = (request: FastifyRequest) => {

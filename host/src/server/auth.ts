@@ -15,6 +15,8 @@ import { outOfReach, type Resource } from "./access.ts";
 declare module "fastify" {
   interface FastifyRequest {
     principal?: Principal;
+    /** Set once its refusal is in the audit log, so the answer is not recorded again. */
+    refusalAudited?: boolean;
   }
 }
 
@@ -128,6 +130,7 @@ export class Authenticator {
    * rest were left out, not a row per request.
    */
   #deny(request: FastifyRequest, principal: string, action: string, fn: string | null, reason: string): void {
+    request.refusalAudited = true;
     const window = tally(this.#denials, request.ip, Date.now());
     if (window.count > AUDITED_DENIALS_PER_WINDOW + 1) return;
     const until = new Date(window.since + FAILURE_WINDOW_MS).toISOString();
@@ -147,7 +150,7 @@ export class Authenticator {
 
   /** Records an admin operation once it was answered. */
   recordOperation(request: FastifyRequest, reply: FastifyReply, action: string, fn: string | null): void {
-    if (!request.principal) return; // denied before: already audited
+    if (!request.principal || request.refusalAudited) return; // refused: already audited
     const allowed = reply.statusCode < 400;
     this.#audit.record({
       principal: request.principal.id,

@@ -81,7 +81,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const started = performance.now();
     const { name } = request.params;
     const source = await readSource(request, deps);
-    const { record, changed, existed } = await deployFunction(deps, name, source, principalOf(request).id);
+    const { record, changed, existed } = await deployFunction(deps, name, source, principalOf(request));
     if (changed) {
       request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
     }

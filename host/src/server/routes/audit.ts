@@ -14,6 +14,7 @@ const querySchema = z
     principal: z.string().max(128).optional(),
     function: z.string().max(128).optional(),
     action: z.string().max(256).optional(),
+    requestId: z.string().max(128).optional(),
     allowed: z.enum(["true", "false"]).optional(),
     since: z.iso.datetime().optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
