@@ -71,6 +71,12 @@ export const configSchema = z
      * for tests that script answers).
      */
     dnsServers: commaList(),
+    /**
+     * The file holding the key that seals secrets.db's values (32 random
+     * bytes, base64). Unset: `<dataDir>.secrets-key`, beside the data dir and
+     * never in it, made at first start (host/src/capabilities/secrets-key.ts).
+     */
+    secretsKeyFile: z.string().min(1).optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();
@@ -95,6 +101,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_REGISTRY_AUTH_FILE: "registryAuthFile",
   JOULE_INSECURE_REGISTRIES: "insecureRegistries",
   JOULE_DNS_SERVERS: "dnsServers",
+  JOULE_SECRETS_KEY_FILE: "secretsKeyFile",
   LOG_LEVEL: "logLevel",
 };
 
@@ -121,5 +128,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigInput
 export function loadConfig(input: ConfigInput = {}): Config {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, "config").join("; "));
-  return Object.freeze({ ...parsed.data, dataDir: resolve(parsed.data.dataDir) });
+  const { secretsKeyFile } = parsed.data;
+  return Object.freeze({
+    ...parsed.data,
+    dataDir: resolve(parsed.data.dataDir),
+    // Absolute, so that workers and the CLI read the same file whatever their working directory.
+    ...(secretsKeyFile === undefined ? {} : { secretsKeyFile: resolve(secretsKeyFile) }),
+  });
 }
