@@ -86,4 +86,5 @@ try {
 } finally {
   await host.close();
   await rm(dataDir, { recursive: true, force: true });
+  await rm(`${dataDir}.secrets-key`, { force: true }); // made beside the data dir at its first start
 }

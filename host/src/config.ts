@@ -84,6 +84,12 @@ export const configSchema = z
       .string()
       .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port")
       .optional(),
+    /**
+     * The file holding the key that seals secrets.db's values (32 random
+     * bytes, base64). Unset: `<dataDir>.secrets-key`, beside the data dir and
+     * never in it, made at first start (host/src/capabilities/secrets-key.ts).
+     */
+    secretsKeyFile: z.string().min(1).optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();
@@ -110,6 +116,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_DNS_SERVERS: "dnsServers",
   JOULE_DEPLOY_DIRS: "deployDirs",
   JOULE_METRICS_ADDR: "metricsAddr",
+  JOULE_SECRETS_KEY_FILE: "secretsKeyFile",
   LOG_LEVEL: "logLevel",
 };
 
@@ -136,9 +143,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigInput
 export function loadConfig(input: ConfigInput = {}): Config {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, "config").join("; "));
+  const { secretsKeyFile } = parsed.data;
   return Object.freeze({
     ...parsed.data,
     dataDir: resolve(parsed.data.dataDir),
     deployDirs: parsed.data.deployDirs.map((dir) => resolve(dir)),
+    // Absolute, so that workers and the CLI read the same file whatever their working directory.
+    ...(secretsKeyFile === undefined ? {} : { secretsKeyFile: resolve(secretsKeyFile) }),
   });
 }

@@ -27,6 +27,14 @@ export const ERROR_CATALOG = {
   JOULE_ERR_DEPLOY_SNAPSHOT: { status: 422, message: "The function's state after init() cannot be snapshotted" },
   JOULE_ERR_CAPABILITY_MISSING: { status: 400, message: "The component imports interfaces the host does not grant" },
   JOULE_ERR_SECRET_MISSING: { status: 503, message: "A secret the function's env references is not set" },
+  JOULE_ERR_SECRET_UNREADABLE: {
+    status: 503,
+    message: "A secret the function's env references cannot be decrypted with the host's secrets key",
+  },
+  JOULE_ERR_SECRET_STORE_UNUSABLE: {
+    status: 500,
+    message: "The secret store cannot be opened: its key file is missing, unreadable, not private or not its key",
+  },
   JOULE_ERR_CAPABILITY_DENIED: { status: 403, message: "The function was not granted this capability" },
   JOULE_ERR_EXECUTION_TRAP: { status: 502, message: "The function trapped" },
   JOULE_ERR_EXECUTION_FAILED: { status: 502, message: "The function failed" },

@@ -69,7 +69,7 @@ async function startLocked(
 ): Promise<Host> {
   const store = new FunctionStore(config.dataDir);
   await store.open();
-  const secrets = new SecretStore(config.dataDir);
+  const secrets = SecretStore.open({ dataDir: config.dataDir, keyFile: config.secretsKeyFile });
   const registry = new FunctionRegistry(store, {
     defaultMemoryMb: config.defaultMemoryMb,
     secrets,
@@ -103,6 +103,15 @@ async function startLocked(
     notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
   });
+
+  // Once per start, never the key itself: where it is, so the operator keeps a copy apart from the data dir.
+  const { path, id, generated, migrated } = secrets.keyInfo;
+  app.log.info(
+    { secretsKeyFile: path, keyId: id, generated, migrated },
+    generated
+      ? "secrets key made: keep a copy of this file apart from the data dir, the secrets cannot be read without it"
+      : "secrets key read",
+  );
 
   registry.onRetired((image) => scheduler.retire(image));
   registry.useSnapshotter((live) =>

@@ -219,6 +219,7 @@ describe("joule calibrate", () => {
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}.secrets-key`, { force: true }); // made beside the data dir at its first start
     }
   });
 });

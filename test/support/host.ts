@@ -111,7 +111,10 @@ export async function startTestHost(overrides: ConfigInput = {}, dataDir?: strin
     },
     async close() {
       await host.close();
-      if (!dataDir) await rm(dir, { recursive: true, force: true });
+      if (dataDir) return;
+      await rm(dir, { recursive: true, force: true });
+      // The secrets key made at first start lives beside the data dir, never in it.
+      await rm(`${dir}.secrets-key`, { force: true });
     },
   };
   return test;

@@ -30,6 +30,13 @@ describe("host configuration", () => {
     expect(() => loadConfig({ ociMaxLayerBytes: "0" })).toThrow(/config\.ociMaxLayerBytes/);
   });
 
+  it("reads JOULE_SECRETS_KEY_FILE as an absolute path, and leaves it unset by default (beside the data dir)", () => {
+    expect(loadConfig(configFromEnv({ JOULE_SECRETS_KEY_FILE: "keys/joule.key" })).secretsKeyFile).toBe(
+      `${process.cwd()}/keys/joule.key`,
+    );
+    expect(loadConfig({}).secretsKeyFile).toBeUndefined();
+  });
+
   it("names the exact option that is invalid", () => {
     expect(() => loadConfig({ port: "99999" })).toThrow(ConfigError);
     expect(() => loadConfig({ port: "99999" })).toThrow(/config\.port/);

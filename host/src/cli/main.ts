@@ -530,7 +530,10 @@ async function keysCommand(args: string[], out: Output): Promise<void> {
   }
 }
 
-/** `joule secrets set|list|delete`: the secret store of the host whose data dir this is. */
+/**
+ * `joule secrets set|list|delete`: the secret store of the host whose data
+ * dir this is, sealed with that host's key (the same setting and default).
+ */
 async function secretsCommand(args: string[], out: Output): Promise<void> {
   const { values, positionals } = parse(args, {
     "data-dir": { type: "string" },
@@ -540,7 +543,12 @@ async function secretsCommand(args: string[], out: Output): Promise<void> {
   const [action, name] = positionals;
   const input = configFromEnv();
   if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
-  const store = new SecretStore(loadConfig(input).dataDir);
+  const config = loadConfig(input);
+  // The same key as the host's: JOULE_SECRETS_KEY_FILE, else beside the data dir (made here if this is first).
+  const store = SecretStore.open({ dataDir: config.dataDir, keyFile: config.secretsKeyFile });
+  if (store.keyInfo.generated) {
+    out.info(`made the secrets key ${store.keyInfo.path}: keep a copy apart from the data dir`);
+  }
   try {
     if (action === "set" && name && /^[A-Za-z0-9_.-]{1,128}$/.test(name)) {
       // From --value, or stdin (so the value stays out of the shell history).

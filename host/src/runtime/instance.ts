@@ -149,16 +149,12 @@ const secretStores = new Map<string, SecretStore>();
 /** The function's env with secret references replaced by their current values. */
 function resolveEnv(image: FunctionImage): Record<string, string> {
   if (!image.secrets) return image.env;
-  let store = secretStores.get(image.secrets);
+  let store = secretStores.get(image.secrets.db);
   if (!store) {
-    store = new SecretStore(image.secrets);
-    secretStores.set(image.secrets, store);
+    store = SecretStore.reader(image.secrets);
+    secretStores.set(image.secrets.db, store);
   }
-  try {
-    return store.resolve(image.env, image.name);
-  } catch (error) {
-    throw new JouleError("JOULE_ERR_SECRET_MISSING", (error as Error).message);
-  }
+  return store.resolve(image.env, image.name);
 }
 
 /** What the core instances of the component hold that the host drives: memories and meters. */

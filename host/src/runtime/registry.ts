@@ -286,7 +286,7 @@ export class FunctionRegistry {
     }
     const unset = Object.entries(input.env).filter(([, value]) => {
       const name = secretName(value);
-      return name !== undefined && this.#secrets?.get(name, input.name) === undefined;
+      return name !== undefined && this.#secrets?.allows(name, input.name) !== true;
     });
     if (unset.length > 0) {
       const problems = unset.map(
@@ -525,7 +525,7 @@ export class FunctionRegistry {
         ),
       },
       ...(this.#secrets && Object.values(record.env).some((v) => secretName(v) !== undefined)
-        ? { secrets: this.#secrets.path }
+        ? { secrets: this.#secrets.files }
         : {}),
     };
   }

@@ -7,6 +7,7 @@ import type { FilesGrant } from "../capabilities/files.ts";
 import type { Denial, KvGrant } from "../capabilities/kv.ts";
 import type { LogLine } from "../capabilities/log-sink.ts";
 import type { OutboundHttpGrant } from "../capabilities/outbound-http.ts";
+import type { SecretFiles } from "../capabilities/secrets.ts";
 import type { WireError } from "../errors.ts";
 import type { MeterExports } from "../fuel/instrument.ts";
 import type { Isolation } from "../manifest.ts";
@@ -40,8 +41,8 @@ export interface FunctionImage {
   meters: Record<string, MeterExports>;
   /** May hold `secret://<name>` references, resolved from `secrets` when an instance is made. */
   env: Record<string, string>;
-  /** The secret store's file, when `env` references secrets. */
-  secrets?: string;
+  /** The secret store's files, when `env` references secrets: the worker reads the key itself. */
+  secrets?: SecretFiles;
   /** The key-value stores the function was granted. */
   kv: KvGrant;
   /** The origins the function may send HTTP requests to. */
