@@ -1,8 +1,8 @@
 /** Table-driven checks of the network policy, origin patterns and file paths, bypass spellings included. */
 import { describe, expect, it } from "vitest";
 import { checkGuestPath, checkSourcePath } from "../../host/src/capabilities/files-paths.ts";
-import { addressKind } from "../../host/src/capabilities/net-policy.ts";
 import { covers, matchesOrigin, parseOriginPattern } from "../../host/src/capabilities/origin-pattern.ts";
+import { addressKind } from "../../host/src/net/net-policy.ts";
 
 describe("address policy", () => {
   it.each([
@@ -15,11 +15,27 @@ describe("address policy", () => {
     ["169.254.169.254", "metadata"],
     ["169.254.1.1", "link-local"],
     ["100.64.0.1", "cgnat"],
-    ["100.100.100.200", "cgnat"],
+    ["100.100.100.200", "metadata"],
+    ["169.254.170.2", "metadata"],
+    ["169.254.170.23", "metadata"],
+    ["192.0.0.192", "metadata"],
+    ["168.63.129.16", "metadata"],
+    ["100.127.255.255", "cgnat"],
     ["0.0.0.0", "unspecified"],
+    ["0.255.255.255", "unspecified"],
+    ["10.255.255.255", "private"],
+    ["169.254.255.255", "link-local"],
+    ["192.0.0.1", "reserved"],
+    ["192.0.2.1", "documentation"],
+    ["192.88.99.1", "reserved"],
+    ["198.18.0.1", "reserved"],
+    ["198.19.255.255", "reserved"],
+    ["198.51.100.1", "documentation"],
+    ["203.0.113.1", "documentation"],
     ["224.0.0.1", "multicast"],
+    ["239.255.255.255", "multicast"],
+    ["240.0.0.1", "reserved"],
     ["255.255.255.255", "reserved"],
-    ["192.0.0.192", "reserved"],
     ["::1", "loopback"],
     ["[::1]", "loopback"],
     ["::", "unspecified"],
@@ -32,6 +48,13 @@ describe("address policy", () => {
     ["2002:a9fe:a9fe::1", "metadata"],
     ["::127.0.0.1", "reserved"],
     ["fd00:ec2::254", "metadata"],
+    ["fd00:ec2::23", "metadata"],
+    ["::ffff:100.100.100.200", "metadata"],
+    ["64:ff9b:1::1", "private"],
+    ["100::1", "reserved"],
+    ["2001::1", "reserved"],
+    ["2001:0:4136:e378::1", "reserved"],
+    ["fec0::1", "link-local"],
     ["fd12:3456::1", "unique-local"],
     ["fc00::1", "unique-local"],
     ["fe80::1", "link-local"],
@@ -43,12 +66,32 @@ describe("address policy", () => {
     expect(addressKind(address)).toBe(kind);
   });
 
-  it.each(["93.184.215.14", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"])(
-    "%s is public",
-    (address) => {
-      expect(addressKind(address)).toBeUndefined();
-    },
-  );
+  it.each([
+    "93.184.215.14",
+    "8.8.8.8",
+    "1.0.0.1",
+    "9.255.255.255",
+    "11.0.0.0",
+    "126.255.255.255",
+    "128.0.0.0",
+    "168.63.129.17",
+    "169.253.255.255",
+    "169.255.0.0",
+    "172.15.255.255",
+    "172.32.0.1",
+    "100.63.255.255",
+    "100.128.0.1",
+    "192.167.255.255",
+    "192.169.0.0",
+    "198.20.0.0",
+    "223.255.255.255",
+    "2606:4700::1111",
+    "2001:4860::8888",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+  ])("%s is public", (address) => {
+    expect(addressKind(address)).toBeUndefined();
+  });
 
   it.each([
     "http://2130706433/",
