@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { checkGuestPath, checkSourcePath } from "../../host/src/capabilities/files-paths.ts";
 import { covers, matchesOrigin, parseOriginPattern } from "../../host/src/capabilities/origin-pattern.ts";
-import { addressKind } from "../../host/src/net/net-policy.ts";
+import { type AddressKind, addressKind, checkDestination, type Resolve } from "../../host/src/net/net-policy.ts";
+import { listedRegistries } from "../../host/src/oci/registry-address-policy.ts";
 
 describe("address policy", () => {
   it.each([
@@ -104,6 +105,110 @@ describe("address policy", () => {
     "http://[0:0:0:0:0:ffff:7f00:1]/",
   ])("%s is loopback once the URL is parsed", (url) => {
     expect(addressKind(new URL(url).hostname)).toBe("loopback");
+  });
+});
+
+describe("checking a destination before connecting", () => {
+  /** One address of every kind, and a public one. */
+  const ONE_OF_EACH: Array<[string, AddressKind | "public"]> = [
+    ["127.0.0.1", "loopback"],
+    ["10.0.0.1", "private"],
+    ["172.16.0.1", "private"],
+    ["192.168.0.1", "private"],
+    ["169.254.1.1", "link-local"],
+    ["169.254.169.254", "metadata"],
+    ["fd00:ec2::254", "metadata"],
+    ["100.64.0.1", "cgnat"],
+    ["fd12::1", "unique-local"],
+    ["fe80::1", "link-local"],
+    ["::1", "loopback"],
+    ["0.0.0.0", "unspecified"],
+    ["224.0.0.1", "multicast"],
+    ["240.0.0.1", "reserved"],
+    ["192.0.2.1", "documentation"],
+    ["8.8.8.8", "public"],
+    ["2606:4700::1111", "public"],
+  ];
+  /** A scripted resolver: name → answers; it records what it was asked. */
+  function scripted(answers: Record<string, string[]>): Resolve & { asked: string[] } {
+    const asked: string[] = [];
+    const resolve = async (name: string) => {
+      asked.push(name);
+      const found = answers[name];
+      if (!found) throw new Error(`${name} has no address`);
+      return found.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+    };
+    return Object.assign(resolve, { asked });
+  }
+  const nothingListed = listedRegistries([]);
+
+  it.each(ONE_OF_EACH)(
+    "with nothing listed, %s (%s) is refused unless public, as a literal and as what a name resolves to",
+    async (address, kind) => {
+      const resolve = scripted({ "registry.test": [address] });
+      for (const hostname of [address, "registry.test"]) {
+        const checked = await checkDestination({ hostname, port: 443 }, resolve, nothingListed);
+        expect(checked).toEqual(
+          kind === "public"
+            ? { allowed: true, address, family: address.includes(":") ? 6 : 4 }
+            : { allowed: false, address, kind },
+        );
+      }
+      // The literal is judged as it is; only the name was resolved.
+      expect(resolve.asked).toEqual(["registry.test"]);
+    },
+  );
+
+  it.each(ONE_OF_EACH)("a listed registry may reach %s (%s), unless it is metadata", async (address, kind) => {
+    const literal = address.includes(":") ? `[${address}]` : address;
+    const exempt = listedRegistries([`${literal}:5000`, "registry.test:5000"]);
+    const resolve = scripted({ "registry.test": [address] });
+    for (const hostname of [address, "registry.test"]) {
+      const checked = await checkDestination({ hostname, port: 5000 }, resolve, exempt);
+      expect(checked.allowed, `${hostname} → ${address}`).toBe(kind !== "metadata");
+      // Another port of the same host is not listed.
+      const other = await checkDestination({ hostname, port: 5001 }, resolve, exempt);
+      expect(other.allowed).toBe(kind === "public");
+    }
+  });
+
+  it("refuses a name if any of its addresses is special, and connects to the first of a clean answer", async () => {
+    const resolve = scripted({ "mixed.test": ["8.8.8.8", "10.0.0.1"], "clean.test": ["8.8.4.4", "1.1.1.1"] });
+    expect(await checkDestination({ hostname: "mixed.test", port: 443 }, resolve, nothingListed)).toEqual({
+      allowed: false,
+      address: "10.0.0.1",
+      kind: "private",
+    });
+    expect(await checkDestination({ hostname: "clean.test", port: 443 }, resolve, nothingListed)).toEqual({
+      allowed: true,
+      address: "8.8.4.4",
+      family: 4,
+    });
+    await expect(checkDestination({ hostname: "none.test", port: 443 }, resolve, nothingListed)).rejects.toThrow(
+      "none.test has no address",
+    );
+  });
+
+  it.each([
+    ["127.0.0.1", "127.0.0.1", 5000, true],
+    ["127.1:5000", "127.0.0.1", 5000, true],
+    ["2130706433:5000", "127.0.0.1", 5000, true],
+    ["127.0.0.1:5000", "127.0.0.2", 5000, false],
+    ["127.0.0.1:5000", "127.0.0.1", 443, false],
+    ["Registry.LAN", "registry.lan", 443, true],
+    ["registry.lan:443", "registry.lan", 443, true],
+    ["registry.lan", "registry.lan.evil.test", 443, false],
+    ["registry.lan", "evilregistry.lan", 443, false],
+    ["[::1]:5000", "::1", 5000, true],
+    ["[0:0:0:0:0:0:0:1]:5000", "::1", 5000, true],
+    ["[::1]:5000", "::ffff:127.0.0.1", 5000, false],
+    ["169.254.169.254", "169.254.169.254", 80, false],
+    ["[fd00:ec2::254]", "fd00:ec2::254", 80, false],
+    ["http://127.0.0.1:5000", "127.0.0.1", 5000, false],
+  ])("listing %s lets %s:%i reach a private address: %s", async (entry, hostname, port, expected) => {
+    const internal = async () => [{ address: "10.0.0.1", family: 4 }];
+    const checked = await checkDestination({ hostname, port }, internal, listedRegistries([entry]));
+    expect(checked.allowed).toBe(expected);
   });
 });
 

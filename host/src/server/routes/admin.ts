@@ -148,6 +148,8 @@ async function readFromRef(
   const resolved = await resolveForDeploy(ref, {
     config: deps.config,
     local: (digest) => deps.registry.artifact(digest),
+    onRefused: (refusal) =>
+      request.log.warn({ ...refusal, ref }, "a registry connection was refused by the address policy"),
   });
   const fromArtifact = resolved.parsed.functionManifest;
   const defaults = deploySettingsSchema.parse({});
