@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { describeIssues } from "./manifest.ts";
+import { parseRegistryHost } from "./oci/reference.ts";
 
 const MiB = 1024 * 1024;
 
@@ -66,9 +67,21 @@ export const configSchema = z
     /** Registries (host:port, comma-separated) reached over plain HTTP although not on loopback. */
     insecureRegistries: commaList(),
     /**
-     * DNS servers (ip:port, comma-separated) that outbound HTTP resolves
-     * names with, instead of the system resolver (for split-horizon DNS, and
-     * for tests that script answers).
+     * Registries (host:port, or host for any port; comma-separated) that a
+     * deploy by reference may pull from although their address is not
+     * public (private, loopback, link-local...; never cloud metadata).
+     * Redirect targets and token services are connections of their own and
+     * must be listed too when they are private.
+     */
+    privateRegistries: commaList().pipe(
+      z.array(
+        z.string().refine((entry) => parseRegistryHost(entry) !== undefined, "must be host, host:port or [ipv6]:port"),
+      ),
+    ),
+    /**
+     * DNS servers (ip:port, comma-separated) that outbound HTTP and registry
+     * pulls resolve names with, instead of the system resolver (for
+     * split-horizon DNS, and for tests that script answers).
      */
     dnsServers: commaList(),
     /**
@@ -113,6 +126,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   JOULE_OCI_MAX_LAYER_BYTES: "ociMaxLayerBytes",
   JOULE_REGISTRY_AUTH_FILE: "registryAuthFile",
   JOULE_INSECURE_REGISTRIES: "insecureRegistries",
+  JOULE_PRIVATE_REGISTRIES: "privateRegistries",
   JOULE_DNS_SERVERS: "dnsServers",
   JOULE_DEPLOY_DIRS: "deployDirs",
   JOULE_METRICS_ADDR: "metricsAddr",

@@ -56,6 +56,10 @@ export const ERROR_CATALOG = {
   JOULE_ERR_OCI_REGISTRY_DENIED: { status: 502, message: "The registry denied access to the repository" },
   JOULE_ERR_OCI_REGISTRY_RATE_LIMITED: { status: 503, message: "The registry is rate limiting requests" },
   JOULE_ERR_OCI_REGISTRY_ERROR: { status: 502, message: "The registry answered with an error" },
+  JOULE_ERR_OCI_REGISTRY_NOT_ALLOWED: {
+    status: 403,
+    message: "The host does not pull from this address; an operator may list the registry in JOULE_PRIVATE_REGISTRIES",
+  },
   JOULE_ERR_OCI_NOT_FOUND: { status: 404, message: "The artifact is not in the registry" },
   JOULE_ERR_OCI_DIGEST_MISMATCH: { status: 502, message: "Content does not match its digest" },
   JOULE_ERR_OCI_SIZE_MISMATCH: { status: 502, message: "A blob's length differs from its descriptor" },

@@ -68,8 +68,8 @@ describe.skipIf(skip !== "")("registries with credentials", () => {
   it("Basic auth: a host deploys by reference with JOULE_REGISTRY_AUTH_FILE, and says why without it", async () => {
     const ref = `oci://${basic.address}/private/hello:1`;
     await jouleJson(["push", layout, ref.slice(6), "--auth-file", authFile], { env });
-    const without = await startTestHost();
-    const withAuth = await startTestHost({ registryAuthFile: authFile });
+    const without = await startTestHost({ privateRegistries: basic.address });
+    const withAuth = await startTestHost({ registryAuthFile: authFile, privateRegistries: basic.address });
     try {
       const body = JSON.stringify({ ref });
       const headers = { "content-type": "application/json" };

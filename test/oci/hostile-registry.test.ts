@@ -135,7 +135,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  t = await startTestHost({ ociMaxLayerBytes: 1024 * 1024 });
+  // Loopback registries are listed, or the policy would refuse them first: this one, and the one that is down.
+  t = await startTestHost({ ociMaxLayerBytes: 1024 * 1024, privateRegistries: `${address},127.0.0.1:1` });
 });
 afterAll(async () => {
   await t?.close();

@@ -41,7 +41,8 @@ function deployRef(name: string, ref: string, extra: Record<string, unknown> = {
 describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registry", () => {
   beforeAll(async () => {
     registry = await startRegistry();
-    t = await startTestHost();
+    // The registry is on loopback: the host pulls from it only because it is listed.
+    t = await startTestHost({ privateRegistries: registry.address });
     work = await mkdtemp(join(tmpdir(), "joule-oci-"));
     layout = join(work, "hello-oci");
     const packaged = await jouleJson(["package", "guests/hello", "--out", layout, "--tag", "1.0"]);
@@ -174,7 +175,7 @@ describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registr
     expect(again.status).toBe(201);
     expect((await again.json()).artifact.digest).toBe(digest);
     // A host without it cannot: the layer is gone from the registry.
-    const other = await startTestHost();
+    const other = await startTestHost({ privateRegistries: registry.address });
     try {
       const refused = await other.fetch("/v1/functions/x", {
         method: "PUT",
@@ -225,7 +226,7 @@ describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registr
     expect(await layoutFiles(join(work, "reach-back"))).toEqual(await layoutFiles(reachLayout));
 
     // Narrowed to one file, the function ships one; the host keeps the artifact whole across a restart.
-    const other = await startTestHost();
+    const other = await startTestHost({ privateRegistries: registry.address });
     try {
       const narrowed = await other.fetch("/v1/functions/reach", {
         method: "PUT",

@@ -37,6 +37,20 @@ describe("host configuration", () => {
     expect(loadConfig({}).secretsKeyFile).toBeUndefined();
   });
 
+  it("reads JOULE_PRIVATE_REGISTRIES (empty by default) and names a bad entry", () => {
+    const env = { JOULE_PRIVATE_REGISTRIES: "registry.lan:5000, 10.0.0.5, [fd00::5]:443" };
+    expect(loadConfig(configFromEnv(env)).privateRegistries).toEqual([
+      "registry.lan:5000",
+      "10.0.0.5",
+      "[fd00::5]:443",
+    ]);
+    expect(loadConfig({}).privateRegistries).toEqual([]);
+    expect(() => loadConfig({ privateRegistries: "ok:5000,http://bad:5000" })).toThrow(
+      /config\.privateRegistries\.1: must be host, host:port or \[ipv6\]:port/,
+    );
+    expect(() => loadConfig({ privateRegistries: "registry.lan:0" })).toThrow(/config\.privateRegistries\.0/);
+  });
+
   it("names the exact option that is invalid", () => {
     expect(() => loadConfig({ port: "99999" })).toThrow(ConfigError);
     expect(() => loadConfig({ port: "99999" })).toThrow(/config\.port/);

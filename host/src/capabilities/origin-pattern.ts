@@ -7,12 +7,12 @@
  * - `host` is a name (`api.example.com`), a wildcard over its subdomains at
  *   any depth (`*.example.com`, which does not match `example.com` itself),
  *   or an IP address (`127.0.0.1`, `[::1]`), which is also how a grant
- *   allows a private or loopback address (see net-policy.ts);
+ *   allows a private or loopback address (see net/net-policy.ts);
  * - `port` defaults to the scheme's; `:*` allows any.
  *
  * No path, query, user info or fragment: a grant is an origin.
  */
-import { isAddressLiteral } from "./net-policy.ts";
+import { isAddressLiteral } from "../net/net-policy.ts";
 
 export interface OriginPattern {
   /** `http:` or `https:`, as URL.protocol spells it. */

@@ -4,9 +4,10 @@
  * nowhere else. Deny by default: an empty grant reaches nothing.
  *
  * Every hop is checked the same way: the URL's origin against the grant,
- * then every address its name resolves to against net-policy.ts (a name
- * that resolves into a private, loopback, link-local or metadata range is
- * refused; only a grant naming the address itself opens such an address).
+ * then every address its name resolves to against the host's one address
+ * policy, net/net-policy.ts (a name that resolves into a private, loopback,
+ * link-local or metadata range is refused; only a grant naming the address
+ * itself opens such an address).
  * The connection then goes to the address that was checked (a fixed
  * `lookup` for node:http), so a DNS answer that changes between the check
  * and the connect (rebinding) cannot reach another address. Redirects are
@@ -26,12 +27,18 @@
  * call suspends its Wasm stack while the host awaits the answer, and
  * suspended time uses no fuel.
  */
-import { lookup as dnsLookup, Resolver } from "node:dns/promises";
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
+import {
+  type CheckedDestination,
+  checkDestination,
+  type Exemption,
+  isAddressLiteral,
+  type Resolve,
+} from "../net/net-policy.ts";
+import { resolver } from "../net/resolver.ts";
 import type { Denial } from "./kv.ts";
-import { addressKind, isAddressLiteral } from "./net-policy.ts";
 import { matchesOrigin, type OriginPattern, parseOriginPattern, urlPort } from "./origin-pattern.ts";
 
 export const MAX_REQUESTS = 32;
@@ -100,7 +107,7 @@ export interface OutboundHttpGrant {
 export interface OutboundHttpState {
   patterns: OriginPattern[];
   limits: OutboundLimits;
-  resolve: (host: string) => Promise<Array<{ address: string; family: number }>>;
+  resolve: Resolve;
   requests: number;
   denials: Denial[];
 }
@@ -112,26 +119,6 @@ export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[])
     resolve: resolver(grant.dnsServers),
     requests: 0,
     denials,
-  };
-}
-
-/** Every address of a name: the system's lookup, or A and AAAA queries to the configured servers. */
-function resolver(servers: readonly string[] | undefined): OutboundHttpState["resolve"] {
-  if (!servers || servers.length === 0) return (host) => dnsLookup(host, { all: true, verbatim: true });
-  const dns = new Resolver({ timeout: 2000, tries: 2 });
-  dns.setServers([...servers]);
-  const query = (host: string, family: 4 | 6) =>
-    (family === 4 ? dns.resolve4(host) : dns.resolve6(host)).then(
-      (addresses) => addresses.map((address) => ({ address, family })),
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === "ENODATA" || error.code === "ENOTFOUND") return [];
-        throw error;
-      },
-    );
-  return async (host) => {
-    const answers = (await Promise.all([query(host, 4), query(host, 6)])).flat();
-    if (answers.length === 0) throw new Error(`${host} has no address`);
-    return answers;
   };
 }
 
@@ -183,31 +170,28 @@ async function checkedAddress(
     return deny(state, origin, "not in capabilities.outboundHttp");
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (isAddressLiteral(url.hostname)) {
-    // The grant named this address itself: that is the explicit allow, special ranges included.
-    return { address: host, family: host.includes(":") ? 6 : 4 };
-  }
-  let answers: Array<{ address: string; family: number }>;
+  let checked: CheckedDestination;
   try {
-    answers = await state.resolve(host);
+    checked = await checkDestination({ hostname: host, port: urlPort(url) }, state.resolve, namedByGrant);
   } catch {
     return new HttpError("failed", `${host} could not be resolved`);
   }
-  // Every answer must be acceptable: a name must not mix a public address with an internal one.
-  for (const answer of answers) {
-    const kind = addressKind(answer.address);
-    if (kind) {
-      return deny(
-        state,
-        origin,
-        `${host} resolves to ${answer.address}, a ${kind} address; only a grant naming the address itself may reach it`,
-      );
-    }
+  if (!checked.allowed) {
+    return deny(
+      state,
+      origin,
+      `${host} resolves to ${checked.address}, a ${checked.kind} address; only a grant naming the address itself may reach it`,
+    );
   }
-  const first = answers[0];
-  if (!first) return new HttpError("failed", `${host} has no address`);
-  return { address: first.address, family: first.family === 6 ? 6 : 4 };
+  return { address: checked.address, family: checked.family };
 }
+
+/**
+ * The origin already matched the grant, so an address literal in the URL is
+ * one the grant names: that is the explicit allow, special ranges included.
+ * A name never opens a special range.
+ */
+const namedByGrant: Exemption = (_kind, destination) => isAddressLiteral(destination.hostname);
 
 function requestHeaders(headers: Array<[string, string]>, bodyLength: number): OutgoingHttpHeaders {
   const out: Record<string, string | string[]> = {};

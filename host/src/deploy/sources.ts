@@ -13,6 +13,7 @@ import { JouleError } from "../errors.ts";
 import { type DeploySettings, deploySettingsSchema, describeIssues } from "../manifest.ts";
 import { type Artifact, shippedFiles } from "../oci/artifact.ts";
 import { resolveForDeploy } from "../oci/deploy-source.ts";
+import type { RegistryRefusal } from "../oci/registry-address-policy.ts";
 import { readUnderRoots, underRoots } from "./host-path.ts";
 
 export interface DeploySource {
@@ -123,9 +124,14 @@ export async function readReference(
   body: Record<string, unknown>,
   config: Config,
   local: (digest: string) => Promise<Artifact | undefined>,
+  onRefused?: (refusal: RegistryRefusal, ref: string) => void,
 ): Promise<DeploySource> {
   const { ref, ...given } = parseSettings(deployRefSchema, body, "the deploy request");
-  const resolved = await resolveForDeploy(ref, { config, local });
+  const resolved = await resolveForDeploy(ref, {
+    config,
+    local,
+    onRefused: onRefused && ((refusal) => onRefused(refusal, ref)),
+  });
   const fromArtifact = resolved.parsed.functionManifest;
   const defaults = deploySettingsSchema.parse({});
   const pick = <K extends Exclude<keyof DeploySettings, "narrow">>(key: K): DeploySettings[K] =>

@@ -3,12 +3,14 @@
  * `@sha256:…`) to a manifest digest once, and uses its own stored copy of
  * that digest if it has one; otherwise it pulls, verifying every blob. The
  * caller records the digest, so the function version never changes when the
- * tag moves later.
+ * tag moves later. The caller names the registry, so the host connects only
+ * where the address policy lets it (registry-address-policy.ts).
  */
 import type { Config } from "../config.ts";
 import type { Artifact, ArtifactManifest } from "./artifact.ts";
 import { credentialLookup } from "./credentials.ts";
 import { formatReference, parseReference } from "./reference.ts";
+import type { RegistryRefusal } from "./registry-address-policy.ts";
 import { pull } from "./transfer.ts";
 
 export interface ResolvedArtifact {
@@ -23,7 +25,12 @@ export interface ResolvedArtifact {
 
 export async function resolveForDeploy(
   text: string,
-  options: { config: Config; local: (digest: string) => Promise<Artifact | undefined> },
+  options: {
+    config: Config;
+    local: (digest: string) => Promise<Artifact | undefined>;
+    /** A connection the address policy refused, with what the caller is not told (for the operator's log). */
+    onRefused?: ((refusal: RegistryRefusal) => void) | undefined;
+  },
 ): Promise<ResolvedArtifact> {
   const ref = parseReference(text);
   const { config } = options;
@@ -32,6 +39,11 @@ export async function resolveForDeploy(
     insecure: config.insecureRegistries.includes(ref.registry),
     credentials: credentialLookup({ file: config.registryAuthFile }),
     local: options.local,
+    addressPolicy: {
+      privateRegistries: config.privateRegistries,
+      dnsServers: config.dnsServers,
+      onRefused: options.onRefused,
+    },
   });
   return { ref: formatReference(ref), ...result };
 }

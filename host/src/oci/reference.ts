@@ -64,3 +64,23 @@ export function isLoopback(registry: string): boolean {
   const host = registry.replace(/:[0-9]+$/, "").replace(/^\[|\]$/g, "");
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
+
+/**
+ * A registry as an operator lists it (`host`, `host:port`, `[v6]:port`):
+ * its hostname as WHATWG URL parsing spells it (so `127.1` is `127.0.0.1`),
+ * without brackets, and its port if one is given; undefined if it is not
+ * a registry host.
+ */
+export function parseRegistryHost(text: string): { hostname: string; port: number | undefined } | undefined {
+  if (!REGISTRY.test(text)) return undefined;
+  const [, host = "", port] = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text) ?? [];
+  const number = port === undefined ? undefined : Number(port);
+  if (number !== undefined && (number < 1 || number > 65535)) return undefined;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    return undefined;
+  }
+  return { hostname: hostname.replace(/^\[|\]$/g, ""), port: number };
+}

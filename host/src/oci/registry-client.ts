@@ -1,12 +1,18 @@
 /**
- * A client of the OCI distribution API for one repository, on Node's
- * built-in fetch (undici). It authenticates the way registries ask: none,
+ * A client of the OCI distribution API for one repository, on undici's
+ * fetch. It authenticates the way registries ask: none,
  * Basic, or the Bearer token flow (401 with a `WWW-Authenticate: Bearer`
  * challenge → token from the realm, with Basic credentials if any → retry).
  * Every failure is a coded error: unreachable, 401, 403, 404, 429, any other
  * status. Bodies are read with a byte bound and verified against their
  * digest before they are returned; nothing unverified leaves this file.
+ *
+ * With an address policy (the host's pulls for a deploy), every connection
+ * it opens, redirects and the token realm included, goes through
+ * registry-address-policy.ts; without one (the CLI), it connects wherever
+ * the user's reference says.
  */
+import { type Agent, fetch, Headers, type Response } from "undici";
 import { z } from "zod";
 import { JouleError } from "../errors.ts";
 import { parseChallenges } from "./challenge.ts";
@@ -14,6 +20,7 @@ import type { CredentialLookup, Credentials } from "./credentials.ts";
 import { sha256, verifyBlob } from "./digest.ts";
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./media-types.ts";
 import { isLoopback } from "./reference.ts";
+import { type RegistryAddressPolicy, registryDispatcher } from "./registry-address-policy.ts";
 
 export interface RegistryClientOptions {
   credentials?: CredentialLookup | undefined;
@@ -23,6 +30,8 @@ export interface RegistryClientOptions {
   actions?: "pull" | "pull,push";
   /** Per request, until the response headers arrive. */
   timeoutMs?: number | undefined;
+  /** Where connections may go (the host's deploy path sets it); absent: anywhere. */
+  addressPolicy?: RegistryAddressPolicy | undefined;
 }
 
 const tokenSchema = z.union([
@@ -47,6 +56,7 @@ export class RegistryClient {
   readonly #credentials: Credentials | undefined;
   readonly #scope: string;
   readonly #timeoutMs: number;
+  readonly #dispatcher: Agent | undefined;
   #authorization: string | undefined;
 
   constructor(registry: string, repository: string, options: RegistryClientOptions = {}) {
@@ -57,6 +67,20 @@ export class RegistryClient {
     this.#credentials = options.credentials?.(registry);
     this.#scope = `repository:${repository}:${options.actions ?? "pull"}`;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#dispatcher = options.addressPolicy ? registryDispatcher(options.addressPolicy) : undefined;
+  }
+
+  /**
+   * Ends the connections a policy's dispatcher keeps open; the client is not
+   * used after. Destroyed, not closed: a body a failed pull left unread must
+   * not hold the deploy until the registry's keep-alive or body timeout.
+   */
+  async close(): Promise<void> {
+    await this.#dispatcher?.destroy();
+  }
+
+  #via(): { dispatcher: Agent } | Record<string, never> {
+    return this.#dispatcher ? { dispatcher: this.#dispatcher } : {};
   }
 
   get plainHttp(): boolean {
@@ -90,10 +114,13 @@ export class RegistryClient {
           method,
           headers,
           body: init.body as Uint8Array<ArrayBuffer> | undefined,
+          // Redirect hops connect through the dispatcher too, so each one is checked by the policy.
           redirect: "follow",
           signal: controller.signal,
+          ...this.#via(),
         });
       } catch (error) {
+        rethrowRefusal(error);
         const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
         throw new JouleError(
           "JOULE_ERR_OCI_REGISTRY_UNREACHABLE",
@@ -153,8 +180,9 @@ export class RegistryClient {
     if (basic) headers.authorization = basic;
     let response: Response;
     try {
-      response = await fetch(url, { headers, signal: AbortSignal.timeout(this.#timeoutMs) });
+      response = await fetch(url, { headers, signal: AbortSignal.timeout(this.#timeoutMs), ...this.#via() });
     } catch (error) {
+      rethrowRefusal(error);
       throw new JouleError(
         "JOULE_ERR_OCI_REGISTRY_UNREACHABLE",
         `cannot reach the registry's token service ${url.origin} (${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message})`,
@@ -363,6 +391,12 @@ export class RegistryClient {
     }
     return digest;
   }
+}
+
+/** A connection the address policy refused fails the fetch with the policy's coded error as its cause: pass it on as it is. */
+function rethrowRefusal(error: unknown): void {
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause instanceof JouleError) throw cause;
 }
 
 function withDigest(location: string, digest: string): string {

@@ -11,6 +11,7 @@ import { type Artifact, type ArtifactManifest, parseArtifactManifest, parseWasmC
 import type { CredentialLookup } from "./credentials.ts";
 import { MAX_CONFIG_BYTES, MEDIA_TYPES } from "./media-types.ts";
 import { formatReference, type Reference } from "./reference.ts";
+import type { RegistryAddressPolicy } from "./registry-address-policy.ts";
 import { RegistryClient } from "./registry-client.ts";
 
 export interface TransferOptions {
@@ -61,6 +62,8 @@ export interface PullOptions extends TransferOptions {
    * the digest never pulls it again).
    */
   local?: ((digest: string) => Promise<Artifact | undefined>) | undefined;
+  /** Where the pull may connect: the host sets it for a deploy (JOULE_PRIVATE_REGISTRIES); the CLI does not. */
+  addressPolicy?: RegistryAddressPolicy | undefined;
 }
 
 export interface PullResult {
@@ -73,6 +76,14 @@ export interface PullResult {
 
 export async function pull(ref: Reference, options: PullOptions): Promise<PullResult> {
   const client = new RegistryClient(ref.registry, ref.repository, { ...options, actions: "pull" });
+  try {
+    return await pullWith(client, ref, options);
+  } finally {
+    await client.close();
+  }
+}
+
+async function pullWith(client: RegistryClient, ref: Reference, options: PullOptions): Promise<PullResult> {
   const what = formatReference(ref);
   let digest = ref.digest;
   if (!digest) {

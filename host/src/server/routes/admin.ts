@@ -34,7 +34,14 @@ async function readSource(
     // The host fetches from an address the caller chose: that needs artifacts:manage too.
     deps.auth.require(request, "artifacts:manage", "PUT /v1/functions/:name (ref)", functionParam(request));
     const registry = deps.registry;
-    return readReference(body as Record<string, unknown>, deps.config, (digest) => registry.artifact(digest));
+    return readReference(
+      body as Record<string, unknown>,
+      deps.config,
+      (digest) => registry.artifact(digest),
+      // What the caller is not told (the address a name resolved to), for the operator's log.
+      (refusal, ref) =>
+        request.log.warn({ ...refusal, ref }, "a registry connection was refused by the address policy"),
+    );
   }
   // Reading the host's disk is the operator's alone, and only where the operator said.
   if (request.principal?.id !== OPERATOR_ID || deps.config.deployDirs.length === 0) {

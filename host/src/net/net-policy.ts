@@ -1,11 +1,17 @@
 /**
- * Which network addresses a function may connect to. A public address is
- * reachable when its origin is granted; an address in a special range
- * (loopback, private, link-local, CGNAT, unique-local, multicast,
- * unspecified, reserved, cloud metadata) only when the grant names that very
- * address as the host of an origin (`http://10.0.0.5:8080`): a DNS name that
- * resolves into such a range is always refused, so neither a hostile DNS
- * answer nor a forgotten internal name can reach the host's network.
+ * Which network addresses the host connects to on someone else's say-so:
+ * the one address policy of the guests' outbound HTTP
+ * (capabilities/outbound-http.ts) and of the registries a deploy pulls
+ * from (oci/registry-address-policy.ts). A public address is reachable; an
+ * address in a special range (loopback, private, link-local, CGNAT,
+ * unique-local, multicast, unspecified, reserved, cloud metadata) only when
+ * the caller's exemption says so for that destination: outbound HTTP
+ * exempts an address the grant names itself (`http://10.0.0.5:8080`), a
+ * deploy exempts a registry the operator lists (JOULE_PRIVATE_REGISTRIES)
+ * but never a metadata address. Every address a name resolves to must pass,
+ * so a name cannot mix a public address with an internal one, and the
+ * connection then goes to the address that was checked (no second lookup,
+ * so DNS rebinding between check and connect reaches nothing new).
  *
  * Addresses are compared in canonical form (node:net's parser after WHATWG
  * URL parsing has turned `2130706433`, `0x7f000001`, `0177.0.0.1` and
@@ -69,14 +75,20 @@ function v6(cidr: string, kind: AddressKind): Range {
 
 // Most specific first: the first match names the kind.
 const V4_RANGES: Range[] = [
+  // Instance metadata and credential services: never reachable, whatever is exempted.
   v4("169.254.169.254/32", "metadata"), // AWS, GCP, Azure, OpenStack instance metadata
+  v4("169.254.170.2/32", "metadata"), // AWS ECS task credentials
+  v4("169.254.170.23/32", "metadata"), // AWS EKS Pod Identity credentials
+  v4("100.100.100.200/32", "metadata"), // Alibaba Cloud
+  v4("192.0.0.192/32", "metadata"), // Oracle Cloud
+  v4("168.63.129.16/32", "metadata"), // Azure WireServer: a public address, but the platform's own
   v4("0.0.0.0/8", "unspecified"),
   v4("10.0.0.0/8", "private"),
-  v4("100.64.0.0/10", "cgnat"), // also Alibaba's metadata, 100.100.100.200
+  v4("100.64.0.0/10", "cgnat"),
   v4("127.0.0.0/8", "loopback"),
   v4("169.254.0.0/16", "link-local"),
   v4("172.16.0.0/12", "private"),
-  v4("192.0.0.0/24", "reserved"), // IETF protocol assignments (Oracle metadata 192.0.0.192)
+  v4("192.0.0.0/24", "reserved"), // IETF protocol assignments
   v4("192.0.2.0/24", "documentation"),
   v4("192.88.99.0/24", "reserved"), // 6to4 relay anycast
   v4("192.168.0.0/16", "private"),
@@ -89,6 +101,7 @@ const V4_RANGES: Range[] = [
 
 const V6_RANGES: Range[] = [
   v6("fd00:ec2::254/128", "metadata"), // AWS metadata over IPv6
+  v6("fd00:ec2::23/128", "metadata"), // AWS EKS Pod Identity over IPv6
   v6("::/128", "unspecified"),
   v6("::1/128", "loopback"),
   v6("::/96", "reserved"), // IPv4-compatible (deprecated)
@@ -154,4 +167,43 @@ export function canonicalAddress(address: string): string {
 export function isAddressLiteral(hostname: string): boolean {
   const bare = hostname.replace(/^\[|\]$/g, "");
   return isIPv4(bare) || isIPv6(bare);
+}
+
+/** Where a connection goes, as its URL names it. */
+export interface Destination {
+  /** A name or an address, without IPv6 brackets. */
+  hostname: string;
+  port: number;
+}
+
+/** Every address of a name (system lookup or configured DNS servers: net/resolver.ts). */
+export type Resolve = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
+
+/** Whether this destination may reach an address of this special kind (public addresses need no exemption). */
+export type Exemption = (kind: AddressKind, destination: Destination) => boolean;
+
+export type CheckedDestination =
+  | { allowed: true; address: string; family: 4 | 6 }
+  | { allowed: false; address: string; kind: AddressKind };
+
+/**
+ * Judges a destination before any connection: an address literal as it is,
+ * a name by every address it resolves to now. The answer is the address to
+ * connect to (the first one; never resolve again) or the first address
+ * refused with its kind. Rejects as `resolve` does when a name has no address.
+ */
+export async function checkDestination(
+  destination: Destination,
+  resolve: Resolve,
+  exempt: Exemption,
+): Promise<CheckedDestination> {
+  const bare = destination.hostname.replace(/^\[|\]$/g, "");
+  const answers = isAddressLiteral(bare) ? [{ address: bare, family: isIPv6(bare) ? 6 : 4 }] : await resolve(bare);
+  for (const answer of answers) {
+    const kind = addressKind(answer.address);
+    if (kind !== undefined && !exempt(kind, destination)) return { allowed: false, address: answer.address, kind };
+  }
+  const first = answers[0];
+  if (!first) throw new Error(`${bare} has no address`);
+  return { allowed: true, address: first.address, family: first.family === 6 ? 6 : 4 };
 }
