@@ -109,6 +109,25 @@ describe("a key limited to some functions", () => {
   });
 });
 
+describe("a deploy", () => {
+  it("cannot lift a function's budget without energy:manage", async () => {
+    const { key } = t.host.keys.create({ name: "lifter", scopes: ["functions:manage"], functions: ["budgeted"] });
+    expect((await t.deploy("budgeted", { component: componentPath("tiny"), energyBudget: { joules: 1 } })).status).toBe(
+      201,
+    );
+    const lifted = await t.deploy("budgeted", {
+      component: componentPath("tiny"),
+      energyBudget: { joules: 1_000_000 },
+      key,
+    });
+    expect(await code(lifted)).toEqual([403, "JOULE_ERR_PERMISSION_DENIED"]);
+    expect((await (await t.fetch("/v1/energy/functions/budgeted")).json()).budget.joules).toBe(1);
+    // Without a budget in it, the same key's deploy goes through and leaves the budget alone.
+    expect((await t.deploy("budgeted", { component: componentPath("tiny"), env: { V: "2" }, key })).status).toBe(200);
+    expect((await (await t.fetch("/v1/energy/functions/budgeted")).json()).budget.joules).toBe(1);
+  });
+});
+
 describe("who pays", () => {
   it("charges anonymous calls of a public function to the principal that deployed it", async () => {
     const made = t.host.keys.create({ name: "owner", scopes: ["functions:manage"], functions: ["free-lunch"] });

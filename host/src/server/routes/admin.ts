@@ -88,6 +88,10 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const started = performance.now();
     const { name } = request.params;
     const source = await readSource(request, deps);
+    // A budget is energy:manage's to set: a deploy must not be a way to lift one.
+    if (source.config.energyBudget) {
+      deps.auth.require(request, "energy:manage", "PUT /v1/functions/:name (energyBudget)", functionParam(request));
+    }
     const { record, changed, existed } = await deployFunction(deps, name, source, principalOf(request));
     if (changed) {
       request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
