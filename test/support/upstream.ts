@@ -1,9 +1,11 @@
 /**
- * A tiny HTTP server on loopback for outbound-HTTP tests: echoes what it
- * got, redirects where told, answers slowly, big or never.
+ * A tiny HTTP server for outbound-HTTP tests: echoes what it got, redirects
+ * where told, answers slowly, big or never. On loopback by default; on
+ * another address only inside a network namespace the test made itself
+ * (test/support/netns.ts), where that address is the namespace's own.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, isIPv6 } from "node:net";
 
 export interface Upstream {
   port: number;
@@ -13,7 +15,14 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-export async function startUpstream(): Promise<Upstream> {
+export interface UpstreamOptions {
+  /** The address to listen on: loopback, or one a test's own network namespace holds. */
+  host?: string;
+  /** 0 (the default) for any free port; a given port lets two servers share it on different addresses. */
+  port?: number;
+}
+
+export async function startUpstream({ host = "127.0.0.1", port: wanted = 0 }: UpstreamOptions = {}): Promise<Upstream> {
   const seen: Upstream["seen"] = [];
   const server: Server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://upstream");
@@ -46,11 +55,14 @@ export async function startUpstream(): Promise<Upstream> {
         response.end("hello from upstream");
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(wanted, host, resolve);
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${isIPv6(host) ? `[${host}]` : host}:${port}`,
     seen,
     close: () =>
       new Promise<void>((resolve) => {
