@@ -8,7 +8,7 @@
 import { clockImports } from "./clocks.ts";
 import { type FilesGrant, filesImports, NO_FILES } from "./files.ts";
 import { filesystemImports } from "./filesystem.ts";
-import { ioImports } from "./io.ts";
+import { IoScope, ioImports } from "./io.ts";
 import { jouleHostImports } from "./joule-host.ts";
 import { type Denial, type KvGrant, kvImports } from "./kv.ts";
 import type { LogSink } from "./log-sink.ts";
@@ -75,27 +75,34 @@ export interface InstanceGrants {
 
 export interface PreparedCapabilities {
   imports: Record<string, Record<string, unknown>>;
-  /** Starts an invocation's per-invocation budgets afresh. */
-  beginInvocation(): void;
+  /** Starts an invocation: its per-invocation budgets afresh, `signal` ending its waits. */
+  beginInvocation(signal?: AbortSignal): void;
+  /** The instance's waits and pending timers (io.ts). */
+  io: IoScope;
 }
 
 /** Each capability's per-instance state, and the imports built from it. */
 export function prepareCapabilities(grants: InstanceGrants): PreparedCapabilities {
   const { env, sink, kv, denials } = grants;
   const http = prepareOutboundHttp(grants.outboundHttp ?? { origins: [] }, denials);
+  const io = new IoScope();
   return {
     imports: {
       ...ioImports(),
-      ...clockImports(),
+      ...clockImports(io),
       ...randomImports(),
       ...stdioImports(sink),
       ...filesystemImports(),
       ...jouleHostImports(sink, env),
       ...kvImports(kv, denials),
-      ...outboundHttpImports(http),
+      ...outboundHttpImports(http, io),
       ...filesImports(grants.files ?? NO_FILES, denials),
     },
-    beginInvocation: () => resetOutboundHttp(http),
+    beginInvocation(signal) {
+      resetOutboundHttp(http);
+      io.begin(signal);
+    },
+    io,
   };
 }
 

@@ -1,54 +1,155 @@
 /**
- * wasi:io (error, poll, streams) as the host implements it. Streams here are
- * in-memory: an output stream hands each write to a sink, an input stream is
- * always closed. A pollable is either ready now or at a monotonic deadline;
- * waiting blocks the worker thread (Atomics.wait), which is bounded by the
- * invocation's wall-clock limit.
+ * wasi:io (error, poll, streams) as the host implements it. Waiting never
+ * blocks the worker thread: `poll` and `pollable.block` are suspending
+ * imports (JSPI, listed in runtime/transpile-worker.ts), so a guest that
+ * waits for a timer (or, later, a response) suspends its own Wasm stack
+ * and the worker goes on running other invocations meanwhile. They answer
+ * at once, without suspending, when something is ready already.
+ *
+ * Every instance has one IoScope: the invocation it is serving (whose abort
+ * signal ends any wait: a deadline or a client that went away cancels only
+ * that invocation) and the timers it has pending. A timer still pending
+ * when an invocation ends belongs to it (a setInterval left behind): the
+ * instance is then not reused, so nothing of one invocation runs, or is
+ * billed, in the next.
  */
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/** Blocks the calling thread for `ns` nanoseconds. */
-function sleepNs(ns: bigint): void {
-  if (ns <= 0n) return;
-  Atomics.wait(sleeper, 0, 0, Number(ns) / 1e6);
+/** Why a wait ended early: thrown into the guest's suspended stack, which unwinds. */
+export class InvocationCancelled extends Error {
+  override name = "InvocationCancelled";
 }
 
+export class IoScope {
+  /** Timers the guest subscribed to and has not dropped yet. */
+  readonly timers = new Set<Pollable>();
+  #signal: AbortSignal | undefined;
+  /** Set once an invocation was cancelled: the instance is not used again, and every wait fails at once. */
+  #dead = false;
+
+  /** An invocation starts on this instance; `signal` ends its waits. */
+  begin(signal: AbortSignal | undefined): void {
+    this.#signal = signal;
+  }
+
+  /** The current invocation's signal: what the host does for it (a request upstream) stops with it. */
+  get signal(): AbortSignal | undefined {
+    return this.#signal;
+  }
+
+  get dead(): boolean {
+    return this.#dead || this.#signal?.aborted === true;
+  }
+
+  /** Whether the instance holds nothing of the invocation that just ended. */
+  get settled(): boolean {
+    return !this.dead && this.timers.size === 0;
+  }
+
+  /** `promise`, or a rejection as soon as the invocation is cancelled. */
+  guard<T>(promise: Promise<T>): Promise<T> {
+    const signal = this.#signal;
+    if (this.dead) return Promise.reject(this.#cancelled());
+    if (!signal) return promise;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        this.#dead = true;
+        reject(this.#cancelled());
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #cancelled(): InvocationCancelled {
+    this.#dead = true;
+    const reason = this.#signal?.reason;
+    return new InvocationCancelled(reason instanceof Error ? reason.message : "the invocation was cancelled");
+  }
+}
+
+/**
+ * Something the guest may wait for. The base is always ready; a timer is
+ * ready at its monotonic deadline (ns). Subclasses wrap other events.
+ */
 export class Pollable {
-  /** Monotonic deadline in ns; undefined means always ready. */
-  readonly #deadline: bigint | undefined;
-
-  constructor(deadline?: bigint) {
-    this.#deadline = deadline;
-  }
-
-  get deadline(): bigint | undefined {
-    return this.#deadline;
-  }
-
   ready(): boolean {
-    return this.#deadline === undefined || process.hrtime.bigint() >= this.#deadline;
+    return true;
   }
 
-  block(): void {
-    if (this.#deadline !== undefined) sleepNs(this.#deadline - process.hrtime.bigint());
+  /** Settles once ready (a timer: at its deadline). */
+  whenReady(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Suspends the guest until ready; returns at once when it is. */
+  block(): void | Promise<void> {
+    if (this.ready()) return;
+    return this.scope().guard(this.whenReady());
+  }
+
+  /** The scope of the instance that made it; the always-ready pollable waits for nothing. */
+  scope(): IoScope {
+    return IDLE_SCOPE;
   }
 }
 
-/** wasi:io/poll#poll: waits until at least one pollable is ready, returns the indexes of the ready ones. */
-export function poll(pollables: Pollable[]): Uint32Array {
+const IDLE_SCOPE = new IoScope();
+
+export class TimerPollable extends Pollable {
+  readonly #deadline: bigint;
+  readonly #scope: IoScope;
+
+  constructor(scope: IoScope, deadlineNs: bigint) {
+    super();
+    this.#deadline = deadlineNs;
+    this.#scope = scope;
+    scope.timers.add(this);
+  }
+
+  override ready(): boolean {
+    return process.hrtime.bigint() >= this.#deadline;
+  }
+
+  override whenReady(): Promise<void> {
+    const ms = Number(this.#deadline - process.hrtime.bigint()) / 1e6;
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(ms))));
+  }
+
+  override scope(): IoScope {
+    return this.#scope;
+  }
+
+  /** The guest dropped it (jco calls this when the handle goes). */
+  [Symbol.dispose](): void {
+    this.#scope.timers.delete(this);
+  }
+}
+
+/** wasi:io/poll#poll: the indexes of the ready pollables, suspending until at least one is. */
+export function poll(pollables: Pollable[]): Uint32Array | Promise<Uint32Array> {
   // WASI: polling nothing would wait forever; the call traps instead.
   if (pollables.length === 0) throw new RangeError("wasi:io/poll#poll called with an empty list");
-  for (;;) {
-    const ready: number[] = [];
-    let earliest: bigint | undefined;
-    pollables.forEach((p, index) => {
-      if (p.ready()) ready.push(index);
-      else if (p.deadline !== undefined && (earliest === undefined || p.deadline < earliest)) earliest = p.deadline;
-    });
-    if (ready.length > 0 || earliest === undefined) return new Uint32Array(ready);
-    sleepNs(earliest - process.hrtime.bigint());
-  }
+  const ready = readyIndexes(pollables);
+  if (ready.length > 0) return ready;
+  const scope = pollables.find((p) => p.scope() !== IDLE_SCOPE)?.scope() ?? IDLE_SCOPE;
+  return scope.guard(Promise.race(pollables.map((p) => p.whenReady()))).then(() => readyIndexes(pollables));
+}
+
+function readyIndexes(pollables: Pollable[]): Uint32Array {
+  const ready: number[] = [];
+  pollables.forEach((p, index) => {
+    if (p.ready()) ready.push(index);
+  });
+  return new Uint32Array(ready);
 }
 
 export class IoError {

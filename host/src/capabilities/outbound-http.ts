@@ -38,6 +38,7 @@ import {
   type Resolve,
 } from "../net/net-policy.ts";
 import { resolver } from "../net/resolver.ts";
+import type { IoScope } from "./io.ts";
 import type { Denial } from "./kv.ts";
 import { matchesOrigin, type OriginPattern, parseOriginPattern, urlPort } from "./origin-pattern.ts";
 
@@ -266,7 +267,11 @@ function exchange(
   });
 }
 
-async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<IncomingResponse> {
+async function send(
+  state: OutboundHttpState,
+  req: OutgoingRequest,
+  invocation: AbortSignal | undefined,
+): Promise<IncomingResponse> {
   const { limits } = state;
   if (req.body.byteLength > limits.requestBytes) {
     throw new HttpError("too-large", `request bodies are at most ${limits.requestBytes} bytes`);
@@ -280,7 +285,9 @@ async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<Inc
   let method = req.method.toUpperCase();
   let body = req.body;
   let headers = req.headers;
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const deadline = AbortSignal.timeout(limits.timeoutMs);
+  // The invocation ending (its deadline, its client gone) closes the connection too.
+  const signal = invocation ? AbortSignal.any([deadline, invocation]) : deadline;
   for (let hop = 0; ; hop++) {
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw deny(state, url.protocol, "only http and https requests can be granted");
@@ -307,7 +314,8 @@ async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<Inc
       );
     } catch (error) {
       if (error instanceof HttpError) throw error;
-      if (signal.aborted) throw new HttpError("timeout", `no answer within ${limits.timeoutMs} ms`);
+      if (deadline.aborted) throw new HttpError("timeout", `no answer within ${limits.timeoutMs} ms`);
+      if (signal.aborted) throw new HttpError("failed", "the invocation was cancelled");
       throw new HttpError(
         "failed",
         `${url.origin} could not be reached (${(error as NodeJS.ErrnoException).code ?? "error"})`,
@@ -334,10 +342,11 @@ async function send(state: OutboundHttpState, req: OutgoingRequest): Promise<Inc
   }
 }
 
-export function outboundHttpImports(state: OutboundHttpState) {
+export function outboundHttpImports(state: OutboundHttpState, io: IoScope) {
   return {
     "joule:function/outbound-http": {
-      send: (req: OutgoingRequest): Promise<IncomingResponse> => send(state, req),
+      // A suspending import (JSPI): the guest waits, the worker does not.
+      send: (req: OutgoingRequest): Promise<IncomingResponse> => io.guard(send(state, req, io.signal)),
     },
   };
 }

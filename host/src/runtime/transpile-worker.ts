@@ -7,14 +7,36 @@ import { transpile } from "@bytecodealliance/jco";
 import type { WireError } from "../errors.ts";
 import { FuelError } from "../fuel/fuel-error.ts";
 import { instrument, type MeterExports } from "../fuel/instrument.ts";
+import { componentWorld } from "../oci/component-wit.ts";
 import type { DerivedFiles } from "../store/function-store.ts";
 import { coalesce, encodeImage } from "./memory-image.ts";
 import { sanitize } from "./response.ts";
 
 export const GLUE_NAME = "component";
-const ASYNC_IMPORT = "joule:function/outbound-http@0.1.0#send";
-/** Exports that may suspend on an async import: a request, and init (which may fetch config). */
+
+/**
+ * Imports that may wait, by interface (unversioned) and function, as jco
+ * names them: each becomes a suspending import (JSPI), so the guest's Wasm
+ * stack suspends while the host waits and the worker runs other
+ * invocations meanwhile (capabilities/io.ts). They answer at once when
+ * nothing needs waiting for.
+ */
+const SUSPENDING: Record<string, string[]> = {
+  "joule:function/outbound-http": ["send"],
+  "wasi:io/poll": ["poll", "[method]pollable.block"],
+};
+
+/** Exports that may suspend on such an import: a request, and init (which may fetch config or wait). */
 const ASYNC_EXPORTS = ["joule:function/handler@0.1.0#handle", "joule:function/lifecycle@0.1.0#init"];
+
+/** The suspending imports of a component, with the versions it imports them at. */
+export function suspendingImports(imports: readonly string[]): string[] {
+  return imports.flatMap((specifier) => {
+    const at = specifier.lastIndexOf("@");
+    const iface = at > 0 ? specifier.slice(0, at) : specifier;
+    return (SUSPENDING[iface] ?? []).map((fn) => `${specifier}#${fn}`);
+  });
+}
 
 /**
  * jco's glue logs through `_debugLog`, which reads `process.env.JCO_DEBUG` on
@@ -54,14 +76,15 @@ export default async function transpileComponent(bytes: Uint8Array): Promise<Tra
 }
 
 async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
+  const world = await componentWorld(bytes);
   const { files, imports, exports } = await transpile(bytes, {
     name: GLUE_NAME,
     instantiation: { tag: "sync" },
-    // JSPI: the handler and init exports return promises and outbound HTTP is an async host call that
-    // suspends the guest's Wasm stack (no helper thread, no blocked worker). Measured on a JS
-    // guest: the same warm-call median as without it (docs/capabilities.md, "outboundHttp").
+    // JSPI: the handler and init exports return promises, and waiting (timers, outbound HTTP) is a
+    // host call that suspends the guest's Wasm stack (no helper thread, no blocked worker).
+    // Measured on a JS guest: the same warm-call median as without it.
     asyncMode: "jspi",
-    asyncImports: [ASYNC_IMPORT],
+    asyncImports: suspendingImports(world.imports),
     asyncExports: ASYNC_EXPORTS,
     noTypescript: true,
     nodejsCompat: false,

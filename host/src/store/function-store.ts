@@ -116,12 +116,12 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
  * (a jco upgrade, a glue rewrite): cache entries of another version are
  * derived again instead of being used.
  */
-export const DERIVATION_VERSION = 10;
+export const DERIVATION_VERSION = 11;
 
 /**
  * The version of the metered core modules a snapshot is taken with. It
  * moves with DERIVATION_VERSION only when those modules change: a change
- * of the glue alone (10: init runs under JSPI) keeps stored snapshots.
+ * of the glue alone (10: init runs under JSPI; 11: waiting suspends the guest) keeps stored snapshots.
  */
 export const SNAPSHOT_DERIVATION = 9;
 
