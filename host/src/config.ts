@@ -29,6 +29,12 @@ export const configSchema = z
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     dataDir: z.string().min(1).default(".joule"),
     workers: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
+    /**
+     * Invocations one worker runs at once, each on its own instance (about
+     * 4 MiB of memory each for a JS function): while some wait on I/O the
+     * others run. Past it on every worker, invocations queue.
+     */
+    workerConcurrency: z.coerce.number().int().min(1).max(4096).default(256),
     maxBodyBytes: z.coerce
       .number()
       .int()
@@ -115,6 +121,7 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   PORT: "port",
   JOULE_DATA_DIR: "dataDir",
   JOULE_WORKERS: "workers",
+  JOULE_WORKER_CONCURRENCY: "workerConcurrency",
   JOULE_MAX_BODY_BYTES: "maxBodyBytes",
   JOULE_MAX_UPLOAD_BYTES: "maxUploadBytes",
   JOULE_DEFAULT_TIMEOUT_MS: "defaultTimeoutMs",

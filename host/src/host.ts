@@ -9,9 +9,10 @@ import { SecretStore } from "./capabilities/secrets.ts";
 import type { Config } from "./config.ts";
 import { EnergyLedger } from "./energy/ledger.ts";
 import { loadEnergyModel } from "./energy/model.ts";
+import { Invoker } from "./invoke/invoker.ts";
 import { prewarm } from "./pool/prewarm.ts";
-import { Scheduler } from "./pool/scheduler.ts";
 import { snapshotInPool } from "./pool/snapshot-task.ts";
+import { WorkerPool } from "./pool/worker-pool.ts";
 import { FunctionRegistry } from "./runtime/registry.ts";
 import { buildApp } from "./server/app.ts";
 import { Authenticator } from "./server/auth.ts";
@@ -83,17 +84,19 @@ async function startLocked(
   const auth = new Authenticator({ keys, audit, adminToken: config.adminToken });
   // The first start makes a key with every scope; it is handed back once and never stored or logged.
   const bootstrapKey = keys.count() === 0 ? keys.create({ name: "bootstrap", scopes: [...SCOPES] }).key : undefined;
-  const scheduler = new Scheduler({ workers: config.workers });
-  const metrics = new HostMetrics(scheduler, ledger);
+  const pool = new WorkerPool({ workers: config.workers, concurrency: config.workerConcurrency });
+  const metrics = new HostMetrics(pool, ledger);
+  const invoker = new Invoker({ config, pool, ledger, model, audit, metrics });
   let ready = false;
   const warmUp = async (name: string) => {
     const live = registry.get(name);
-    if (live) await prewarm(scheduler, live, config);
+    if (live) await prewarm(pool, live, config);
   };
   const app = buildApp({
     config,
     registry,
-    scheduler,
+    pool,
+    invoker,
     metrics,
     ledger,
     model,
@@ -113,9 +116,9 @@ async function startLocked(
       : "secrets key read",
   );
 
-  registry.onRetired((image) => scheduler.retire(image));
+  registry.onRetired((image) => pool.retire(image));
   registry.useSnapshotter((live) =>
-    snapshotInPool(scheduler, live, config, {
+    snapshotInPool(pool, live, config, {
       log(line, { record }) {
         const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
         app.log[level](
@@ -164,7 +167,7 @@ async function startLocked(
         // No invocation settles once the server has closed: commit their charges first.
         () => ledger.close(),
         () => metrics.close(),
-        () => scheduler.close(),
+        () => pool.close(),
         () => registry.close(),
         () => authDb.close(),
         () => secrets.close(),

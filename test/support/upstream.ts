@@ -12,6 +12,10 @@ export interface Upstream {
   origin: string;
   /** Requests received, in order. */
   seen: Array<{ method: string; url: string; headers: IncomingMessage["headers"] }>;
+  /** `/wait` requests being answered right now, and the most there ever were at once. */
+  waiting: { now: number; most: number };
+  /** `/wait` requests whose client closed the connection before the answer. */
+  abandoned: number;
   close(): Promise<void>;
 }
 
@@ -24,6 +28,8 @@ export interface UpstreamOptions {
 
 export async function startUpstream({ host = "127.0.0.1", port: wanted = 0 }: UpstreamOptions = {}): Promise<Upstream> {
   const seen: Upstream["seen"] = [];
+  const waiting = { now: 0, most: 0 };
+  let abandoned = 0;
   const server: Server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://upstream");
     seen.push({ method: request.method ?? "", url: url.pathname + url.search, headers: request.headers });
@@ -31,6 +37,20 @@ export async function startUpstream({ host = "127.0.0.1", port: wanted = 0 }: Up
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString();
     switch (url.pathname) {
+      case "/wait": {
+        // Answers after `ms`, counting how many wait at once (the caller's concurrency).
+        waiting.now++;
+        waiting.most = Math.max(waiting.most, waiting.now);
+        const timer = setTimeout(() => response.end("waited"), Number(url.searchParams.get("ms") ?? "1000"));
+        response.on("close", () => {
+          waiting.now--;
+          if (!response.writableFinished) {
+            abandoned++;
+            clearTimeout(timer);
+          }
+        });
+        return;
+      }
       case "/echo":
         response.setHeader("content-type", "application/json");
         response.setHeader("set-cookie", "session=upstream-secret");
@@ -64,6 +84,10 @@ export async function startUpstream({ host = "127.0.0.1", port: wanted = 0 }: Up
     port,
     origin: `http://${isIPv6(host) ? `[${host}]` : host}:${port}`,
     seen,
+    waiting,
+    get abandoned() {
+      return abandoned;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { IMAGES_PER_WORKER, KeptImages, SentImages, UNKEPT } from "../../host/src/pool/image-refs.ts";
+import { SentImages } from "../../host/src/pool/sent-images.ts";
 import type { FunctionImage } from "../../host/src/runtime/types.ts";
+import { IMAGES_PER_WORKER, KeptImages, UNKEPT } from "../../host/src/worker/kept-images.ts";
 
 const image = (name: string) => ({ name }) as unknown as FunctionImage;
-const workers = new Set([1, 2, 3, 7]);
-const sentImages = () => new SentImages(() => workers);
+const sentImages = () => new SentImages();
 
 // The worker's side, fresh for each test.
 let kept: KeptImages;
@@ -52,7 +52,7 @@ describe("function images by reference", () => {
     const id = sent.idOf(a);
     sent.holds(3, id);
     kept.imageFor(id, a);
-    expect(sent.retire(a)).toBe(id);
+    expect(sent.retire(a)).toEqual({ id, workers: [3] });
     kept.forget(id);
     expect(kept.imageFor(id, undefined)).toBeUndefined();
     expect(sent.holds(3, id)).toBe(false);
@@ -62,21 +62,14 @@ describe("function images by reference", () => {
     expect(kept.imageFor(UNKEPT, a)).toBe(a);
     expect(kept.imageFor(UNKEPT, undefined)).toBeUndefined();
     expect(sent.retire(image("never sent"))).toBeUndefined();
-    // A task that carries the retired id, posted before the retirement and arriving after it.
-    expect(kept.imageFor(id, a)).toBe(a);
-    expect(kept.imageFor(id, undefined)).toBeUndefined();
   });
 
-  it("forgets what workers that exited held", () => {
-    const live = new Set([1]);
-    const sent = new SentImages(() => live);
+  it("forgets what a replaced worker held", () => {
+    const sent = sentImages();
     const id = sent.idOf(image("a"));
     sent.holds(1, id);
     expect(sent.holds(1, id)).toBe(true);
-    live.delete(1);
-    live.add(9);
-    sent.holds(9, id); // a new worker: the exited one's record goes
-    live.add(1); // were thread id 1 ever reused, it would hold nothing
+    sent.reset(1);
     expect(sent.holds(1, id)).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ import { budgetInput, type EnergyLedger } from "../energy/ledger.ts";
 import { JouleError } from "../errors.ts";
 import { functionSettings } from "../manifest.ts";
 import { prewarm } from "../pool/prewarm.ts";
-import type { Scheduler } from "../pool/scheduler.ts";
+import type { WorkerPool } from "../pool/worker-pool.ts";
 import type { FunctionRegistry } from "../runtime/registry.ts";
 import type { HostMetrics } from "../server/metrics.ts";
 import type { FunctionRecord } from "../store/function-store.ts";
@@ -23,7 +23,7 @@ export interface DeployDeps {
   registry: FunctionRegistry;
   metrics: HostMetrics;
   ledger: EnergyLedger;
-  scheduler: Scheduler;
+  pool: WorkerPool;
 }
 
 export async function deployFunction(
@@ -32,7 +32,7 @@ export async function deployFunction(
   source: DeploySource,
   by: Pick<Principal, "id" | "functions">,
 ): Promise<{ record: FunctionRecord; changed: boolean; existed: boolean }> {
-  const { config, registry, metrics, ledger, scheduler } = deps;
+  const { config, registry, metrics, ledger, pool } = deps;
   const { component, config: settingsIn, files, artifact } = source;
   const maxBody = settingsIn.limits.maxBodyBytes;
   if (maxBody !== undefined && maxBody > config.maxBodyBytes) {
@@ -64,8 +64,8 @@ export async function deployFunction(
     const live = registry.get(name);
     if (live) {
       // The new version's images are read by the workers now, not by its first request.
-      scheduler.preload(live.image);
-      await prewarm(scheduler, live, config);
+      pool.preload(live.image);
+      await prewarm(pool, live, config);
     }
   }
   return { record, changed, existed };

@@ -11,7 +11,7 @@ import { JouleError } from "../errors.ts";
 import type { LiveFunction } from "../runtime/registry.ts";
 import type { CapturedSnapshot } from "../runtime/snapshot.ts";
 import { NO_REQUEST, taskBase } from "../runtime/task.ts";
-import type { Scheduler } from "./scheduler.ts";
+import type { WorkerPool } from "./worker-pool.ts";
 
 /** Where what init logged at deploy goes (the host's log), and what it was refused (the audit log). */
 export interface InitReport {
@@ -20,19 +20,16 @@ export interface InitReport {
 }
 
 export async function snapshotInPool(
-  scheduler: Scheduler,
+  pool: WorkerPool,
   live: LiveFunction,
   config: Config,
   report: InitReport,
 ): Promise<CapturedSnapshot | undefined> {
-  const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
   const task = { ...taskBase(live, config), request: NO_REQUEST, requestId: `snapshot-${live.record.version}` };
   let failure: { code: string; message: string };
   try {
     // The image init runs from is used for this task only: instances start from the snapshot's.
-    const result = await scheduler
-      .invoke({ ...task, snapshot: true }, timeoutMs)
-      .finally(() => scheduler.retire(task.image));
+    const result = await pool.invoke({ ...task, snapshot: true }).finally(() => pool.retire(task.image));
     for (const line of result.logs) report.log(line, live);
     for (const denial of result.denials) report.denied(denial, live, task.requestId);
     if (result.ok) return result.snapshot;

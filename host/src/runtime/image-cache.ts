@@ -4,7 +4,7 @@
  * the slow part of a cold start when it is not here yet (a snapshot's chunks
  * are decompressed and its digest checked: about 10 ms for a JS function's
  * 3 MB), so at deploy the main thread names the new version's images on
- * PRELOAD_CHANNEL and each worker reads them while idle, before the first
+ * each worker's port (worker/protocol.ts) and each worker reads them while idle, before the first
  * request needs them. Images of engine functions are also paged then
  * (pagedImage), so that binding one to a spare writes only the pages that
  * differ from what the spare holds (engine.ts).
@@ -12,21 +12,6 @@
 import type { MemoryImage } from "../fuel/instrument.ts";
 import { readChunkedSync } from "../store/chunk-store.ts";
 import { decodeImage, type PagedImage, pagingSteps } from "./memory-image.ts";
-
-export const PRELOAD_CHANNEL = "joule:preload";
-
-/**
- * What the main thread posts on PRELOAD_CHANNEL: images to read, or, before
- * the pool is destroyed, to stop reading; each worker answers `stopped`.
- * A worker terminated while it decompresses can abort the whole process
- * (Node 24.21: "close before init" in node_zlib.cc), so the pool waits.
- */
-export type PreloadMessage =
-  | { paths: string[]; paged: boolean }
-  | { stop: true }
-  | { stopped: number }
-  /** An image no task will name again (pool/image-refs.ts). */
-  | { retire: number };
 
 /** Images a worker keeps, by count and by bytes (a snapshot can be as large as limits.memoryMb). */
 const MAX_CACHED_IMAGES = 32;
@@ -111,7 +96,7 @@ let draining = false;
 /**
  * A task runs: no preload starts until it ends, even while it waits (an
  * outbound fetch under JSPI). A deadline that terminates the worker must
- * not find it decompressing (see PreloadMessage).
+ * not find it decompressing (stopPreloads).
  */
 export function holdPreloads(): void {
   busy = true;
@@ -145,20 +130,13 @@ function drain(): void {
   });
 }
 
-/** In a worker: reads the images the main thread names while no task runs. */
-export function listenForPreloads(threadId: number, retire: (image: number) => void): void {
-  const channel = new BroadcastChannel(PRELOAD_CHANNEL);
-  (channel as unknown as { unref?: () => void }).unref?.();
-  channel.onmessage = (event) => {
-    const message = (event as MessageEvent<PreloadMessage>).data;
-    if ("retire" in message) return retire(message.retire);
-    if ("stop" in message) {
-      stopped = true;
-      channel.postMessage({ stopped: threadId } satisfies PreloadMessage);
-      return;
-    }
-    if (!("paths" in message)) return;
-    queued.push(...message.paths.map((path) => ({ path, paged: message.paged })));
-    drain();
-  };
+/** In a worker: the main thread names images to read (and page) while no task runs. */
+export function queuePreload(paths: readonly string[], paged: boolean): void {
+  queued.push(...paths.map((path) => ({ path, paged })));
+  drain();
+}
+
+/** The pool is closing: no image is read from now on (a worker terminated mid-decompression aborts the process). */
+export function stopPreloads(): void {
+  stopped = true;
 }

@@ -7,6 +7,7 @@
  */
 
 import { type buildImports, prepareCapabilities } from "../capabilities/index.ts";
+import type { IoScope } from "../capabilities/io.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
@@ -196,8 +197,10 @@ export class FunctionInstance {
   readonly #denials: Denial[];
 
   readonly #memoryLimitBytes: number;
-  /** Resets the capabilities' per-invocation budgets (outbound requests). */
-  #beginInvocation: () => void = () => {};
+  /** Resets the capabilities' per-invocation budgets (outbound requests) and scopes its waits. */
+  #beginInvocation: (signal?: AbortSignal) => void = () => {};
+  /** The instance's waits and pending timers (capabilities/io.ts). */
+  #io: IoScope | undefined;
 
   private constructor(
     image: FunctionImage,
@@ -339,7 +342,16 @@ export class FunctionInstance {
     made.#imports = imports;
     made.prepared = prepared;
     made.#beginInvocation = capabilities.beginInvocation;
+    made.#io = capabilities.io;
     return made;
+  }
+
+  /**
+   * Whether the last invocation left nothing behind (no timer pending, not
+   * cancelled): only then may the instance serve another (capabilities/io.ts).
+   */
+  get settled(): boolean {
+    return this.#io?.settled ?? true;
   }
 
   /** The denials since the last call, and a fresh start. */
@@ -360,8 +372,8 @@ export class FunctionInstance {
    * it ran out; a run that ran out fails with JOULE_ERR_LIMIT_FUEL even when
    * its last segments overdrew the budget without reaching a check.
    */
-  handle(request: GuestRequest, requestId: string, fuelLimit: number): Promise<GuestResponse> {
-    this.#beginInvocation();
+  handle(request: GuestRequest, requestId: string, fuelLimit: number, signal?: AbortSignal): Promise<GuestResponse> {
+    this.#beginInvocation(signal);
     // A promise under JSPI: the guest's stack suspends while an async import (outbound HTTP) runs.
     return this.#metered(fuelLimit, () => this.#handler.handle(request, { requestId, functionName: this.#name }));
   }
@@ -440,6 +452,15 @@ export class FunctionInstance {
   /** The core instances, in the order they were made: what a snapshot reads. */
   get cores(): readonly CoreInstance[] {
     return this.#parts.cores;
+  }
+
+  /**
+   * What the call under way has used so far (plus instantiation on a first
+   * call): for an invocation cancelled while it waits, whose call never
+   * returns (its suspended stack is abandoned with the instance).
+   */
+  fuelSoFar(fuelLimit: number): number {
+    return account(this.#parts.fuel, BigInt(fuelLimit), fuelLimit).used + this.#pendingFuel;
   }
 
   async #metered<T>(fuelLimit: number, call: () => T | Promise<T>): Promise<T> {

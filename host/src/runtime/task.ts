@@ -3,7 +3,7 @@ import type { Config } from "../config.ts";
 import type { LiveFunction } from "./registry.ts";
 import type { InvokeTask } from "./types.ts";
 
-export type TaskBase = Omit<InvokeTask, "startedAt" | "request" | "requestId">;
+export type TaskBase = Omit<InvokeTask, "request" | "requestId">;
 
 export function taskBase(live: LiveFunction, config: Config): TaskBase {
   const { limits, scaling, isolation } = live.record;
@@ -14,8 +14,9 @@ export function taskBase(live: LiveFunction, config: Config): TaskBase {
     maxResponseBytes: config.maxBodyBytes,
     maxLogBytes: config.maxLogBytesPerInvocation,
     isolation,
+    timeoutMs: limits.timeoutMs ?? config.defaultTimeoutMs,
     idleTimeoutMs: scaling.idleTimeoutMs,
-    keepWarm: scaling.minInstances > 0,
+    keepWarm: scaling.minInstances,
   };
 }
 

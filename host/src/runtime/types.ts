@@ -70,8 +70,8 @@ export interface InvokeTask {
   imageId?: number;
   request: GuestRequest;
   requestId: string;
-  /** The worker writes Date.now() here when it starts the task: the wall-clock limit runs from then. */
-  startedAt: BigInt64Array;
+  /** Wall-clock limit, from when the worker starts the invocation (a cold start's images read). */
+  timeoutMs: number;
   /** Fuel this invocation may use. */
   fuelLimit: number;
   /** Linear memory an instance may grow to, in 64 KiB pages. */
@@ -80,9 +80,10 @@ export interface InvokeTask {
   maxLogBytes: number;
   /** "per-request": the instance is never reused. */
   isolation: Isolation;
-  /** Drop the warm instance after this long unused, unless `keepWarm`. */
+  /** Drop idle instances after this long unused, all but `keepWarm` of them. */
   idleTimeoutMs: number;
-  keepWarm: boolean;
+  /** Idle instances a worker keeps whatever the idle timeout (scaling.minInstances). */
+  keepWarm: number;
   /** Only make (or keep) a warm instance; `request` is not run. */
   warmOnly?: boolean;
   /** Deploy: run init() in a new instance and capture it (runtime/snapshot.ts); `request` is not run. */

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
 import type { KeyStore } from "../auth/keys.ts";
+import type { EnergyModel } from "../energy/model.ts";
 import { JouleError } from "../errors.ts";
 import { checkFunctionName } from "../manifest.ts";
 import type { Access } from "./access.ts";
@@ -28,6 +29,7 @@ declare module "fastify" {
 }
 
 export interface AppDeps extends InvokeDeps, AdminDeps {
+  model: EnergyModel;
   audit: AuditLog;
   keys: KeyStore;
   notReady: () => string | undefined;

@@ -5,8 +5,8 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EnergyLedger } from "../energy/ledger.ts";
-import type { Scheduler } from "../pool/scheduler.ts";
-import { INSTANCES_CHANNEL, type InstanceCount, type InvokeStats } from "../runtime/types.ts";
+import type { WorkerPool } from "../pool/worker-pool.ts";
+import type { InvokeStats } from "../runtime/types.ts";
 
 /** A series' function label (names are [a-z0-9-], so never escaped). */
 const FUNCTION_LABEL = /[{,]function="([^"]*)"/;
@@ -19,22 +19,9 @@ export class HostMetrics {
   readonly #memory: Histogram<"function">;
   readonly #coldStarts: Counter<"function" | "instance">;
   readonly #fuel: Counter<"function">;
-  /** Live instances per function and worker thread, as the workers report them; summed at scrape time. */
-  readonly #instances = new Map<string, Map<number, number>>();
-  readonly #counts = new BroadcastChannel(INSTANCES_CHANNEL);
 
-  constructor(scheduler: Scheduler, ledger: EnergyLedger) {
+  constructor(pool: WorkerPool, ledger: EnergyLedger) {
     const registers = [this.registry];
-    (this.#counts as unknown as { unref?: () => void }).unref?.();
-    this.#counts.onmessage = (event) => {
-      const { threadId, fn, count } = (event as MessageEvent<InstanceCount>).data;
-      let perThread = this.#instances.get(fn);
-      if (!perThread) {
-        perThread = new Map();
-        this.#instances.set(fn, perThread);
-      }
-      perThread.set(threadId, count);
-    };
     collectDefaultMetrics({ register: this.registry, prefix: "joule_process_" });
     this.#invocations = new Counter({
       name: "joule_invocations_total",
@@ -74,24 +61,22 @@ export class HostMetrics {
       labelNames: ["function"],
       registers,
     });
-    const instances = this.#instances;
     new Gauge({
       name: "joule_instances",
-      help: "Live (warm) instances per function, over all workers",
+      help: "Instances per function over all workers, idle (warm) and in use",
       labelNames: ["function"],
       registers,
       collect() {
         this.reset();
-        // Workers replaced after a timeout took their instances with them.
-        const live = scheduler.threadIds();
-        for (const [fn, perThread] of instances) {
-          let total = 0;
-          for (const [thread, n] of perThread) {
-            if (live.has(thread)) total += n;
-            else perThread.delete(thread);
-          }
-          this.set({ function: fn }, total);
-        }
+        for (const [fn, count] of pool.instances()) this.set({ function: fn }, count);
+      },
+    });
+    new Gauge({
+      name: "joule_pool_in_flight",
+      help: "Invocations running on the workers, waiting ones included",
+      registers,
+      collect() {
+        this.set(pool.inFlight);
       },
     });
     new Gauge({
@@ -99,15 +84,15 @@ export class HostMetrics {
       help: "Worker threads in the invocation pool",
       registers,
       collect() {
-        this.set(scheduler.threads);
+        this.set(pool.threads);
       },
     });
     new Gauge({
       name: "joule_pool_utilization_ratio",
-      help: "Share of the pool's capacity used since start (piscina utilization)",
+      help: "Share of the workers' time spent running invocations since start",
       registers,
       collect() {
-        this.set(scheduler.utilization);
+        this.set(pool.utilization);
       },
     });
     new Gauge({
@@ -123,7 +108,7 @@ export class HostMetrics {
       help: "Invocations waiting for a worker",
       registers,
       collect() {
-        this.set(scheduler.queueSize);
+        this.set(pool.queueSize);
       },
     });
     new Counter({
@@ -132,7 +117,7 @@ export class HostMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(scheduler.imagesSent);
+        this.inc(pool.imagesSent);
       },
     });
   }
@@ -163,12 +148,8 @@ export class HostMetrics {
       .join("\n");
   }
 
-  close(): void {
-    this.#counts.close();
-  }
+  close(): void {}
 
-  /** A removed or redeployed function has no live instances of its old version. */
-  forget(fn: string): void {
-    this.#instances.delete(fn);
-  }
+  /** A removed or redeployed function: nothing to forget here now that workers report their counts. */
+  forget(_fn: string): void {}
 }

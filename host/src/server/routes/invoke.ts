@@ -2,22 +2,16 @@
  * `/fn/:name/*`: any method reaches the function with the rest of the path.
  * Bodies arrive as raw bytes (every content type), bounded by the host's
  * limit and the function's own; the answer carries how the invocation went
- * in `x-joule-*` headers.
+ * in `x-joule-*` headers. HTTP only: what an invocation may do, and what it
+ * costs, is the invoker's (invoke/invoker.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { AuditLog } from "../../auth/audit.ts";
-import { ANONYMOUS } from "../../auth/keys.ts";
 import type { Config } from "../../config.ts";
-import type { EnergyLedger } from "../../energy/ledger.ts";
-import { type EnergyModel, microjoules } from "../../energy/model.ts";
 import { JouleError } from "../../errors.ts";
-import { CapacityGate } from "../../pool/capacity.ts";
-import type { Scheduler } from "../../pool/scheduler.ts";
-import type { FunctionRegistry, LiveFunction } from "../../runtime/registry.ts";
-import { type TaskBase, taskBase } from "../../runtime/task.ts";
+import type { InvocationOutcome, Invoker } from "../../invoke/invoker.ts";
+import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { InvokeStats } from "../../runtime/types.ts";
 import { access, functionParam } from "../access.ts";
-import type { Authenticator } from "../auth.ts";
 import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
 
@@ -27,18 +21,16 @@ declare module "fastify" {
     invocationStats?: InvokeStats;
     /** The code the request failed with, for metrics. */
     invocationError?: string;
+    /** The invoker counted it in the metrics already. */
+    invocationCounted?: boolean;
   }
 }
 
 export interface InvokeDeps {
   config: Config;
   registry: FunctionRegistry;
-  scheduler: Scheduler;
+  invoker: Invoker;
   metrics: HostMetrics;
-  ledger: EnergyLedger;
-  model: EnergyModel;
-  auth: Authenticator;
-  audit: AuditLog;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -91,8 +83,7 @@ export function guestPath(rawUrl: string): string {
 }
 
 export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Promise<void> {
-  const { config, registry, scheduler, metrics, ledger, model } = deps;
-  const gate = new CapacityGate();
+  const { config, registry, invoker, metrics } = deps;
 
   // Every content type, including none, reaches the function as bytes.
   app.removeAllContentTypeParsers();
@@ -120,108 +111,62 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         },
       );
     }
-    const timeoutMs = live.record.limits.timeoutMs ?? config.defaultTimeoutMs;
-    const base = taskBase(live, config);
-    const { maxInstances, maxQueue } = live.record.scaling;
-    const release = await gate.acquire(name, maxInstances, maxQueue);
-    try {
-      return await run(request, reply, live, base, timeoutMs, origin);
-    } finally {
-      release();
-    }
-  }
-
-  async function run(
-    request: FastifyRequest<{ Params: { name: string; "*"?: string } }>,
-    reply: FastifyReply,
-    live: LiveFunction,
-    base: TaskBase,
-    timeoutMs: number,
-    origin: string,
-  ) {
-    const { name } = request.params;
-    const { fuelLimit } = base;
-    const body = (request.body as Buffer | undefined) ?? EMPTY;
-    const url = `${origin}${guestPath(request.raw.url ?? "/")}`;
-    // Reserve what the invocation could use at most; refused here, nothing runs. The caller's key
-    // pays; an anonymous call of a public function is paid by whoever deployed it.
-    const payer = request.principal?.id ?? live.record.owner ?? ANONYMOUS.id;
-    const reservation = ledger.reserve(name, payer, microjoules(model, fuelLimit));
-
-    let result: Awaited<ReturnType<Scheduler["invoke"]>>;
-    const dispatched = performance.now();
-    try {
-      result = await scheduler.invoke(
-        {
-          ...base,
-          request: { method: request.method, url, headers: guestHeaders(request), body },
-          requestId: String(request.id),
-        },
-        timeoutMs,
-      );
-    } catch (error) {
-      // No figures came back (the worker was stopped): charge what was reserved.
-      ledger.settle(reservation, {
-        microjoules: reservation.microjoules,
-        fuel: fuelLimit,
-        requestId: String(request.id),
-      });
-      reply.header("x-joule-energy-uj", String(reservation.microjoules));
-      // Time from dispatch, queueing included: the worker that could have said was stopped.
-      reply.header("x-joule-duration-us", String(Math.round((performance.now() - dispatched) * 1000)));
-      throw error;
-    }
-
-    // A child logger costs more than a tiny function's whole call: made only when there is something to say.
+    // The client going away cancels the invocation (and what it waits for upstream).
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!reply.sent) gone.abort();
+    };
+    request.raw.once("close", onClose);
     let child: FastifyRequest["log"] | undefined;
-    const log = () => (child ??= request.log.child({ function: name, version: live.record.version }));
-    for (const line of result.logs) {
-      const level = line.stream === "stderr" || line.stream === "error" || line.stream === "warn" ? "warn" : "info";
-      log()[level]({ guest: line.stream }, line.message);
-    }
-    for (const denial of result.denials) {
-      deps.audit.recordDenial(denial, {
-        principal: (request.principal ?? ANONYMOUS).id,
-        function: name,
+    let outcome: InvocationOutcome;
+    try {
+      outcome = await invoker.invoke({
+        live,
+        request: {
+          method: request.method,
+          url: `${origin}${guestPath(request.raw.url ?? "/")}`,
+          headers: guestHeaders(request),
+          body,
+        },
         requestId: String(request.id),
+        principal: request.principal,
         ip: request.ip,
+        signal: gone.signal,
+        log: () => (child ??= request.log.child({ function: name, version: live.record.version })),
       });
+    } finally {
+      request.raw.off("close", onClose);
     }
-    if (result.droppedLogs > 0)
-      log().warn({ dropped: result.droppedLogs }, "guest log lines dropped: over the per-invocation limit");
-
-    request.invocationStats = result.stats;
-    reply.header("x-joule-duration-us", String(result.stats.durationUs));
-    reply.header("x-joule-cold-start", String(result.stats.coldStart));
-    reply.header("x-joule-fuel", String(result.stats.fuel));
-    const energy = microjoules(model, result.stats.fuel);
-    ledger.settle(reservation, { microjoules: energy, fuel: result.stats.fuel, requestId: String(request.id) });
-    reply.header("x-joule-energy-uj", String(energy));
-    if (!result.ok) {
-      const error = JouleError.fromWire(result.error);
-      log().warn({ code: error.code }, error.message);
-      throw error;
+    request.invocationCounted = true;
+    reply.header("x-joule-duration-us", String(outcome.durationUs));
+    reply.header("x-joule-energy-uj", String(outcome.energyUj));
+    if (outcome.stats) {
+      request.invocationStats = outcome.stats;
+      reply.header("x-joule-cold-start", String(outcome.stats.coldStart));
+      reply.header("x-joule-fuel", String(outcome.stats.fuel));
     }
-    reply.code(result.response.status);
+    if (outcome.error || !outcome.response) throw outcome.error ?? new JouleError("JOULE_ERR_HOST_INTERNAL");
+    const { response } = outcome;
+    reply.code(response.status);
     const grouped = new Map<string, string[]>();
-    for (const [header, value] of result.response.headers) {
+    for (const [header, value] of response.headers) {
       const values = grouped.get(header);
       if (values) values.push(value);
       else grouped.set(header, [value]);
     }
     for (const [header, values] of grouped) reply.header(header, header === "set-cookie" ? values : values.join(", "));
-    const out = result.response.body;
+    const out = response.body;
     return reply.send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
 
-  // Every answer about a deployed function is counted once, whatever path it took: a body the
-  // parser refused, a denied key, a full queue, an exhausted budget, a guest's error or success.
+  // Every answer about a deployed function is counted once: the invoker counts what reached it, this
+  // hook what did not (a body the parser refused, a denied key, a full queue, an exhausted budget).
   app.addHook("onError", async (request, _reply, error) => {
     request.invocationError = toJouleError(error).code;
   });
   app.addHook("onResponse", async (request, reply) => {
     const name = (request.params as { name?: string }).name;
-    if (name && registry.get(name))
+    if (name && !request.invocationCounted && registry.get(name))
       metrics.record(name, reply.statusCode, request.invocationStats, request.invocationError);
   });
 

@@ -1,0 +1,93 @@
+/**
+ * A worker thread of the pool (pool/worker-pool.ts): runs many invocations
+ * at once, each on its own instance. While one waits (a timer, an outbound
+ * request: the guest's stack is suspended, capabilities/io.ts) the others
+ * run; CPU-bound work runs one at a time, bounded by its fuel. Everything
+ * comes and goes on the thread's own port, in order (protocol.ts).
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { holdSpares, refillSpares } from "../runtime/engine.ts";
+import { holdPreloads, queuePreload, resumePreloads, stopPreloads } from "../runtime/image-cache.ts";
+import { Invocation } from "./invocation.ts";
+import { KeptImages } from "./kept-images.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+import { WarmInstances } from "./warm-instances.ts";
+
+if (!parentPort) throw new Error("worker/main.ts runs as a worker thread of the pool");
+const port = parentPort;
+
+const post = (message: FromWorker) => port.postMessage(message);
+
+/** Invocations begun, shared with the pool: those past it are safe to run elsewhere if this thread is lost. */
+const began = (workerData as { began: Int32Array }).began;
+
+const warm = new WarmInstances((fn, count) => post({ type: "warm", fn, warm: count }));
+const images = new KeptImages();
+const running = new Map<number, Invocation>();
+
+/** Scale to zero: idle instances unused for their function's idle timeout are dropped. */
+setInterval(() => warm.sweep(), 1000).unref();
+
+async function invoke(id: number, task: Extract<ToWorker, { type: "invoke" }>["task"]): Promise<void> {
+  const image = images.imageFor(task.imageId ?? 0, task.image);
+  if (!image) {
+    // Cannot happen while both sides keep the same order (kept-images.ts); a host bug if it does.
+    post({
+      type: "done",
+      id,
+      warm: 0,
+      result: {
+        ok: false,
+        error: { code: "JOULE_ERR_HOST_INTERNAL", message: "the worker does not hold the function's image" },
+        stats: { coldStart: false, prepared: false, fuel: 0, durationUs: 0, memoryBytes: 0, threadId: 0 },
+        logs: [],
+        droppedLogs: 0,
+        denials: [],
+      },
+    });
+    return;
+  }
+  task.image = image;
+  const invocation = new Invocation(task, warm);
+  running.set(id, invocation);
+  if (running.size === 1) {
+    // Making a spare or reading an image blocks the thread: not while invocations are in flight.
+    holdSpares();
+    holdPreloads();
+  }
+  try {
+    const result = await invocation.run();
+    post({ type: "done", id, result, warm: warm.count(image.name) });
+  } finally {
+    running.delete(id);
+    if (running.size === 0) {
+      resumePreloads();
+      // Once the worker has been quiet a while: make the instance a cold start will want next.
+      refillSpares();
+    }
+  }
+}
+
+port.on("message", (message: ToWorker) => {
+  switch (message.type) {
+    case "invoke":
+      Atomics.add(began, 0, 1);
+      void invoke(message.id, message.task);
+      return;
+    case "cancel":
+      running.get(message.id)?.cancel(message.reason);
+      return;
+    case "preload":
+      queuePreload(message.paths, message.paged);
+      return;
+    case "retire":
+      images.forget(message.imageId);
+      return;
+    case "stop":
+      stopPreloads();
+      post({ type: "stopped" });
+      return;
+  }
+});
+
+post({ type: "ready" });
