@@ -20,6 +20,7 @@ import {
 } from "./outbound-http.ts";
 import { randomImports } from "./random.ts";
 import { stdioImports } from "./stdio.ts";
+import { wasiHttpImports } from "./wasi-http/index.ts";
 
 /** Interfaces (unversioned, as jco names them) a component may import. */
 export const GRANTABLE_INTERFACES: ReadonlySet<string> = new Set([
@@ -39,6 +40,8 @@ export const GRANTABLE_INTERFACES: ReadonlySet<string> = new Set([
   "wasi:clocks/wall-clock",
   "wasi:filesystem/preopens",
   "wasi:filesystem/types",
+  "wasi:http/outgoing-handler",
+  "wasi:http/types",
   "wasi:io/error",
   "wasi:io/poll",
   "wasi:io/streams",
@@ -96,6 +99,7 @@ export function prepareCapabilities(grants: InstanceGrants): PreparedCapabilitie
       ...jouleHostImports(sink, env),
       ...kvImports(kv, denials),
       ...outboundHttpImports(http, io),
+      ...wasiHttpImports(http, io),
       ...filesImports(grants.files ?? NO_FILES, denials),
     },
     beginInvocation(signal) {

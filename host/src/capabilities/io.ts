@@ -8,11 +8,18 @@
  *
  * Every instance has one IoScope: the invocation it is serving (whose abort
  * signal ends any wait: a deadline or a client that went away cancels only
- * that invocation) and the timers it has pending. A timer still pending
- * when an invocation ends belongs to it (a setInterval left behind): the
- * instance is then not reused, so nothing of one invocation runs, or is
- * billed, in the next.
+ * that invocation) and what it holds open: timers, outbound requests,
+ * bodies. Something still held when an invocation ends belongs to it (a
+ * setInterval left behind, a fetch never awaited): the instance is then not
+ * reused and what it held is closed, so nothing of one invocation runs, or
+ * is billed, in the next.
  */
+
+/** Something an instance holds open: a timer, a request upstream. */
+export interface Held {
+  /** Closes it (a connection is destroyed; the upstream sees it go). */
+  close(): void;
+}
 
 /** Why a wait ended early: thrown into the guest's suspended stack, which unwinds. */
 export class InvocationCancelled extends Error {
@@ -20,8 +27,8 @@ export class InvocationCancelled extends Error {
 }
 
 export class IoScope {
-  /** Timers the guest subscribed to and has not dropped yet. */
-  readonly timers = new Set<Pollable>();
+  /** What the guest holds open and has not dropped yet. */
+  readonly held = new Set<Held>();
   #signal: AbortSignal | undefined;
   /** Set once an invocation was cancelled: the instance is not used again, and every wait fails at once. */
   #dead = false;
@@ -42,7 +49,13 @@ export class IoScope {
 
   /** Whether the instance holds nothing of the invocation that just ended. */
   get settled(): boolean {
-    return !this.dead && this.timers.size === 0;
+    return !this.dead && this.held.size === 0;
+  }
+
+  /** The instance is dropped: everything it held is closed. */
+  closeAll(): void {
+    for (const held of this.held) held.close();
+    this.held.clear();
   }
 
   /** `promise`, or a rejection as soon as the invocation is cancelled. */
@@ -112,8 +125,10 @@ export class TimerPollable extends Pollable {
     super();
     this.#deadline = deadlineNs;
     this.#scope = scope;
-    scope.timers.add(this);
+    scope.held.add(this);
   }
+
+  close(): void {}
 
   override ready(): boolean {
     return process.hrtime.bigint() >= this.#deadline;
@@ -130,7 +145,33 @@ export class TimerPollable extends Pollable {
 
   /** The guest dropped it (jco calls this when the handle goes). */
   [Symbol.dispose](): void {
-    this.#scope.timers.delete(this);
+    this.#scope.held.delete(this);
+  }
+}
+
+/** Ready once an event happens: a response arriving, body bytes, a stream draining. */
+export class EventPollable extends Pollable {
+  readonly #scope: IoScope;
+  readonly #ready: () => boolean;
+  readonly #when: () => Promise<void>;
+
+  constructor(scope: IoScope, ready: () => boolean, when: () => Promise<void>) {
+    super();
+    this.#scope = scope;
+    this.#ready = ready;
+    this.#when = when;
+  }
+
+  override ready(): boolean {
+    return this.#ready();
+  }
+
+  override whenReady(): Promise<void> {
+    return this.ready() ? Promise.resolve() : this.#when();
+  }
+
+  override scope(): IoScope {
+    return this.#scope;
   }
 }
 
@@ -172,7 +213,7 @@ export class InputStream {
     throw CLOSED;
   }
 
-  blockingRead(_len: bigint): Uint8Array {
+  blockingRead(_len: bigint): Uint8Array | Promise<Uint8Array> {
     throw CLOSED;
   }
 

@@ -50,7 +50,7 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_DENIALS_PER_INVOCATION = 10;
 
 /** Request headers the host sets itself or that would let the guest steer the connection. */
-const HOP_HEADERS = new Set([
+export const HOP_HEADERS = new Set([
   "host",
   "connection",
   "content-length",
@@ -110,6 +110,8 @@ export interface OutboundHttpState {
   limits: OutboundLimits;
   resolve: Resolve;
   requests: number;
+  /** Response bytes read by the current invocation (wasi-http/, which streams). */
+  responseBytesRead: number;
   denials: Denial[];
 }
 
@@ -119,6 +121,7 @@ export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[])
     limits: grant.limits ?? outboundLimits(),
     resolve: resolver(grant.dnsServers),
     requests: 0,
+    responseBytesRead: 0,
     denials,
   };
 }
@@ -126,6 +129,7 @@ export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[])
 /** Called at the start of each invocation. */
 export function resetOutboundHttp(state: OutboundHttpState): void {
   state.requests = 0;
+  state.responseBytesRead = 0;
 }
 
 interface OutgoingRequest {
@@ -145,7 +149,7 @@ interface IncomingResponse {
 }
 
 /** A WIT `http-error` (jco maps a thrown `{ tag, val }` to the `err` case). */
-class HttpError {
+export class HttpError {
   readonly tag: "denied" | "too-large" | "timeout" | "failed";
   readonly val: string;
   constructor(tag: HttpError["tag"], val: string) {
@@ -154,7 +158,7 @@ class HttpError {
   }
 }
 
-function deny(state: OutboundHttpState, resource: string, why: string): HttpError {
+export function deny(state: OutboundHttpState, resource: string, why: string): HttpError {
   if (state.denials.length < MAX_DENIALS_PER_INVOCATION) {
     state.denials.push({ capability: "outboundHttp", operation: "fetch", resource, reason: why });
   }
@@ -162,7 +166,7 @@ function deny(state: OutboundHttpState, resource: string, why: string): HttpErro
 }
 
 /** Resolves and checks the URL's host; the address to connect to, or a denial. */
-async function checkedAddress(
+export async function checkedAddress(
   state: OutboundHttpState,
   url: URL,
 ): Promise<{ address: string; family: 4 | 6 } | HttpError> {

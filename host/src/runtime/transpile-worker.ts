@@ -24,6 +24,7 @@ export const GLUE_NAME = "component";
 const SUSPENDING: Record<string, string[]> = {
   "joule:function/outbound-http": ["send"],
   "wasi:io/poll": ["poll", "[method]pollable.block"],
+  "wasi:io/streams": ["[method]input-stream.blocking-read"],
 };
 
 /** Exports that may suspend on such an import: a request, and init (which may fetch config or wait). */
