@@ -10,8 +10,9 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { z } from "zod";
+import { openDatabase } from "../store/sqlite.ts";
 
 export const SCOPES = [
   "functions:manage",
@@ -53,8 +54,8 @@ const digest = (secret: string) => createHash("sha256").update(secret).digest();
 
 export function openAuthDb(dataDir: string): DatabaseSync {
   mkdirSync(dataDir, { recursive: true });
-  const db = new DatabaseSync(join(dataDir, "auth.db"));
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // Opened by `joule keys` beside a running host: a file other processes share (store/sqlite.ts).
+  const db = openDatabase(join(dataDir, "auth.db"), "shared");
   db.exec(`
     CREATE TABLE IF NOT EXISTS keys (
       id TEXT PRIMARY KEY,

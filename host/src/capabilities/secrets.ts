@@ -10,7 +10,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openDatabase } from "../store/sqlite.ts";
 
 export const SECRET_REF = /^secret:\/\/([A-Za-z0-9_.-]{1,128})$/;
 
@@ -29,8 +30,8 @@ export class SecretStore {
   constructor(location: string) {
     this.path = location.endsWith(".db") ? location : join(location, "secrets.db");
     mkdirSync(dirname(this.path), { recursive: true });
-    this.#db = new DatabaseSync(this.path);
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
+    // Opened by `joule secrets` beside a running host, and by its workers: shared (store/sqlite.ts).
+    this.#db = openDatabase(this.path, "shared");
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, functions TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT",
     );

@@ -1,6 +1,6 @@
 /**
  * Energy budgets and the ledger of what every invocation used, in the data
- * dir (`energy.db`, node:sqlite, WAL). Budgets are per function and per
+ * dir (`energy.db`, node:sqlite, WAL, held by this process alone: store/sqlite.ts). Budgets are per function and per
  * principal, in microjoules, with an optional refill period.
  *
  * An invocation first reserves what it could use at most (its fuel limit ×
@@ -21,8 +21,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { JouleError } from "../errors.ts";
+import { openDatabase } from "../store/sqlite.ts";
 import { periodMs } from "./duration.ts";
 
 export type Scope = "function" | "principal";
@@ -125,8 +126,7 @@ export class EnergyLedger {
 
   constructor(dataDir: string, now: () => number = Date.now) {
     mkdirSync(dataDir, { recursive: true });
-    this.#db = new DatabaseSync(join(dataDir, "energy.db"));
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    this.#db = openDatabase(join(dataDir, "energy.db"), "process");
     this.#db.exec(SCHEMA);
     this.#now = now;
     this.#q = {
