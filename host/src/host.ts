@@ -2,6 +2,7 @@
  * A running Joule host: the store, the registry of deployed functions, the
  * worker pool and the HTTP server, started and stopped in the right order.
  */
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
 import { KeyStore, openAuthDb, SCOPES } from "./auth/keys.ts";
@@ -18,6 +19,9 @@ import { Authenticator } from "./server/auth.ts";
 import { HostMetrics } from "./server/metrics.ts";
 import { FunctionStore } from "./store/function-store.ts";
 import { lockDataDir } from "./store/lock.ts";
+import { probeDatabase, probeDir } from "./store/probes.ts";
+import { storageError, storageFault } from "./store/storage-error.ts";
+import { StorageHealth } from "./store/storage-health.ts";
 
 export interface Host {
   readonly url: string;
@@ -40,7 +44,12 @@ export async function startHost(
   prepare?: (parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>,
   logStream?: NodeJS.WritableStream,
 ): Promise<Host> {
-  const unlock = lockDataDir(config.dataDir);
+  let unlock: () => void;
+  try {
+    unlock = lockDataDir(config.dataDir);
+  } catch (error) {
+    throw startFailure(error);
+  }
   try {
     const host = await startLocked(config, prepare, logStream);
     return {
@@ -55,8 +64,14 @@ export async function startHost(
     };
   } catch (error) {
     unlock();
-    throw error;
+    throw startFailure(error);
   }
+}
+
+/** A start the data dir refused (full, read-only): coded, so the CLI says what to do. */
+function startFailure(error: unknown): unknown {
+  const fault = storageFault(error);
+  return fault ? storageError("functions", fault, "the host could not start on its data dir") : error;
 }
 
 async function startLocked(
@@ -64,24 +79,31 @@ async function startLocked(
   prepare: ((parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>) | undefined,
   logStream: NodeJS.WritableStream | undefined,
 ): Promise<Host> {
+  const storage = new StorageHealth(config.dataDir);
   const store = new FunctionStore(config.dataDir);
   await store.open();
-  const secrets = new SecretStore(config.dataDir);
+  const secrets = new SecretStore(config.dataDir, storage);
   const registry = new FunctionRegistry(store, {
     defaultMemoryMb: config.defaultMemoryMb,
     secrets,
     dnsServers: config.dnsServers,
   });
   const model = await loadEnergyModel(config.dataDir, config.wattsPerCore);
-  const ledger = new EnergyLedger(config.dataDir);
+  const ledger = new EnergyLedger(config.dataDir, Date.now, storage);
   const authDb = openAuthDb(config.dataDir);
-  const keys = new KeyStore(authDb);
-  const audit = new AuditLog(authDb);
+  const keys = new KeyStore(authDb, storage);
+  const audit = new AuditLog(authDb, storage);
+  // While a store fails, these find out each second whether it can be written again.
+  storage.probe("energy.db", () => ledger.probe());
+  storage.probe("auth.db", () => audit.probe());
+  storage.probe("secrets.db", () => secrets.probe());
+  storage.probe("kv.db", () => probeDatabase(join(config.dataDir, "kv.db")));
+  storage.probe("functions", () => probeDir(store.tmpDir));
   const auth = new Authenticator({ keys, audit, adminToken: config.adminToken });
   // The first start makes a key with every scope; it is handed back once and never stored or logged.
   const bootstrapKey = keys.count() === 0 ? keys.create({ name: "bootstrap", scopes: [...SCOPES] }).key : undefined;
   const scheduler = new Scheduler({ workers: config.workers });
-  const metrics = new HostMetrics(scheduler, ledger);
+  const metrics = new HostMetrics(scheduler, ledger, storage, audit);
   let ready = false;
   const warmUp = async (name: string) => {
     const live = registry.get(name);
@@ -97,8 +119,13 @@ async function startLocked(
     auth,
     audit,
     keys,
+    storage,
     notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
+  });
+  storage.useLog({
+    error: (fields, message) => app.log.error(fields, message),
+    info: (fields, message) => app.log.info(fields, message),
   });
 
   registry.onRetired((image) => scheduler.retire(image));
@@ -151,8 +178,10 @@ async function startLocked(
         () => metrics.close(),
         () => scheduler.close(),
         () => registry.close(),
+        () => audit.close(),
         () => authDb.close(),
         () => secrets.close(),
+        () => storage.close(),
       ];
       const failures: unknown[] = [];
       for (const step of steps) {

@@ -15,6 +15,8 @@
  * trap: the guest can answer it, the worker and the instance go on, and the
  * main thread hears of it (store/storage-report.ts).
  */
+
+import { dirname } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openDatabase } from "../store/sqlite.ts";
 import { describeFault, type StorageFault, storageFault } from "../store/storage-error.ts";
@@ -109,7 +111,9 @@ class KvDatabase {
       return full;
     } catch (error) {
       // SQLite may have rolled back on its own already (a full disk, an I/O error).
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch {}
       throw error;
     }
   }
@@ -153,9 +157,10 @@ function unusable(fault: StorageFault, operation: string): { tag: "other"; val: 
  * stay so once the data dir can be written again.
  */
 function use<T>(path: string, operation: string, call: (db: KvDatabase) => T): T {
+  const storage = workerStorage(dirname(path));
   try {
     const result = call(database(path));
-    if (operation !== "get" && operation !== "list") workerStorage.wrote("kv.db");
+    if (operation !== "get" && operation !== "list") storage.wrote("kv.db");
     return result;
   } catch (error) {
     const fault = storageFault(error);
@@ -166,7 +171,7 @@ function use<T>(path: string, operation: string, call: (db: KvDatabase) => T): T
       } catch {}
       databases.delete(path);
     }
-    workerStorage.failed("kv.db", fault);
+    storage.failed("kv.db", fault);
     throw unusable(fault, operation);
   }
 }

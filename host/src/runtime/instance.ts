@@ -6,11 +6,13 @@
  * thrown away.
  */
 
+import { dirname } from "node:path";
 import { type buildImports, prepareCapabilities } from "../capabilities/index.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
+import { workerStorage } from "../store/storage-report.ts";
 import {
   type CoreInstance,
   instantiateComponent,
@@ -146,17 +148,22 @@ export class GuestFailure extends Error {
 /** Secret stores this worker has opened, by file. */
 const secretStores = new Map<string, SecretStore>();
 
-/** The function's env with secret references replaced by their current values. */
+/**
+ * The function's env with secret references replaced by their current
+ * values. A secret store that cannot be read is JOULE_ERR_HOST_STORAGE (the
+ * main thread hears of it), not a missing secret.
+ */
 function resolveEnv(image: FunctionImage): Record<string, string> {
   if (!image.secrets) return image.env;
   let store = secretStores.get(image.secrets);
   if (!store) {
-    store = new SecretStore(image.secrets);
+    store = new SecretStore(image.secrets, workerStorage(dirname(image.secrets)));
     secretStores.set(image.secrets, store);
   }
   try {
     return store.resolve(image.env, image.name);
   } catch (error) {
+    if (error instanceof JouleError) throw error;
     throw new JouleError("JOULE_ERR_SECRET_MISSING", (error as Error).message);
   }
 }

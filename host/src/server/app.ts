@@ -9,6 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, 
 import type { AuditLog } from "../auth/audit.ts";
 import type { KeyStore, Scope } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
+import { faultOf } from "../store/storage-error.ts";
 import { toJouleError } from "./errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -72,9 +73,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const joule = toJouleError(error);
+    const joule = toJouleError(error, config.dataDir);
     if (joule.code === "JOULE_ERR_HOST_INTERNAL") request.log.error({ err: error }, "unhandled error");
     else request.log.info({ code: joule.code }, joule.message);
+    // A file system fault that reached here uncoded (the stores report their own).
+    const fault = error instanceof JouleError ? undefined : faultOf(joule);
+    if (fault) deps.storage.failed("functions", fault);
     return reply.code(joule.status).send({ error: joule.toWire() });
   });
 
@@ -86,7 +90,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(error.status).send({ error: error.toWire() });
   });
 
-  app.register(opsRoutes, { metrics: deps.metrics, notReady: deps.notReady });
+  app.register(opsRoutes, { metrics: deps.metrics, notReady: deps.notReady, storage: deps.storage });
 
   // Each admin area needs its scope; every change made through it is audited.
   const guarded = (scope: Scope, routes: (app: FastifyInstance) => Promise<void>) =>

@@ -19,9 +19,10 @@
  *   lock that keeps other processes out (they get "database is locked");
  * - "shared" (auth.db, secrets.db: `joule keys` and `joule secrets` open
  *   them beside a running host): a rollback journal, which maps nothing, at
- *   the cost of a sync per write transaction (6–8 ms on this machine's disk
- *   against 0.05–0.1 ms for WAL; those files are written rarely: keys,
- *   secrets, and the audit log, whose denials are written in batches).
+ *   the cost of syncs in every write transaction (0.6–1.1 ms on this
+ *   machine's disk, up to 8 ms while it was busy, against 0.02 ms in WAL);
+ *   those files are written rarely: keys, secrets, and the audit log, whose
+ *   denials are written in batches (auth/audit.ts).
  *
  * Every connection has its busy timeout from the moment it opens: a pragma
  * run before it was set (`journal_mode` on open) failed with "database is
@@ -54,15 +55,4 @@ export function openDatabase(path: string, access: Access): DatabaseSync {
     rmSync(`${path}-shm`, { force: true });
   } catch {}
   return db;
-}
-
-/**
- * Commits a one-row write, to learn whether `db` can be written again after
- * a fault: reads keep working on a full disk, so only a write can tell.
- */
-export function probeWrite(db: DatabaseSync): void {
-  db.exec("CREATE TABLE IF NOT EXISTS joule_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT");
-  db.prepare("INSERT INTO joule_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at").run(
-    Date.now(),
-  );
 }

@@ -5,7 +5,8 @@
  * alike: a coded 503 (JOULE_ERR_HOST_STORAGE) over HTTP, the `other` error of
  * joule:function/kv in a guest, never a 500 or a trap.
  */
-import { isAbsolute, relative } from "node:path";
+import { accessSync, constants } from "node:fs";
+import { dirname, isAbsolute, relative } from "node:path";
 import { JouleError } from "../errors.ts";
 
 export type StorageKind = "full" | "read-only" | "io" | "damaged" | "locked" | "unavailable";
@@ -82,6 +83,16 @@ export function storageFault(error: unknown, dataDir?: string): StorageFault | u
   return undefined;
 }
 
+/** The fault of a storage error, coded (JOULE_ERR_HOST_STORAGE) or not; undefined for anything else. */
+export function faultOf(error: unknown, dataDir?: string): StorageFault | undefined {
+  if (error instanceof JouleError) {
+    if (error.code !== "JOULE_ERR_HOST_STORAGE") return undefined;
+    const { kind, cause } = error.details as StorageFault;
+    return { kind, cause };
+  }
+  return storageFault(error, dataDir);
+}
+
 const DESCRIBED: Record<StorageKind, string> = {
   full: "full",
   "read-only": "read-only",
@@ -95,11 +106,19 @@ export function describeFault(fault: StorageFault): string {
   return `${DESCRIBED[fault.kind]} (${fault.cause})`;
 }
 
+const LABELS: Record<StoreName, string> = {
+  "auth.db": "auth.db",
+  "energy.db": "energy.db",
+  "kv.db": "kv.db",
+  "secrets.db": "secrets.db",
+  functions: "function store",
+};
+
 /** The coded error for a fault of `store`; `what` says what could not be done. */
 export function storageError(store: StoreName, fault: StorageFault, what: string): JouleError {
   return new JouleError(
     "JOULE_ERR_HOST_STORAGE",
-    `${what}: the data dir's ${store} is ${describeFault(fault)}; nothing was changed. Free space or fix the disk and retry: the host recovers by itself`,
+    `${what}: the data dir's ${LABELS[store]} is ${describeFault(fault)}. Free space or fix the disk and retry; the host recovers by itself`,
     { store, kind: fault.kind, cause: fault.cause },
   );
 }
@@ -112,16 +131,38 @@ export interface StorageReporter {
 }
 
 /**
- * Runs `work` on `store`; a storage fault is reported and thrown as the coded
- * error, anything else is thrown as it was. Success is not reported: a read
- * that works says nothing about writes (a full disk still reads).
+ * SQLite says only "unable to open database file" when it cannot make its
+ * journal; the directory says why (a read-only file system, a denied write).
  */
-export function guarded<T>(store: StoreName, what: string, work: () => T, reporter?: StorageReporter): T {
+export function refine(fault: StorageFault, path: string | undefined): StorageFault {
+  if (fault.kind !== "unavailable" || !path) return fault;
+  try {
+    accessSync(dirname(path), constants.W_OK);
+    return fault;
+  } catch (error) {
+    return storageFault(error, dirname(path)) ?? fault;
+  }
+}
+
+/**
+ * Runs `work` on `store` (a database at `path`); a storage fault is reported
+ * and thrown as the coded error, anything else is thrown as it was. Success
+ * is not reported: a read that works says nothing about writes (a full disk
+ * still reads).
+ */
+export function guarded<T>(
+  store: StoreName,
+  what: string,
+  work: () => T,
+  reporter?: StorageReporter,
+  path?: string,
+): T {
   try {
     return work();
   } catch (error) {
-    const fault = storageFault(error);
-    if (!fault) throw error;
+    const found = storageFault(error);
+    if (!found) throw error;
+    const fault = refine(found, path);
     reporter?.failed(store, fault);
     throw storageError(store, fault, what);
   }

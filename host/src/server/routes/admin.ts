@@ -33,6 +33,7 @@ import { prewarm } from "../../pool/prewarm.ts";
 import type { Scheduler } from "../../pool/scheduler.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
+import type { StorageHealth } from "../../store/storage-health.ts";
 import type { Authenticator } from "../auth.ts";
 import type { HostMetrics } from "../metrics.ts";
 
@@ -61,6 +62,7 @@ export interface AdminDeps {
   metrics: HostMetrics;
   ledger: EnergyLedger;
   scheduler: Scheduler;
+  storage: StorageHealth;
 }
 
 function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
@@ -253,6 +255,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     // Refused before anything changes when the budget could not be written after the swap.
     if (deployConfig.energyBudget) ledger.commit();
     const { record, changed } = await registry.deploy({ name, component, files: shipped, artifact, ...settings });
+    if (changed) deps.storage.wrote("functions");
     if (deployConfig.energyBudget) ledger.setBudget("function", name, budgetInput(deployConfig.energyBudget));
     if (changed) {
       metrics.forget(name);

@@ -1,4 +1,7 @@
-/** `GET /v1/audit`: the audit log, newest first, with filters. */
+/**
+ * `GET /v1/audit`: the audit log, newest first, with filters. While auth.db
+ * cannot be written, `waiting` says how many records are not in it yet.
+ */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AuditLog } from "../../auth/audit.ts";
@@ -18,6 +21,10 @@ const querySchema = z
 export async function auditRoutes(app: FastifyInstance, { audit }: { audit: AuditLog }): Promise<void> {
   app.get("/v1/audit", async (request) => {
     const { allowed, ...rest } = parseRequest(querySchema, request.query, "the audit query", "query");
-    return { records: audit.query({ ...rest, allowed: allowed === undefined ? undefined : allowed === "true" }) };
+    const { records, waiting } = audit.query({
+      ...rest,
+      allowed: allowed === undefined ? undefined : allowed === "true",
+    });
+    return waiting > 0 ? { records, waiting } : { records };
   });
 }
