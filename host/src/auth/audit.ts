@@ -80,12 +80,14 @@ export class AuditLog {
   #timer: NodeJS.Timeout | undefined;
   /** What the last failed write met. */
   #fault: StorageFault | undefined;
+  readonly #path: string | undefined;
   #closed = false;
 
   /** `storage` hears of writes that fail for the data dir's sake, and of the next that works. */
   constructor(db: DatabaseSync, storage?: StorageReporter) {
     this.#db = db;
     this.#storage = storage;
+    this.#path = db.location() ?? undefined;
     db.exec(`
       CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY,
@@ -173,7 +175,7 @@ export class AuditLog {
       } catch {}
       const found = storageFault(error);
       if (!found) throw error;
-      const fault = refine(found, this.#db.location() ?? undefined);
+      const fault = refine(found, this.#path);
       this.#fault = fault;
       this.#storage?.failed("auth.db", fault);
       this.#schedule(RETRY_MS);
@@ -188,7 +190,7 @@ export class AuditLog {
   /** Writes what waits, then a one-row write: whether auth.db can be written again (storage-health.ts). */
   probe(): void {
     if (!this.flush()) throw storageError("auth.db", this.#fault as StorageFault, "the audit records waiting");
-    guarded("auth.db", "probe", () => probeWrite(this.#db), undefined, this.#db.location() ?? undefined);
+    guarded("auth.db", "probe", () => probeWrite(this.#db), undefined, this.#path);
   }
 
   /** Writes what waits; what cannot be written is lost, and says so. */
@@ -228,13 +230,7 @@ export class AuditLog {
   query(q: AuditQuery): { records: AuditRecord[]; waiting: number } {
     this.flush();
     return {
-      records: guarded(
-        "auth.db",
-        "the audit log could not be read",
-        () => this.#select(q),
-        this.#storage,
-        this.#db.location() ?? undefined,
-      ),
+      records: guarded("auth.db", "the audit log could not be read", () => this.#select(q), this.#storage, this.#path),
       waiting: this.#waiting.length,
     };
   }

@@ -112,26 +112,28 @@ interface KeyRow {
 export class KeyStore {
   readonly #db: DatabaseSync;
   readonly #storage: StorageReporter | undefined;
+  readonly #path: string | undefined;
 
   /** `storage` hears of writes that fail for the data dir's sake, and of the next that works. */
   constructor(db: DatabaseSync, storage?: StorageReporter) {
     this.#db = db;
     this.#storage = storage;
+    this.#path = db.location() ?? undefined;
   }
 
   #read<T>(what: string, work: () => T): T {
-    return guarded("auth.db", what, work, this.#storage, this.#db.location() ?? undefined);
+    return guarded("auth.db", what, work, this.#storage, this.#path);
   }
 
   #write<T>(what: string, work: () => T): T {
-    const result = guarded("auth.db", what, work, this.#storage, this.#db.location() ?? undefined);
+    const result = guarded("auth.db", what, work, this.#storage, this.#path);
     this.#storage?.wrote("auth.db");
     return result;
   }
 
   /** A one-row write: whether auth.db can be written again (storage-health.ts). */
   probe(): void {
-    guarded("auth.db", "probe", () => probeWrite(this.#db), undefined, this.#db.location() ?? undefined);
+    guarded("auth.db", "probe", () => probeWrite(this.#db), undefined, this.#path);
   }
 
   count(): number {

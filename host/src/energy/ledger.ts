@@ -1,7 +1,8 @@
 /**
  * Energy budgets and the ledger of what every invocation used, in the data
- * dir (`energy.db`, node:sqlite, WAL, held by this process alone: store/sqlite.ts). Budgets are per function and per
- * principal, in microjoules, with an optional refill period.
+ * dir (`energy.db`, node:sqlite, WAL, held by this process alone:
+ * store/sqlite.ts). Budgets are per function and per principal, in
+ * microjoules, with an optional refill period.
  *
  * An invocation first reserves what it could use at most (its fuel limit ×
  * joules-per-fuel) against every budget that applies, and is refused before
