@@ -49,6 +49,11 @@ export const ERROR_CATALOG = {
   JOULE_ERR_ENERGY_INSUFFICIENT: { status: 429, message: "Not enough energy budget left for this invocation" },
   JOULE_ERR_CAPACITY: { status: 503, message: "The function is at its capacity; retry later" },
   JOULE_ERR_HOST_NOT_READY: { status: 503, message: "The host is starting or stopping" },
+  JOULE_ERR_HOST_STORAGE: {
+    status: 503,
+    message:
+      "The host's data dir cannot be written or read now (full, read-only, failing or locked): nothing was changed; free space or fix the disk, then retry",
+  },
   JOULE_ERR_HOST_INTERNAL: { status: 500, message: "Internal error" },
   JOULE_ERR_HOST_WORKER_LOST: { status: 503, message: "The worker running the function had to be replaced; retry" },
   JOULE_ERR_OCI_REFERENCE_INVALID: { status: 400, message: "The artifact reference is invalid" },

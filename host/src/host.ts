@@ -2,6 +2,7 @@
  * A running Joule host: the store, the registry of deployed functions, the
  * worker pool and the HTTP server, started and stopped in the right order.
  */
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "./auth/audit.ts";
 import { HOST_ID, KeyStore, openAuthDb, SCOPES } from "./auth/keys.ts";
@@ -20,6 +21,9 @@ import { HostMetrics } from "./server/metrics.ts";
 import { listenForMetrics } from "./server/metrics-listener.ts";
 import { FunctionStore } from "./store/function-store.ts";
 import { lockDataDir } from "./store/lock.ts";
+import { probeDatabase, probeDir } from "./store/probes.ts";
+import { storageError, storageFault } from "./store/storage-error.ts";
+import { StorageHealth } from "./store/storage-health.ts";
 
 export interface Host {
   readonly url: string;
@@ -44,7 +48,12 @@ export async function startHost(
   prepare?: (parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>,
   logStream?: NodeJS.WritableStream,
 ): Promise<Host> {
-  const unlock = lockDataDir(config.dataDir);
+  let unlock: () => void;
+  try {
+    unlock = lockDataDir(config.dataDir);
+  } catch (error) {
+    throw startFailure(error);
+  }
   try {
     const host = await startLocked(config, prepare, logStream);
     return {
@@ -59,8 +68,14 @@ export async function startHost(
     };
   } catch (error) {
     unlock();
-    throw error;
+    throw startFailure(error);
   }
+}
+
+/** A start the data dir refused (full, read-only): coded, so the CLI says what to do. */
+function startFailure(error: unknown): unknown {
+  const fault = storageFault(error);
+  return fault ? storageError("functions", fault, "the host could not start on its data dir") : error;
 }
 
 async function startLocked(
@@ -68,24 +83,31 @@ async function startLocked(
   prepare: ((parts: { registry: FunctionRegistry; ledger: EnergyLedger }) => Promise<void>) | undefined,
   logStream: NodeJS.WritableStream | undefined,
 ): Promise<Host> {
+  const storage = new StorageHealth(config.dataDir);
   const store = new FunctionStore(config.dataDir);
   await store.open();
-  const secrets = SecretStore.open({ dataDir: config.dataDir, keyFile: config.secretsKeyFile });
+  const secrets = SecretStore.open({ dataDir: config.dataDir, keyFile: config.secretsKeyFile }, storage);
   const registry = new FunctionRegistry(store, {
     defaultMemoryMb: config.defaultMemoryMb,
     secrets,
     dnsServers: config.dnsServers,
   });
   const model = await loadEnergyModel(config.dataDir, config.wattsPerCore);
-  const ledger = new EnergyLedger(config.dataDir);
+  const ledger = new EnergyLedger(config.dataDir, Date.now, storage);
   const authDb = openAuthDb(config.dataDir);
-  const keys = new KeyStore(authDb);
-  const audit = new AuditLog(authDb);
+  const keys = new KeyStore(authDb, storage);
+  const audit = new AuditLog(authDb, storage);
+  // While a store fails, these find out each second whether it can be written again.
+  storage.probe("energy.db", () => ledger.probe());
+  storage.probe("auth.db", () => audit.probe());
+  storage.probe("secrets.db", () => secrets.probe());
+  storage.probe("kv.db", () => probeDatabase(join(config.dataDir, "kv.db")));
+  storage.probe("functions", () => probeDir(store.tmpDir));
   const auth = new Authenticator({ keys, audit, adminToken: config.adminToken });
   // The first start makes a key with every scope; it is handed back once and never stored or logged.
   const bootstrapKey = keys.count() === 0 ? keys.create({ name: "bootstrap", scopes: [...SCOPES] }).key : undefined;
   const pool = new WorkerPool({ workers: config.workers, concurrency: config.workerConcurrency });
-  const metrics = new HostMetrics(pool, ledger);
+  const metrics = new HostMetrics(pool, ledger, storage, audit);
   const invoker = new Invoker({ config, pool, ledger, model, audit, metrics });
   let ready = false;
   const warmUp = async (name: string) => {
@@ -103,8 +125,13 @@ async function startLocked(
     auth,
     audit,
     keys,
+    storage,
     notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
+  });
+  storage.useLog({
+    error: (fields, message) => app.log.error(fields, message),
+    info: (fields, message) => app.log.info(fields, message),
   });
 
   // Once per start, never the key itself: where it is, so the operator keeps a copy apart from the data dir.
@@ -169,8 +196,10 @@ async function startLocked(
         () => metrics.close(),
         () => pool.close(),
         () => registry.close(),
+        () => audit.close(),
         () => authDb.close(),
         () => secrets.close(),
+        () => storage.close(),
       ];
       const failures: unknown[] = [];
       for (const step of steps) {

@@ -100,6 +100,24 @@ describe("key-value stores", () => {
     expect(await kv("app", { op: "set", store: "sessions", key: "fine", value: "v" })).toEqual({ ok: true });
   });
 
+  it("takes many concurrent puts from both workers to one store without failing one", async () => {
+    const puts = Array.from({ length: 400 }, (_, i) => ({ key: `load:${i % 50}`, value: String(i) }));
+    const answers: unknown[] = [];
+    // 40 requests in flight: both workers write at once, the same keys among them.
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, lane) => {
+        for (let i = lane; i < puts.length; i += 40)
+          answers.push(
+            await kv("app", { op: "set", store: "sessions", ...(puts[i] as { key: string; value: string }) }),
+          );
+      }),
+    );
+    expect(answers.filter((answer) => JSON.stringify(answer) !== '{"ok":true}')).toEqual([]);
+    // Each key holds one of the values written to it, whole.
+    const { value } = await kv("app", { op: "get", store: "sessions", key: "load:7" });
+    expect(Number(value) % 50).toBe(7);
+  });
+
   it("keeps what was stored across a restart", async () => {
     await kv("app", { op: "set", store: "sessions", key: "s1", value: "kept" });
     await t.restart();

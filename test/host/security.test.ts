@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../support/eventually.ts";
 import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
 
 let t: TestHost;
@@ -168,8 +169,12 @@ describe("audit flooding", () => {
       for (let i = 0; i < 100; i++) expect((await host.anonymous("/v1/functions")).status).toBe(401);
       const db = new DatabaseSync(join(host.dataDir, "auth.db"));
       try {
-        const rows = db.prepare("SELECT reason FROM audit WHERE allowed = 0").all() as Array<{ reason: string }>;
-        expect(rows).toHaveLength(61);
+        // Denials are written behind, in batches (auth/audit.ts).
+        const rows = await eventually(() => {
+          const rows = db.prepare("SELECT reason FROM audit WHERE allowed = 0").all() as Array<{ reason: string }>;
+          expect(rows).toHaveLength(61);
+          return rows;
+        });
         expect(rows.at(-1)?.reason).toMatch(/further denials from this address are not recorded until/);
       } finally {
         db.close();

@@ -10,8 +10,11 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { z } from "zod";
+import { probeWrite } from "../store/probes.ts";
+import { openDatabase } from "../store/sqlite.ts";
+import { guarded, type StorageReporter } from "../store/storage-error.ts";
 
 export const SCOPES = [
   "functions:manage",
@@ -58,10 +61,21 @@ const KEY = /^jk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
 const digest = (secret: string) => createHash("sha256").update(secret).digest();
 
+/** auth.db, made if new; JOULE_ERR_HOST_STORAGE when the data dir cannot give it. */
 export function openAuthDb(dataDir: string): DatabaseSync {
   mkdirSync(dataDir, { recursive: true });
-  const db = new DatabaseSync(join(dataDir, "auth.db"));
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // Opened by `joule keys` beside a running host: a file other processes share (store/sqlite.ts).
+  const db = guarded("auth.db", "auth.db could not be opened", () => openDatabase(join(dataDir, "auth.db"), "shared"));
+  try {
+    guarded("auth.db", "auth.db could not be opened", () => createKeysTable(db));
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+function createKeysTable(db: DatabaseSync): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS keys (
       id TEXT PRIMARY KEY,
@@ -83,7 +97,6 @@ export function openAuthDb(dataDir: string): DatabaseSync {
       if (!String((error as Error).message).includes("duplicate column")) throw error;
     }
   }
-  return db;
 }
 
 interface KeyRow {
@@ -97,15 +110,43 @@ interface KeyRow {
   revoked: number;
 }
 
+/**
+ * The keys in auth.db. A call that fails for the data dir's sake throws
+ * JOULE_ERR_HOST_STORAGE (store/storage-error.ts): a key cannot be made or
+ * revoked then, and one that cannot be looked up is neither valid nor
+ * invalid (a full or read-only disk still reads: only a failing one cannot).
+ */
 export class KeyStore {
   readonly #db: DatabaseSync;
+  readonly #storage: StorageReporter | undefined;
+  readonly #path: string | undefined;
 
-  constructor(db: DatabaseSync) {
+  /** `storage` hears of writes that fail for the data dir's sake, and of the next that works. */
+  constructor(db: DatabaseSync, storage?: StorageReporter) {
     this.#db = db;
+    this.#storage = storage;
+    this.#path = db.location() ?? undefined;
+  }
+
+  #read<T>(what: string, work: () => T): T {
+    return guarded("auth.db", what, work, this.#storage, this.#path);
+  }
+
+  #write<T>(what: string, work: () => T): T {
+    const result = guarded("auth.db", what, work, this.#storage, this.#path);
+    this.#storage?.wrote("auth.db");
+    return result;
+  }
+
+  /** A one-row write: whether auth.db can be written again (storage-health.ts). */
+  probe(): void {
+    guarded("auth.db", "probe", () => probeWrite(this.#db), undefined, this.#path);
   }
 
   count(): number {
-    return Number((this.#db.prepare("SELECT count(*) AS n FROM keys").get() as { n: number }).n);
+    return this.#read("the keys could not be counted", () =>
+      Number((this.#db.prepare("SELECT count(*) AS n FROM keys").get() as { n: number }).n),
+    );
   }
 
   /** Makes a key and returns it in full: the only time its secret exists outside the caller. */
@@ -119,19 +160,21 @@ export class KeyStore {
     const scopes = [...new Set(input.scopes)].sort();
     const functions = input.functions?.length ? [...new Set(input.functions)].sort() : null;
     const createdBy = input.createdBy ?? null;
-    this.#db
-      .prepare(
-        "INSERT INTO keys (id, name, secret_sha256, scopes, functions, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      )
-      .run(
-        id,
-        input.name,
-        digest(secret),
-        JSON.stringify(scopes),
-        functions && JSON.stringify(functions),
-        createdAt,
-        createdBy,
-      );
+    this.#write("the key could not be made", () =>
+      this.#db
+        .prepare(
+          "INSERT INTO keys (id, name, secret_sha256, scopes, functions, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .run(
+          id,
+          input.name,
+          digest(secret),
+          JSON.stringify(scopes),
+          functions && JSON.stringify(functions),
+          createdAt,
+          createdBy,
+        ),
+    );
     return {
       key: `jk_${id}_${secret}`,
       info: { id, name: input.name, scopes, functions, createdAt, createdBy, revoked: false },
@@ -139,11 +182,16 @@ export class KeyStore {
   }
 
   revoke(id: string): boolean {
-    return Number(this.#db.prepare("UPDATE keys SET revoked = 1 WHERE id = ? AND revoked = 0").run(id).changes) > 0;
+    return this.#write(
+      "the key could not be revoked",
+      () => Number(this.#db.prepare("UPDATE keys SET revoked = 1 WHERE id = ? AND revoked = 0").run(id).changes) > 0,
+    );
   }
 
   list(): KeyInfo[] {
-    return (this.#db.prepare("SELECT * FROM keys ORDER BY created_at").all() as unknown as KeyRow[]).map(info);
+    return this.#read("the keys could not be read", () =>
+      (this.#db.prepare("SELECT * FROM keys ORDER BY created_at").all() as unknown as KeyRow[]).map(info),
+    );
   }
 
   /** The principal a presented key stands for, or undefined for an unknown, malformed or revoked key. */
@@ -151,7 +199,10 @@ export class KeyStore {
     const match = KEY.exec(presented);
     // Malformed keys cost the same digest and compare as well-formed ones.
     const row = match
-      ? (this.#db.prepare("SELECT * FROM keys WHERE id = ?").get(match[1] as string) as KeyRow | undefined)
+      ? this.#read(
+          "the key could not be checked",
+          () => this.#db.prepare("SELECT * FROM keys WHERE id = ?").get(match[1] as string) as KeyRow | undefined,
+        )
       : undefined;
     const expected = row ? Buffer.from(row.secret_sha256) : Buffer.alloc(32);
     const equal = timingSafeEqual(digest(match?.[2] ?? presented), expected);

@@ -5,9 +5,22 @@
  * with the WIT `denied` error and reported to the host's audit log.
  * Keys are at most 512 bytes, values 1 MiB, a listing 1000 keys, a store
  * 100,000 keys and 64 MiB of values. The
- * stores live in `kv.db` in the data dir, shared by the workers (SQLite WAL).
+ * stores live in `kv.db` in the data dir, shared by the workers (SQLite WAL,
+ * held by this process alone: store/sqlite.ts).
+ *
+ * Writers wait for each other (the busy timeout, and a write transaction
+ * taken before the quota is read, so no writer reads a snapshot another
+ * commits over). A call that fails for the data dir's sake (full,
+ * read-only, failing, locked past the wait) is the WIT `other` error, not a
+ * trap: the guest can answer it, the worker and the instance go on, and the
+ * main thread hears of it (store/storage-report.ts).
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+import { dirname } from "node:path";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openDatabase } from "../store/sqlite.ts";
+import { describeFault, type StorageFault, storageFault } from "../store/storage-error.ts";
+import { workerStorage } from "../store/storage-report.ts";
 
 export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 1024 * 1024;
@@ -44,12 +57,17 @@ class KvDatabase {
   readonly #usage: StatementSync;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
-    this.#db.exec(
-      "CREATE TABLE IF NOT EXISTS kv (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER, PRIMARY KEY (store, key)) STRICT",
-    );
-    this.#db.exec("CREATE INDEX IF NOT EXISTS kv_expiry ON kv (store, expires_at) WHERE expires_at IS NOT NULL");
+    this.#db = openDatabase(path, "process");
+    try {
+      this.#db.exec(
+        "CREATE TABLE IF NOT EXISTS kv (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER, PRIMARY KEY (store, key)) STRICT",
+      );
+      this.#db.exec("CREATE INDEX IF NOT EXISTS kv_expiry ON kv (store, expires_at) WHERE expires_at IS NOT NULL");
+    } catch (error) {
+      // A new file on a full or failing disk: tried again on the next call.
+      this.#db.close();
+      throw error;
+    }
     this.#usage = this.#db.prepare(
       "SELECT count(*) AS keys, coalesce(sum(length(value)), 0) AS bytes FROM kv WHERE store = ? AND key != ?",
     );
@@ -75,14 +93,29 @@ class KvDatabase {
 
   /** Stores a value, unless the store would pass its quota: then says which limit, and stores nothing. */
   set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): string | undefined {
-    const now = Date.now();
-    this.#purge.run(store, now);
-    // What the store holds besides this key (which the write replaces).
-    const { keys, bytes } = this.#usage.get(store, key) as { keys: number; bytes: number };
-    if (keys + 1 > MAX_STORE_KEYS) return `a store holds at most ${MAX_STORE_KEYS} keys`;
-    if (bytes + value.byteLength > MAX_STORE_BYTES) return `a store holds at most ${MAX_STORE_BYTES} bytes of values`;
-    this.#set.run(store, key, value, ttlMs === undefined ? null : now + Number(ttlMs));
-    return undefined;
+    // The write lock first (waiting for it like any write): the quota is read and the value written
+    // in one transaction, so two workers cannot both pass the check, and no read snapshot has to be
+    // upgraded to a write (in WAL mode that fails at once, whatever the busy timeout).
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const now = Date.now();
+      this.#purge.run(store, now);
+      // What the store holds besides this key (which the write replaces).
+      const { keys, bytes } = this.#usage.get(store, key) as { keys: number; bytes: number };
+      let full: string | undefined;
+      if (keys + 1 > MAX_STORE_KEYS) full = `a store holds at most ${MAX_STORE_KEYS} keys`;
+      else if (bytes + value.byteLength > MAX_STORE_BYTES)
+        full = `a store holds at most ${MAX_STORE_BYTES} bytes of values`;
+      else this.#set.run(store, key, value, ttlMs === undefined ? null : now + Number(ttlMs));
+      this.#db.exec("COMMIT");
+      return full;
+    } catch (error) {
+      // SQLite may have rolled back on its own already (a full disk, an I/O error).
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch {}
+      throw error;
+    }
   }
 
   delete(store: string, key: string): boolean {
@@ -93,6 +126,10 @@ class KvDatabase {
     // Compared as a prefix, not as a range: a range bound such as prefix + U+FFFF misses keys
     // with characters past it.
     return (this.#list.all(store, prefix, prefix, Date.now(), limit) as Array<{ key: string }>).map((r) => r.key);
+  }
+
+  close(): void {
+    this.#db.close();
   }
 }
 
@@ -107,12 +144,44 @@ function database(path: string): KvDatabase {
   return db;
 }
 
+/** What the guest is told when the data dir fails it: the WIT `other` error ("the store could not be used"). */
+function unusable(fault: StorageFault, operation: string): { tag: "other"; val: string } {
+  const what = operation === "get" || operation === "list" ? "nothing was read" : "nothing was changed";
+  return { tag: "other", val: `the host's storage is ${describeFault(fault)}: ${what}; retry later` };
+}
+
+/**
+ * Runs a call on the store's database, turning a storage fault into the
+ * guest's `other` error. A connection that met a read-only or unopenable
+ * file is dropped: SQLite opens a file it cannot write read-only, and would
+ * stay so once the data dir can be written again.
+ */
+function use<T>(path: string, operation: string, call: (db: KvDatabase) => T): T {
+  const storage = workerStorage(dirname(path));
+  try {
+    const result = call(database(path));
+    if (operation !== "get" && operation !== "list") storage.wrote("kv.db");
+    return result;
+  } catch (error) {
+    const fault = storageFault(error);
+    if (!fault) throw error;
+    if (fault.kind === "read-only" || fault.kind === "unavailable") {
+      try {
+        databases.get(path)?.close();
+      } catch {}
+      databases.delete(path);
+    }
+    storage.failed("kv.db", fault);
+    throw unusable(fault, operation);
+  }
+}
+
 const byteLength = (text: string) => Buffer.byteLength(text, "utf8");
 
 export function kvImports(grant: KvGrant, denials: Denial[]) {
   const granted = new Set(grant.stores);
-  /** The store's database, or the `denied` error (jco maps a thrown value to the WIT `err`). */
-  const open = (operation: string, store: string, key?: string): KvDatabase => {
+  /** Checks the call against the grant and the key limit, or throws the `denied`/`too-large` error (jco maps a thrown value to the WIT `err`). */
+  const check = (operation: string, store: string, key?: string): string => {
     if (!granted.has(store) || !grant.path) {
       // Audited, up to a few per invocation: a loop of denied calls must not flood the log.
       if (denials.length < MAX_DENIALS_PER_INVOCATION) denials.push({ capability: "kv", operation, resource: store });
@@ -121,25 +190,25 @@ export function kvImports(grant: KvGrant, denials: Denial[]) {
     if (key !== undefined && byteLength(key) > MAX_KEY_BYTES) {
       throw { tag: "too-large", val: `keys are at most ${MAX_KEY_BYTES} bytes` };
     }
-    return database(grant.path);
+    return grant.path;
   };
   return {
     "joule:function/kv": {
-      get: (store: string, key: string) => open("get", store, key).get(store, key),
+      get: (store: string, key: string) => use(check("get", store, key), "get", (db) => db.get(store, key)),
       set(store: string, key: string, value: Uint8Array, ttlMs: bigint | undefined): void {
-        const db = open("set", store, key);
+        const path = check("set", store, key);
         if (value.byteLength > MAX_VALUE_BYTES)
           throw { tag: "too-large", val: `values are at most ${MAX_VALUE_BYTES} bytes` };
         if (ttlMs !== undefined && ttlMs > MAX_TTL_MS)
           throw { tag: "too-large", val: `a TTL is at most ${MAX_TTL_MS} ms` };
-        const full = db.set(store, key, value, ttlMs);
+        const full = use(path, "set", (db) => db.set(store, key, value, ttlMs));
         if (full) throw { tag: "too-large", val: full };
       },
-      delete: (store: string, key: string) => open("delete", store, key).delete(store, key),
+      delete: (store: string, key: string) => use(check("delete", store, key), "delete", (db) => db.delete(store, key)),
       list(store: string, prefix: string, limit: number): string[] {
-        const db = open("list", store, prefix);
+        const path = check("list", store, prefix);
         if (limit > MAX_LIST) throw { tag: "too-large", val: `a listing is at most ${MAX_LIST} keys` };
-        return db.list(store, prefix, limit);
+        return use(path, "list", (db) => db.list(store, prefix, limit));
       },
     },
   };

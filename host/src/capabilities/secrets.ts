@@ -11,16 +11,21 @@
  * Values are never plain text at rest: each is sealed (AES-256-GCM, its name
  * as associated data: capabilities/secrets-seal.ts) under the host's secrets
  * key, which lives outside the data dir (capabilities/secrets-key.ts). Every
- * connection that writes has `secure_delete` on and truncates the WAL after
- * each change, so a rotated or deleted value does not linger in free pages
- * or old WAL frames either. Stores from before sealing are migrated when
- * the host or `joule secrets` first opens them (capabilities/secrets-schema.ts).
+ * connection that writes has `secure_delete` on, and the file keeps a
+ * rollback journal (store/sqlite.ts: nothing of it is mapped), so a rotated
+ * or deleted value does not linger in free pages or journals either. Stores
+ * from before sealing are migrated when the host or `joule secrets` first
+ * opens them (capabilities/secrets-schema.ts). A call that fails for the
+ * data dir's sake throws JOULE_ERR_HOST_STORAGE (store/storage-error.ts).
  */
 import type { KeyObject } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { JouleError } from "../errors.ts";
+import { probeWrite } from "../store/probes.ts";
+import { openDatabase } from "../store/sqlite.ts";
+import { guarded, type StorageReporter } from "../store/storage-error.ts";
 import { readKeyFile, resolveKey } from "./secrets-key.ts";
 import {
   checkpoint,
@@ -62,12 +67,35 @@ export class SecretStore {
   readonly #key: KeyObject;
   readonly files: SecretFiles;
   readonly keyInfo: SecretKeyInfo;
+  readonly #storage: StorageReporter | undefined;
 
-  private constructor(db: DatabaseSync, key: KeyObject, files: SecretFiles, keyInfo: SecretKeyInfo) {
+  private constructor(
+    db: DatabaseSync,
+    key: KeyObject,
+    files: SecretFiles,
+    keyInfo: SecretKeyInfo,
+    storage: StorageReporter | undefined,
+  ) {
     this.#db = db;
     this.#key = key;
     this.files = files;
     this.keyInfo = keyInfo;
+    this.#storage = storage;
+  }
+
+  #read<T>(what: string, work: () => T): T {
+    return guarded("secrets.db", what, work, this.#storage, this.files.db);
+  }
+
+  #write<T>(what: string, work: () => T): T {
+    const result = guarded("secrets.db", what, work, this.#storage, this.files.db);
+    this.#storage?.wrote("secrets.db");
+    return result;
+  }
+
+  /** A one-row write: whether secrets.db can be written again (store/storage-health.ts). */
+  probe(): void {
+    guarded("secrets.db", "probe", () => probeWrite(this.#db), undefined, this.files.db);
   }
 
   /**
@@ -76,12 +104,19 @@ export class SecretStore {
    * it is the key the values were sealed with, and migrates a store from
    * before sealing. Throws JOULE_ERR_SECRET_STORE_UNUSABLE saying what to do.
    */
-  static open(options: { dataDir: string; keyFile?: string | undefined }): SecretStore {
+  static open(options: { dataDir: string; keyFile?: string | undefined }, storage?: StorageReporter): SecretStore {
     mkdirSync(options.dataDir, { recursive: true });
     const path = join(options.dataDir, "secrets.db");
-    const db = new DatabaseSync(path);
+    // Opened by `joule secrets` beside a running host: shared (store/sqlite.ts).
+    const db = guarded(
+      "secrets.db",
+      "the secret store could not be opened",
+      () => openDatabase(path, "shared"),
+      storage,
+      path,
+    );
     try {
-      db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;");
+      db.exec("PRAGMA secure_delete = ON;");
       const state = storeState(db);
       if (state.version === "newer") {
         throw new JouleError(
@@ -96,7 +131,7 @@ export class SecretStore {
       checkKey(db, id, resolved.path);
       scrubIfPending(db);
       const info = { path: resolved.path, id, generated: resolved.generated, migrated };
-      return new SecretStore(db, resolved.key, { db: path, keyFile: resolved.path }, info);
+      return new SecretStore(db, resolved.key, { db: path, keyFile: resolved.path }, info, storage);
     } catch (error) {
       db.close();
       throw error;
@@ -111,7 +146,7 @@ export class SecretStore {
    * Read-only: a worker never writes secrets. Failures name no path (they
    * may reach a response); the host's start checked the same file and said why.
    */
-  static reader(files: SecretFiles): SecretStore {
+  static reader(files: SecretFiles, storage?: StorageReporter): SecretStore {
     let key: KeyObject | undefined;
     try {
       key = readKeyFile(files.keyFile);
@@ -124,36 +159,51 @@ export class SecretStore {
         "the host's secrets key file is missing or unusable since the host started: restart the host to see why",
       );
     }
-    const db = new DatabaseSync(files.db, { readOnly: true });
-    db.exec("PRAGMA busy_timeout = 5000");
-    return new SecretStore(db, key, files, { path: files.keyFile, id: keyId(key), generated: false, migrated: 0 });
+    const db = guarded(
+      "secrets.db",
+      "the secret store could not be opened",
+      () => new DatabaseSync(files.db, { readOnly: true, timeout: 5000 }),
+      storage,
+      files.db,
+    );
+    const info = { path: files.keyFile, id: keyId(key), generated: false, migrated: 0 };
+    return new SecretStore(db, key, files, info, storage);
   }
 
   /** Sets a secret; `functions` may be left out when changing only the value of an existing one. */
   set(name: string, value: string, functions?: SecretAudience): void {
     const audience = functions === undefined ? null : JSON.stringify(functions);
-    this.#db
-      .prepare(
-        `INSERT INTO secrets (name, sealed, functions, updated_at) VALUES (?, ?, coalesce(?, '[]'), ?)
+    const sealed = seal(this.#key, name, value);
+    this.#write("the secret could not be set", () => {
+      this.#db
+        .prepare(
+          `INSERT INTO secrets (name, sealed, functions, updated_at) VALUES (?, ?, coalesce(?, '[]'), ?)
          ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at,
            functions = coalesce(?, secrets.functions)`,
-      )
-      .run(name, seal(this.#key, name, value), audience, new Date().toISOString(), audience);
-    checkpoint(this.#db, false);
+        )
+        .run(name, sealed, audience, new Date().toISOString(), audience);
+      checkpoint(this.#db, false);
+    });
   }
 
   delete(name: string): boolean {
-    const deleted = Number(this.#db.prepare("DELETE FROM secrets WHERE name = ?").run(name).changes) > 0;
-    checkpoint(this.#db, false);
-    return deleted;
+    return this.#write("the secret could not be deleted", () => {
+      const deleted = Number(this.#db.prepare("DELETE FROM secrets WHERE name = ?").run(name).changes) > 0;
+      checkpoint(this.#db, false);
+      return deleted;
+    });
   }
 
   names(): Array<{ name: string; functions: SecretAudience; updatedAt: string }> {
-    const rows = this.#db.prepare("SELECT name, functions, updated_at FROM secrets ORDER BY name").all() as Array<{
-      name: string;
-      functions: string;
-      updated_at: string;
-    }>;
+    const rows = this.#read(
+      "the secrets could not be read",
+      () =>
+        this.#db.prepare("SELECT name, functions, updated_at FROM secrets ORDER BY name").all() as Array<{
+          name: string;
+          functions: string;
+          updated_at: string;
+        }>,
+    );
     return rows.map((r) => ({
       name: r.name,
       functions: JSON.parse(r.functions) as SecretAudience,
@@ -163,9 +213,11 @@ export class SecretStore {
 
   /** Whether the secret is set and `fn` may use it; the value is not decrypted. */
   allows(name: string, fn: string): boolean {
-    const row = this.#db.prepare("SELECT functions FROM secrets WHERE name = ?").get(name) as
-      | { functions: string }
-      | undefined;
+    const row = this.#read(
+      "the secret could not be read",
+      () =>
+        this.#db.prepare("SELECT functions FROM secrets WHERE name = ?").get(name) as { functions: string } | undefined,
+    );
     if (!row) return false;
     const audience = JSON.parse(row.functions) as SecretAudience;
     return audience === "*" || audience.includes(fn);
@@ -177,9 +229,13 @@ export class SecretStore {
    * the key and its name is JOULE_ERR_SECRET_UNREADABLE naming the secret.
    */
   get(name: string, fn: string): string | undefined {
-    const row = this.#db.prepare("SELECT sealed, functions FROM secrets WHERE name = ?").get(name) as
-      | { sealed: Uint8Array; functions: string }
-      | undefined;
+    const row = this.#read(
+      "the secret could not be read",
+      () =>
+        this.#db.prepare("SELECT sealed, functions FROM secrets WHERE name = ?").get(name) as
+          | { sealed: Uint8Array; functions: string }
+          | undefined,
+    );
     if (!row) return undefined;
     const audience = JSON.parse(row.functions) as SecretAudience;
     if (audience !== "*" && !audience.includes(fn)) return undefined;

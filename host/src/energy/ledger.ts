@@ -1,7 +1,8 @@
 /**
  * Energy budgets and the ledger of what every invocation used, in the data
- * dir (`energy.db`, node:sqlite, WAL). Budgets are per function and per
- * principal, in microjoules, with an optional refill period.
+ * dir (`energy.db`, node:sqlite, WAL, held by this process alone:
+ * store/sqlite.ts). Budgets are per function and per principal, in
+ * microjoules, with an optional refill period.
  *
  * An invocation first reserves what it could use at most (its fuel limit ×
  * joules-per-fuel) against every budget that applies, and is refused before
@@ -21,8 +22,17 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { JouleError } from "../errors.ts";
+import { probeWrite } from "../store/probes.ts";
+import { openDatabase } from "../store/sqlite.ts";
+import {
+  guarded,
+  type StorageFault,
+  type StorageReporter,
+  storageError,
+  storageFault,
+} from "../store/storage-error.ts";
 import { periodMs } from "./duration.ts";
 
 export type Scope = "function" | "principal";
@@ -116,17 +126,21 @@ export class EnergyLedger {
   #flushTimer: NodeJS.Timeout | undefined;
   /** Flushes that failed in a row: the retry backs off, and only the first is reported. */
   #failures = 0;
+  /** What the last failed flush met, when it was the data dir's fault. */
+  #fault: StorageFault | undefined;
   #closed = false;
   readonly #now: () => number;
+  readonly #storage: StorageReporter | undefined;
   readonly #q: Record<
     "budget" | "upsertBudget" | "deleteBudget" | "setUsed" | "addUsed" | "total" | "addTotal" | "charge" | "list",
     StatementSync
   >;
 
-  constructor(dataDir: string, now: () => number = Date.now) {
+  /** `storage` hears of writes that fail for the data dir's sake, and of the next that works. */
+  constructor(dataDir: string, now: () => number = Date.now, storage?: StorageReporter) {
+    this.#storage = storage;
     mkdirSync(dataDir, { recursive: true });
-    this.#db = new DatabaseSync(join(dataDir, "energy.db"));
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    this.#db = openDatabase(join(dataDir, "energy.db"), "process");
     this.#db.exec(SCHEMA);
     this.#now = now;
     this.#q = {
@@ -169,7 +183,9 @@ export class EnergyLedger {
 
   setBudget(scope: Scope, id: string, input: BudgetInput): BudgetStatus {
     this.commit();
-    this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now());
+    this.#write("the budget could not be set", () =>
+      this.#q.upsertBudget.run(scope, id, input.microjoules, input.periodMs, this.#now()),
+    );
     this.#budgets.delete(`${scope}:${id}`);
     return this.status(scope, id);
   }
@@ -177,24 +193,43 @@ export class EnergyLedger {
   removeBudget(scope: Scope, id: string): boolean {
     this.commit();
     this.#budgets.delete(`${scope}:${id}`);
-    return Number(this.#q.deleteBudget.run(scope, id).changes) > 0;
+    return this.#write(
+      "the budget could not be removed",
+      () => Number(this.#q.deleteBudget.run(scope, id).changes) > 0,
+    );
+  }
+
+  #write<T>(what: string, work: () => T): T {
+    const result = guarded("energy.db", what, work, this.#storage);
+    this.#storage?.wrote("energy.db");
+    return result;
   }
 
   /**
-   * Commits the queued writes now, or throws JOULE_ERR_HOST_NOT_READY: what
+   * Commits the queued writes now, or throws JOULE_ERR_HOST_STORAGE (the
+   * data dir's fault) or JOULE_ERR_HOST_NOT_READY (anything else): what
    * reads or changes budgets calls it first, so that the API says what is
-   * wrong instead of a 500 (flush warns with the write error) and nothing
-   * is changed while the queue waits; the queue keeps every write.
+   * wrong instead of a 500 and nothing is changed while the queue waits; the
+   * queue keeps every write.
    */
   commit(): void {
     try {
       this.flush();
     } catch {
-      throw new JouleError(
-        "JOULE_ERR_HOST_NOT_READY",
-        `the energy ledger cannot write to the data dir (${this.#pending.length} writes waiting; the host's warnings say why): try again once it can`,
-      );
+      throw this.#cannotWrite("nothing was changed; try again once it can");
     }
+  }
+
+  #cannotWrite(then: string): JouleError {
+    const what = `the energy ledger cannot commit the ${this.#pending.length} writes waiting (${then})`;
+    if (this.#fault) return storageError("energy.db", this.#fault, what);
+    return new JouleError("JOULE_ERR_HOST_NOT_READY", `${what}; the host's warnings say why`);
+  }
+
+  /** Commits what waits, then a one-row write: whether energy.db can be written again (storage-health.ts). */
+  probe(): void {
+    this.flush();
+    probeWrite(this.#db);
   }
 
   /**
@@ -241,9 +276,16 @@ export class EnergyLedger {
       this.#db.exec("COMMIT");
     } catch (error) {
       // SQLite may have rolled back on its own already (a full disk, an I/O error).
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      // Reported once per run of failures, whichever caller met the first.
-      if (++this.#failures === 1) {
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch {}
+      const before = this.#fault;
+      this.#fault = storageFault(error);
+      // Told once per run of failures, whichever caller met the first (and again if the fault
+      // changes): the data dir's faults to the storage reporter, which logs them, others as a warning.
+      const first = ++this.#failures === 1 || before?.kind !== this.#fault?.kind;
+      if (first && this.#fault && this.#storage) this.#storage.failed("energy.db", this.#fault);
+      else if (first) {
         process.emitWarning(
           `energy ledger: ${writes.length} writes (charges, refills) not committed, retrying: ${(error as Error).message}`,
         );
@@ -253,6 +295,8 @@ export class EnergyLedger {
     }
     this.#pending = [];
     this.#failures = 0;
+    this.#fault = undefined;
+    this.#storage?.wrote("energy.db");
   }
 
   /** Whether invocations are refused: too many writes wait for the data dir (readiness says so too). */
@@ -284,7 +328,8 @@ export class EnergyLedger {
     const key = `${scope}:${id}`;
     let row = this.#budgets.get(key);
     if (row === undefined) {
-      row = (this.#q.budget.get(scope, id) as BudgetRow | undefined) ?? null;
+      const read = () => this.#q.budget.get(scope, id) as BudgetRow | undefined;
+      row = guarded("energy.db", "the budget could not be read", read, this.#storage) ?? null;
       this.#budgets.set(key, row);
     }
     if (!row || row.period_ms === null) return row ?? undefined;
@@ -305,12 +350,7 @@ export class EnergyLedger {
    * cannot cover it. Nothing is reserved unless all can.
    */
   reserve(fn: string, principal: string, microjoules: number): Reservation {
-    if (this.refusing) {
-      throw new JouleError(
-        "JOULE_ERR_HOST_NOT_READY",
-        `the energy ledger cannot write to the data dir (${this.#pending.length} writes waiting; the host's warnings say why): invocations resume once it can`,
-      );
-    }
+    if (this.refusing) throw this.#cannotWrite("invocations are refused until it can");
     const keys: Array<[Scope, string]> = [
       ["function", fn],
       ["principal", principal],
@@ -379,7 +419,12 @@ export class EnergyLedger {
     // Committed first, so that the totals read below count every settled charge.
     this.commit();
     const row = this.#current(scope, id);
-    const total = this.#q.total.get(scope, id) as { used_uj: number; invocations: number } | undefined;
+    const total = guarded(
+      "energy.db",
+      "the ledger could not be read",
+      () => this.#q.total.get(scope, id),
+      this.#storage,
+    ) as { used_uj: number; invocations: number } | undefined;
     const reserved = this.#reserved.get(`${scope}:${id}`) ?? 0;
     const used = row ? row.used_uj : (total?.used_uj ?? 0);
     return {
@@ -397,6 +442,7 @@ export class EnergyLedger {
 
   list(): BudgetStatus[] {
     this.commit();
-    return (this.#q.list.all() as Array<{ scope: Scope; id: string }>).map(({ scope, id }) => this.status(scope, id));
+    const all = guarded("energy.db", "the ledger could not be read", () => this.#q.list.all(), this.#storage);
+    return (all as Array<{ scope: Scope; id: string }>).map(({ scope, id }) => this.status(scope, id));
   }
 }

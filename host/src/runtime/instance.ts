@@ -6,12 +6,14 @@
  * thrown away.
  */
 
+import { dirname } from "node:path";
 import { type buildImports, prepareCapabilities } from "../capabilities/index.ts";
 import type { IoScope } from "../capabilities/io.ts";
 import type { Denial } from "../capabilities/kv.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
 import { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
+import { workerStorage } from "../store/storage-report.ts";
 import {
   type CoreInstance,
   instantiateComponent,
@@ -147,15 +149,24 @@ export class GuestFailure extends Error {
 /** Secret stores this worker has opened, by file. */
 const secretStores = new Map<string, SecretStore>();
 
-/** The function's env with secret references replaced by their current values. */
+/**
+ * The function's env with secret references replaced by their current
+ * values. A secret store that cannot be read is JOULE_ERR_HOST_STORAGE (the
+ * main thread hears of it), not a missing secret.
+ */
 function resolveEnv(image: FunctionImage): Record<string, string> {
   if (!image.secrets) return image.env;
   let store = secretStores.get(image.secrets.db);
   if (!store) {
-    store = SecretStore.reader(image.secrets);
+    store = SecretStore.reader(image.secrets, workerStorage(dirname(image.secrets.db)));
     secretStores.set(image.secrets.db, store);
   }
-  return store.resolve(image.env, image.name);
+  try {
+    return store.resolve(image.env, image.name);
+  } catch (error) {
+    if (error instanceof JouleError) throw error;
+    throw new JouleError("JOULE_ERR_SECRET_MISSING", (error as Error).message);
+  }
 }
 
 /** What the core instances of the component hold that the host drives: memories and meters. */

@@ -11,6 +11,7 @@ import type { KeyStore } from "../auth/keys.ts";
 import type { EnergyModel } from "../energy/model.ts";
 import { JouleError } from "../errors.ts";
 import { checkFunctionName } from "../manifest.ts";
+import { faultOf } from "../store/storage-error.ts";
 import type { Access } from "./access.ts";
 import { toJouleError } from "./errors.ts";
 import { type AdminDeps, adminRoutes } from "./routes/admin.ts";
@@ -90,9 +91,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const joule = toJouleError(error);
+    const joule = toJouleError(error, config.dataDir);
     if (joule.code === "JOULE_ERR_HOST_INTERNAL") request.log.error({ err: error }, "unhandled error");
     else request.log.info({ code: joule.code }, joule.message);
+    // A file system fault that reached here uncoded (the stores report their own).
+    const fault = error instanceof JouleError ? undefined : faultOf(joule);
+    if (fault) deps.storage.failed("functions", fault);
     return reply.code(joule.status).send({ error: joule.toWire() });
   });
 
@@ -151,7 +155,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     deps.auth.recordOperation(request, reply, action, fn);
   });
 
-  app.register(opsRoutes, { metrics: deps.metrics, notReady: deps.notReady });
+  app.register(opsRoutes, { metrics: deps.metrics, notReady: deps.notReady, storage: deps.storage });
   app.register(async (area) => adminRoutes(area, deps));
   app.register(async (area) => energyRoutes(area, deps));
   app.register(async (area) => auditRoutes(area, deps));

@@ -3,6 +3,7 @@ import type { FastifyError } from "fastify";
 import type { z } from "zod";
 import { JouleError } from "../errors.ts";
 import { describeIssues } from "../manifest.ts";
+import { storageError, storageFault } from "../store/storage-error.ts";
 
 /**
  * An admin API body or query parsed with `schema`, or JOULE_ERR_REQUEST_INVALID
@@ -15,8 +16,15 @@ export function parseRequest<T extends z.ZodType>(schema: T, value: unknown, wha
   throw new JouleError("JOULE_ERR_REQUEST_INVALID", `${what} is invalid: ${problems.join("; ")}`, { problems });
 }
 
-export function toJouleError(error: FastifyError): JouleError {
+/**
+ * The catalog error a failure answers. The stores code their own storage
+ * faults (JOULE_ERR_HOST_STORAGE naming the store); what reaches here
+ * uncoded from the file system under `dataDir` is the function store's.
+ */
+export function toJouleError(error: FastifyError, dataDir?: string): JouleError {
   if (error instanceof JouleError) return error;
+  const fault = storageFault(error, dataDir);
+  if (fault) return storageError("functions", fault, "not done (what was there before stands)");
   const status = error.statusCode ?? 500;
   if (status === 413 || error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || error.code === "FST_REQ_FILE_TOO_LARGE") {
     return new JouleError("JOULE_ERR_BODY_TOO_LARGE", `the request body is over the limit: ${error.message}`);

@@ -4,9 +4,12 @@
  * plus the worker pool's state.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AuditLog } from "../auth/audit.ts";
 import type { EnergyLedger } from "../energy/ledger.ts";
 import type { WorkerPool } from "../pool/worker-pool.ts";
 import type { InvokeStats } from "../runtime/types.ts";
+import { STORE_NAMES } from "../store/storage-error.ts";
+import type { StorageHealth } from "../store/storage-health.ts";
 
 /** A series' function label (names are [a-z0-9-], so never escaped). */
 const FUNCTION_LABEL = /[{,]function="([^"]*)"/;
@@ -20,8 +23,45 @@ export class HostMetrics {
   readonly #coldStarts: Counter<"function" | "instance">;
   readonly #fuel: Counter<"function">;
 
-  constructor(pool: WorkerPool, ledger: EnergyLedger) {
+  constructor(pool: WorkerPool, ledger: EnergyLedger, storage: StorageHealth, audit: AuditLog) {
     const registers = [this.registry];
+    new Counter({
+      name: "joule_storage_failures_total",
+      help: "Operations that failed for the data dir's sake, by store (auth.db, energy.db, kv.db, secrets.db, functions) and kind (full, read-only, io, damaged, locked, unavailable)",
+      labelNames: ["store", "kind"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [store, byKind] of storage.failures)
+          for (const [kind, count] of byKind) this.inc({ store, kind }, count);
+      },
+    });
+    new Gauge({
+      name: "joule_storage_failing",
+      help: "1 while a store of the data dir cannot be used (what /readyz names), else 0",
+      labelNames: ["store"],
+      registers,
+      collect() {
+        for (const store of STORE_NAMES) this.set({ store }, storage.isFailing(store) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "joule_audit_waiting_records",
+      help: "Audit records not yet written to auth.db (grows only while it cannot be written)",
+      registers,
+      collect() {
+        this.set(audit.waiting);
+      },
+    });
+    new Counter({
+      name: "joule_audit_dropped_total",
+      help: "Audit records dropped because 10,000 were waiting already while auth.db could not be written",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(audit.droppedTotal);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: "joule_process_" });
     this.#invocations = new Counter({
       name: "joule_invocations_total",

@@ -23,11 +23,11 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { z } from "zod";
-import { writeAtomic } from "./atomic.ts";
+import { makeDir, writeAtomic } from "./atomic.ts";
 import { joinSplit, type SplitKind, splitImage, splitWasm } from "./wasm-split.ts";
 
 export const RECIPE_FORMAT = "joule-chunks/v1";
@@ -100,7 +100,7 @@ export class ChunkStore {
   }
 
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await makeDir(this.dir);
   }
 
   /**

@@ -36,7 +36,7 @@ import {
   limitsSchema,
   scalingSchema,
 } from "../manifest.ts";
-import { renameDirAtomic, writeAtomic } from "./atomic.ts";
+import { makeDir, renameDirAtomic, writeAtomic } from "./atomic.ts";
 import { ChunkStore, recipeChunks } from "./chunk-store.ts";
 
 /** Blobs larger than this are stored as chunks and a recipe (store/chunk-store.ts). */
@@ -284,7 +284,17 @@ export class FunctionStore {
   /** Writes the derived files of a component as one directory, atomically, replacing an outdated one. */
   async putDerived(componentDigest: string, files: DerivedFiles): Promise<DerivedMeta> {
     const staging = join(this.#tmp, `derived-${hex(componentDigest)}-${process.hrtime.bigint()}`);
-    await mkdir(staging, { recursive: true });
+    try {
+      return await this.#putDerived(componentDigest, files, staging);
+    } catch (error) {
+      // A full disk: what was staged goes, not at the next start.
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #putDerived(componentDigest: string, files: DerivedFiles, staging: string): Promise<DerivedMeta> {
+    await makeDir(staging);
     const modules: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(files.modules)) {
       // Core modules are shared by digest: JS guests built from one engine have the same code module.

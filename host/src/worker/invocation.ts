@@ -17,6 +17,7 @@ import { FunctionInstance, GuestFailure, InstantiationFailure } from "../runtime
 import { checkResponse, sanitize } from "../runtime/response.ts";
 import { takeSnapshot } from "../runtime/snapshot.ts";
 import type { InvokeResult, InvokeStats, InvokeTask } from "../runtime/types.ts";
+import { storageError, storageFault } from "../store/storage-error.ts";
 import type { WarmInstances } from "./warm-instances.ts";
 
 /** Growth past an instance's initial memory after which it is dropped rather than kept warm. */
@@ -52,6 +53,9 @@ function toWire(error: unknown, phase: "instantiate" | "handle"): WireError {
     return toWire(error.cause, phase);
   if (error instanceof GuestFailure) return { code: "JOULE_ERR_EXECUTION_FAILED", message: sanitize(error.message) };
   if (error instanceof JouleError) return error.toWire();
+  // The function's stored files (memory images, chunks) could not be read: the disk's fault, not the guest's.
+  const fault = storageFault(error instanceof InstantiationFailure ? error.cause : error);
+  if (fault) return storageError("functions", fault, "the function's stored files could not be read").toWire();
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   const prefix = phase === "instantiate" ? "instantiation failed: " : "";
   return { code: "JOULE_ERR_EXECUTION_TRAP", message: sanitize(`${prefix}${text}`) };

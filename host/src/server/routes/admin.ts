@@ -12,11 +12,13 @@ import { type DeployDeps, deployFunction } from "../../deploy/deploy-function.ts
 import { type DeploySource, readHostPath, readReference, readUpload } from "../../deploy/sources.ts";
 import { JouleError } from "../../errors.ts";
 import type { FunctionRecord } from "../../store/function-store.ts";
+import type { StorageHealth } from "../../store/storage-health.ts";
 import { access, functionParam, principalOf, visible } from "../access.ts";
 import type { Authenticator } from "../auth.ts";
 
 export interface AdminDeps extends DeployDeps {
   auth: Authenticator;
+  storage: StorageHealth;
 }
 
 export function describe(record: FunctionRecord, baseUrl: string) {
@@ -94,6 +96,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     }
     const { record, changed, existed } = await deployFunction(deps, name, source, principalOf(request));
     if (changed) {
+      // A deploy that wrote the function store: it can be written again, if it could not.
+      deps.storage.wrote("functions");
       request.log.info({ function: name, version: record.version, digest: record.component.digest }, "deployed");
     }
     reply.code(existed ? 200 : 201);

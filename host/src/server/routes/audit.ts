@@ -1,6 +1,7 @@
 /**
  * `GET /v1/audit`: the audit log, newest first, with filters. A key limited
- * to some functions reads only the records of those functions.
+ * to some functions reads only the records of those functions. While
+ * auth.db cannot be written, `waiting` says how many records are not in it yet.
  */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
@@ -31,12 +32,11 @@ export async function auditRoutes(app: FastifyInstance, { audit }: { audit: Audi
         function: rest.function,
       });
     }
-    return {
-      records: audit.query({
-        ...rest,
-        allowed: allowed === undefined ? undefined : allowed === "true",
-        ...(limit ? { functions: [...limit] } : {}),
-      }),
-    };
+    const { records, waiting } = audit.query({
+      ...rest,
+      allowed: allowed === undefined ? undefined : allowed === "true",
+      ...(limit ? { functions: [...limit] } : {}),
+    });
+    return waiting > 0 ? { records, waiting } : { records };
   });
 }

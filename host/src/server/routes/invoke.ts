@@ -162,7 +162,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
   // Every answer about a deployed function is counted once: the invoker counts what reached it, this
   // hook what did not (a body the parser refused, a denied key, a full queue, an exhausted budget).
   app.addHook("onError", async (request, _reply, error) => {
-    request.invocationError = toJouleError(error).code;
+    request.invocationError = toJouleError(error, config.dataDir).code;
   });
   app.addHook("onResponse", async (request, reply) => {
     const name = (request.params as { name?: string }).name;
