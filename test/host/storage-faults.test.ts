@@ -49,7 +49,7 @@ const readyz = async () => {
 /** A value of /metrics; waits for it, since workers report their faults asynchronously. */
 const metric = (pattern: RegExp) =>
   eventually(async () => {
-    const value = pattern.exec(await (await h.anonymous("/metrics")).text())?.[1];
+    const value = pattern.exec(await (await h.fetch("/metrics")).text())?.[1];
     if (value === undefined) throw new Error(`no ${pattern} in /metrics`);
     return Number(value);
   });

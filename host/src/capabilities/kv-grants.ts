@@ -7,14 +7,15 @@
  * are never removed, so what a deleted function left in its store stays out
  * of reach too. Kept in kv.db beside the stores.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openDatabase } from "../store/sqlite.ts";
 
 export class KvGrants {
   readonly #db: DatabaseSync;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    // Beside the workers' kv connections, the way they open it: nothing mapped (store/sqlite.ts).
+    this.#db = openDatabase(path, "process");
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS kv_grants (store TEXT NOT NULL, function TEXT NOT NULL, PRIMARY KEY (store, function)) STRICT",
     );
