@@ -8,7 +8,6 @@
 import type * as FilesImport from "joule:function/files@0.1.0";
 import { environment, type LogLevel, log } from "joule:function/host@0.1.0";
 import type * as KvImport from "joule:function/kv@0.1.0";
-import type * as OutboundHttpImport from "joule:function/outbound-http@0.1.0";
 import { installFetch } from "./fetch.ts";
 import { type Files, makeFiles } from "./files.ts";
 import type { Context, Env, FunctionDefinition, KvStore } from "./index.ts";
@@ -20,7 +19,8 @@ import type { Context, Env, FunctionDefinition, KvStore } from "./index.ts";
  */
 export interface GrantedImports {
   kv?: typeof KvImport;
-  outboundHttp?: typeof OutboundHttpImport;
+  /** Granted: the engine's own fetch (over wasi:http) stays (fetch.ts). */
+  outboundHttp?: boolean;
   files?: typeof FilesImport;
 }
 
@@ -192,7 +192,7 @@ export function adapt(definition: FunctionDefinition, granted: GrantedImports = 
     throw new TypeError("the default export must be defineFunction({ fetch(request, env, ctx) { ... } })");
   }
   kv = granted.kv;
-  installFetch(granted.outboundHttp);
+  installFetch(granted.outboundHttp === true);
   const files: Files = makeFiles(granted.files);
   const lifecycle = {
     async init(): Promise<void> {

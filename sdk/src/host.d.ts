@@ -4,6 +4,7 @@ declare module "joule:function/host@0.1.0" {
   export type LogLevel = "debug" | "info" | "warn" | "error";
   export function log(level: LogLevel, message: string): void;
   export function environment(): Array<[string, string]>;
+  export function outboundRefusal(url: string): [string, string] | undefined;
 }
 
 declare module "joule:function/kv@0.1.0" {

@@ -71,6 +71,30 @@ describe("many invocations per worker", () => {
   });
 });
 
+describe("concurrent I/O inside one invocation", () => {
+  it("runs Promise.all over fetches at once while its timers keep firing", async () => {
+    const most = up.waiting.most;
+    up.waiting.most = 0;
+    const answer = await (
+      await t.anonymous(`/fn/reach/fan-out?${new URLSearchParams({ n: "3", url: `${up.origin}/wait?ms=600` })}`)
+    ).json();
+    expect(answer).toMatchObject({ ok: true, bodies: ["waited", "waited", "waited"] });
+    // The upstream had all three at once; a 20 ms interval ran while they waited.
+    expect(up.waiting.most).toBe(3);
+    expect(answer.ticks).toBeGreaterThan(5);
+    up.waiting.most = Math.max(most, 3);
+  });
+
+  it("cancels a fetch with AbortController: the upstream sees the connection closed", async () => {
+    const abandoned = up.abandoned;
+    const answer = await (
+      await t.anonymous(`/fn/reach/abort?${new URLSearchParams({ after: "200", url: `${up.origin}/wait?ms=10000` })}`)
+    ).json();
+    expect(answer).toMatchObject({ ok: false, name: "AbortError" });
+    await vi.waitFor(() => expect(up.abandoned).toBe(abandoned + 1));
+  });
+});
+
 describe("an invocation past its time limit", () => {
   it("is ended alone: an innocent invocation on the same worker answers, and the worker stays", async () => {
     const one = await startTestHost({ workers: 1 });

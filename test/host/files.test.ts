@@ -94,10 +94,9 @@ describe("grants checked at deploy", () => {
     expect(response.status).toBe(400);
     const { error } = await response.json();
     expect(error.code).toBe("JOULE_ERR_CAPABILITY_MISSING");
-    expect(error.details.missing).toEqual([
-      "capabilities.files (the component imports joule:function/files)",
-      "capabilities.outboundHttp (the component imports joule:function/outbound-http)",
-    ]);
+    // outboundHttp is not among them: the engine's own fetch uses wasi:http, which every JS function
+    // imports; the grant is checked on every request instead.
+    expect(error.details.missing).toEqual(["capabilities.files (the component imports joule:function/files)"]);
   });
 
   it("narrows the manifest's grants, and refuses to widen them", async () => {

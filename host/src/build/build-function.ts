@@ -21,8 +21,14 @@ const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../sdk")
 const WIT_DIR = join(SDK_DIR, "wit");
 const ADAPTER = join(SDK_DIR, "src/adapter.ts");
 
-/** StarlingMonkey features the Joule world does not use: its own HTTP stack and fetch-event. */
-const DISABLED_FEATURES = ["http", "fetch-event"] as const;
+/**
+ * StarlingMonkey features the Joule world does not use: fetch-event (Joule
+ * calls `handler.handle`, not wasi:http/incoming-handler). Its HTTP stack
+ * stays: the guest's own `fetch` runs over wasi:http, so several requests of
+ * one invocation run at once, timers fire meanwhile and AbortSignal works
+ * (capabilities/wasi-http/).
+ */
+const DISABLED_FEATURES = ["fetch-event"] as const;
 
 export interface BuildResult {
   name: string;
@@ -72,11 +78,13 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
     throw new JouleError("JOULE_ERR_BUILD_MANIFEST", `${where} not found (joule.json "main")`);
   }
   const granted = grantedInterfaces(manifest);
+  const fetches = grantedCapabilities(manifest).some(({ key }) => key === "outboundHttp");
+  const passed = [...granted.map(({ key }) => key), ...(fetches ? ["outboundHttp: true"] : [])];
   const source = [
     `import definition from ${JSON.stringify(entry)};`,
     `import { adapt } from ${JSON.stringify(ADAPTER)};`,
     ...granted.map(({ key, iface }) => `import * as ${key} from "joule:function/${iface}@${WIT_VERSION}";`),
-    `export const { handler, lifecycle, warmUp } = adapt(definition, { ${granted.map(({ key }) => key).join(", ")} });`,
+    `export const { handler, lifecycle, warmUp } = adapt(definition, { ${passed.join(", ")} });`,
   ].join("\n");
   try {
     const result = await esbuild({
@@ -111,19 +119,29 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
 
 const WIT_VERSION = "0.1.0";
 
-/** Capability interfaces of the world, by the joule.json key that grants them. */
+/**
+ * Capabilities by the joule.json key that grants them, and the Joule
+ * interface each is imported as; outboundHttp has none: the engine's own
+ * fetch uses wasi:http, which every JS function imports, and the host
+ * checks the grant on every request.
+ */
 const CAPABILITY_INTERFACES = [
   { key: "kv", iface: "kv" },
-  { key: "outboundHttp", iface: "outbound-http" },
+  { key: "outboundHttp", iface: undefined },
   { key: "files", iface: "files" },
 ] as const;
 
-/** The capability interfaces a manifest declares (a non-empty grant). */
-function grantedInterfaces(manifest: Manifest) {
+/** The capabilities a manifest declares (a non-empty grant). */
+function grantedCapabilities(manifest: Manifest) {
   return CAPABILITY_INTERFACES.filter(({ key }) => {
     const grant = manifest.capabilities[key];
     return Array.isArray(grant) ? grant.length > 0 : Object.keys(grant).length > 0;
   });
+}
+
+/** The Joule interfaces the function's world imports: those of its granted capabilities that have one. */
+function grantedInterfaces(manifest: Manifest): Array<{ key: string; iface: string }> {
+  return grantedCapabilities(manifest).flatMap(({ key, iface }) => (iface ? [{ key, iface }] : []));
 }
 
 /**

@@ -96,7 +96,7 @@ export function prepareCapabilities(grants: InstanceGrants): PreparedCapabilitie
       ...randomImports(),
       ...stdioImports(sink),
       ...filesystemImports(),
-      ...jouleHostImports(sink, env),
+      ...jouleHostImports(sink, env, http),
       ...kvImports(kv, denials),
       ...outboundHttpImports(http, io),
       ...wasiHttpImports(http, io),

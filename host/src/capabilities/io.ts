@@ -106,7 +106,7 @@ export class Pollable {
   /** Suspends the guest until ready; returns at once when it is. */
   block(): void | Promise<void> {
     if (this.ready()) return;
-    return this.scope().guard(this.whenReady());
+    return this.scope().guard(untilReady([this]).then(() => undefined));
   }
 
   /** The scope of the instance that made it; the always-ready pollable waits for nothing. */
@@ -182,7 +182,22 @@ export function poll(pollables: Pollable[]): Uint32Array | Promise<Uint32Array> 
   const ready = readyIndexes(pollables);
   if (ready.length > 0) return ready;
   const scope = pollables.find((p) => p.scope() !== IDLE_SCOPE)?.scope() ?? IDLE_SCOPE;
-  return scope.guard(Promise.race(pollables.map((p) => p.whenReady()))).then(() => readyIndexes(pollables));
+  return scope.guard(untilReady(pollables));
+}
+
+/**
+ * Waits until at least one pollable is ready and says which. Never an empty
+ * answer: a guest engine takes the first index it is given (StarlingMonkey
+ * reads past an empty list and runs whichever task comes first), and a
+ * timer can wake a little before its deadline on the monotonic clock
+ * (libuv's clock is in whole ms), so a wake with nothing ready waits again.
+ */
+async function untilReady(pollables: Pollable[]): Promise<Uint32Array> {
+  for (;;) {
+    await Promise.race(pollables.map((p) => p.whenReady()));
+    const ready = readyIndexes(pollables);
+    if (ready.length > 0) return ready;
+  }
 }
 
 function readyIndexes(pollables: Pollable[]): Uint32Array {

@@ -3,10 +3,11 @@
  * (sdk/wit/world.wit): logging into the host log and the function's env.
  */
 import type { LogSink } from "./log-sink.ts";
+import { type OutboundHttpState, outboundRefusal } from "./outbound-http.ts";
 
 const LEVELS = new Set(["debug", "info", "warn", "error"]);
 
-export function jouleHostImports(sink: LogSink, env: Readonly<Record<string, string>>) {
+export function jouleHostImports(sink: LogSink, env: Readonly<Record<string, string>>, http: OutboundHttpState) {
   const pairs = Object.entries(env);
   return {
     "joule:function/host": {
@@ -14,6 +15,7 @@ export function jouleHostImports(sink: LogSink, env: Readonly<Record<string, str
         sink.line(LEVELS.has(level) ? (level as "info") : "info", message);
       },
       environment: (): Array<[string, string]> => pairs.map(([k, v]) => [k, v]),
+      outboundRefusal: (url: string): [string, string] | undefined => outboundRefusal(http, url),
     },
   };
 }

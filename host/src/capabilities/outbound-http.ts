@@ -112,6 +112,8 @@ export interface OutboundHttpState {
   requests: number;
   /** Response bytes read by the current invocation (wasi-http/, which streams). */
   responseBytesRead: number;
+  /** Why requests of the current invocation were refused, by origin (what `host.outbound-refusal` answers). */
+  refusals: Map<string, [kind: string, message: string]>;
   denials: Denial[];
 }
 
@@ -122,6 +124,7 @@ export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[])
     resolve: resolver(grant.dnsServers),
     requests: 0,
     responseBytesRead: 0,
+    refusals: new Map(),
     denials,
   };
 }
@@ -130,6 +133,7 @@ export function prepareOutboundHttp(grant: OutboundHttpGrant, denials: Denial[])
 export function resetOutboundHttp(state: OutboundHttpState): void {
   state.requests = 0;
   state.responseBytesRead = 0;
+  state.refusals.clear();
 }
 
 interface OutgoingRequest {
@@ -162,7 +166,33 @@ export function deny(state: OutboundHttpState, resource: string, why: string): H
   if (state.denials.length < MAX_DENIALS_PER_INVOCATION) {
     state.denials.push({ capability: "outboundHttp", operation: "fetch", resource, reason: why });
   }
-  return new HttpError("denied", `JOULE_ERR_CAPABILITY_DENIED: outboundHttp ${resource}: ${why}`);
+  const message = `JOULE_ERR_CAPABILITY_DENIED: outboundHttp ${resource}: ${why}`;
+  refused(state, resource, "denied", message);
+  return new HttpError("denied", message);
+}
+
+/** An origin as refusals are kept: the URL's origin, or its scheme when it has none (file:). */
+function originOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.origin : parsed.protocol;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Notes why a request to `origin` was refused, for `host.outbound-refusal` (a bounded number per invocation). */
+export function refused(state: OutboundHttpState, originOrUrl: string, kind: string, message: string): void {
+  const origin = originOf(originOrUrl) ?? originOrUrl;
+  if (state.refusals.size < MAX_DENIALS_PER_INVOCATION || state.refusals.has(origin)) {
+    state.refusals.set(origin, [kind, message]);
+  }
+}
+
+/** Why this invocation's last request to `url`'s origin was refused, if it was. */
+export function outboundRefusal(state: OutboundHttpState, url: string): [string, string] | undefined {
+  const origin = originOf(url);
+  return origin === undefined ? undefined : state.refusals.get(origin);
 }
 
 /** Resolves and checks the URL's host; the address to connect to, or a denial. */

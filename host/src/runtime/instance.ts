@@ -365,6 +365,11 @@ export class FunctionInstance {
     return this.#io?.settled ?? true;
   }
 
+  /** The instance is dropped: what it held open (timers, requests upstream) is closed. */
+  close(): void {
+    this.#io?.closeAll();
+  }
+
   /** The denials since the last call, and a fresh start. */
   drainDenials(): Denial[] {
     return this.#denials.splice(0);

@@ -31,6 +31,9 @@ import { coalesce, encodeImage, PAGE } from "./memory-image.ts";
 import { sanitize } from "./response.ts";
 import type { FunctionImage } from "./types.ts";
 
+/** The import a guest engine's fetch starts a request with (capabilities/wasi-http/). */
+const WASI_HTTP_HANDLE = "wasi:http/outgoing-handler#handle";
+
 export interface CapturedSnapshot {
   /** Per core module file: its memory's size in 64 KiB pages and its non-zero pages, encoded. */
   memories: Record<string, { pages: number; image: Uint8Array }>;
@@ -135,7 +138,9 @@ export async function takeSnapshot(
     watch.stop();
   }
   if (!ran) return undefined;
-  const resources = [...watch.stop()];
+  // An outbound request init made is a resource only while it is open: one it finished with, its
+  // response read and dropped, leaves nothing the snapshot could hold (instance.settled says so).
+  const resources = [...watch.stop()].filter((name) => !(name === WASI_HTTP_HANDLE && instance.settled));
   if (resources.length > 0) {
     throw new JouleError(
       "JOULE_ERR_DEPLOY_SNAPSHOT",

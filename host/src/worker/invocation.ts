@@ -175,6 +175,8 @@ export class Invocation {
     } finally {
       clearTimeout(deadline);
       if (!task.snapshot) this.#warm.release(name, instance, reusable);
+      // An instance that is not kept lets go of what it held: the upstream sees its connections close.
+      if (!reusable) instance?.close();
     }
   }
 

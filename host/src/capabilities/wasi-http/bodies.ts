@@ -169,6 +169,11 @@ export class RequestBodyStream extends OutputStream {
 
   override blockingFlush(): void {}
 
+  /** Bytes written so far. */
+  get written(): number {
+    return this.#written;
+  }
+
   /** The connection is open: what was written goes now, the rest as it is written. */
   connect(target: (bytes: Uint8Array) => void): void {
     for (const chunk of this.#chunks.splice(0)) target(chunk);

@@ -3,14 +3,15 @@
  * and reads them. Names are case-insensitive tokens (kept lower-case, as
  * HTTP/2 has them); values are bytes without CR, LF or NUL. Headers the
  * host sets itself or that would steer the connection (outbound-http.ts,
- * HOP_HEADERS) are `forbidden` in what a guest sends. The headers of a
- * request once it is sent, and of a response, are immutable.
+ * HOP_HEADERS: host, content-length, transfer-encoding, ...) are accepted,
+ * as the guest engine copies them along, and never sent: the host writes
+ * its own. The headers of a request once it holds them, and of a
+ * response, are immutable.
  */
 import { HOP_HEADERS } from "../outbound-http.ts";
 
 /** The `header-error` variant: jco maps a thrown `{ tag }` to the `err` case. */
 const INVALID = Object.freeze({ tag: "invalid-syntax" });
-const FORBIDDEN = Object.freeze({ tag: "forbidden" });
 const IMMUTABLE = Object.freeze({ tag: "immutable" });
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -32,8 +33,6 @@ function checkValue(value: Uint8Array): Uint8Array {
 export class Fields {
   #entries: Array<[string, Uint8Array]> = [];
   #immutable = false;
-  /** Whether hop-by-hop and host-set names are refused (an outgoing request's headers). */
-  #outgoing = true;
 
   static fromList(entries: Array<[string, Uint8Array]>): Fields {
     const fields = new Fields();
@@ -44,7 +43,6 @@ export class Fields {
   /** Headers that came from outside (a response): never checked against the forbidden list, never changed. */
   static received(entries: Array<[string, Uint8Array]>): Fields {
     const fields = new Fields();
-    fields.#outgoing = false;
     fields.#entries = entries.map(([name, value]) => [name.toLowerCase(), value]);
     fields.#immutable = true;
     return fields;
@@ -88,15 +86,15 @@ export class Fields {
 
   clone(): Fields {
     const copy = new Fields();
-    copy.#outgoing = this.#outgoing;
     copy.#entries = this.entries();
     return copy;
   }
 
-  /** As Node's outgoing headers: values joined as HTTP joins repeated fields, bytes as Latin-1. */
+  /** As Node's outgoing headers, without those the host sets itself: bytes as Latin-1. */
   toNode(): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of this.#entries) {
+      if (HOP_HEADERS.has(name)) continue;
       const text = Buffer.from(value).toString("latin1");
       const previous = out[name];
       if (previous === undefined) out[name] = text;
@@ -107,9 +105,7 @@ export class Fields {
 
   #writable(name: string): string {
     if (this.#immutable) throw IMMUTABLE;
-    const key = checkName(name);
-    if (this.#outgoing && HOP_HEADERS.has(key)) throw FORBIDDEN;
-    return key;
+    return checkName(name);
   }
 
   #add(name: string, value: Uint8Array): void {

@@ -19,7 +19,7 @@ import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
 import type { IoScope } from "../io.ts";
 import { urlPort } from "../origin-pattern.ts";
-import { checkedAddress, HttpError, type OutboundHttpState } from "../outbound-http.ts";
+import { checkedAddress, HttpError, type OutboundHttpState, refused } from "../outbound-http.ts";
 import { ResponseBodyStream } from "./bodies.ts";
 import {
   type ErrorCode,
@@ -97,7 +97,9 @@ export function outgoingHandler(state: OutboundHttpState, scope: IoScope) {
     const url = targetUrl(request);
     if (!(url instanceof URL)) throw url;
     if (state.requests >= state.limits.requests) {
-      throw internal(`an invocation makes at most ${state.limits.requests} requests (limits.outbound.requests)`);
+      const message = `an invocation makes at most ${state.limits.requests} requests (redirects included)`;
+      refused(state, url.href, "too-large", message);
+      throw internal(message);
     }
     if (url.username || url.password) throw { tag: "HTTP-request-URI-invalid" };
     state.requests++;
@@ -127,6 +129,11 @@ export function outgoingHandler(state: OutboundHttpState, scope: IoScope) {
       const headers = request.headers().toNode();
       // node:http does not decompress: ask for the body as it is unless the guest chose.
       headers["accept-encoding"] ??= "identity";
+      // A body the guest has finished already goes with its length, not chunked (some servers want one).
+      const length = body ? body.complete : 0;
+      if (length !== undefined && (length > 0 || !["GET", "HEAD"].includes(methodName(request)))) {
+        headers["content-length"] = String(length);
+      }
       const outgoing = send({
         protocol: url.protocol,
         hostname: url.hostname.replace(/^\[|\]$/g, ""),
@@ -159,6 +166,16 @@ export function outgoingHandler(state: OutboundHttpState, scope: IoScope) {
       outgoing.on("response", (message: IncomingMessage) => {
         call.received(message);
         outgoing.setTimeout(0);
+        // A body announced larger than the invocation may read fails the request now, saying why.
+        const announced = Number(message.headers["content-length"] ?? Number.NaN);
+        if (announced > state.limits.responseBytes - state.responseBytesRead) {
+          const why = `response bodies are at most ${state.limits.responseBytes} bytes`;
+          refused(state, url.href, "too-large", why);
+          message.destroy();
+          future.settle({ ok: false, error: { tag: "HTTP-response-body-size", val: BigInt(announced) } });
+          done();
+          return;
+        }
         const response = new IncomingResponse(message, () => new ResponseBodyStream(scope, message, account, done));
         future.settle({ ok: true, response });
       });

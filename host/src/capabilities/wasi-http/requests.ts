@@ -128,6 +128,11 @@ export class OutgoingBody {
     body.#onFinish?.();
   }
 
+  /** The whole body when the guest has finished it already (a length can then be sent), else undefined. */
+  get complete(): number | undefined {
+    return this.#finished ? (this.#stream?.written ?? 0) : undefined;
+  }
+
   /** Hands the body to an open connection: what was written, then the rest, then its end. */
   connect(write: (bytes: Uint8Array) => void, end: () => void): void {
     this.#stream ??= new RequestBodyStream(this.limit);
