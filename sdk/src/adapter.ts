@@ -5,9 +5,10 @@
  * authors never import this file themselves.
  */
 
-import type * as FilesImport from "joule:function/files@0.1.0";
-import { environment, type LogLevel, log } from "joule:function/host@0.1.0";
-import type * as KvImport from "joule:function/kv@0.1.0";
+import * as body from "joule:function/body@0.2.0";
+import type * as FilesImport from "joule:function/files@0.2.0";
+import { environment, type LogLevel, log } from "joule:function/host@0.2.0";
+import type * as KvImport from "joule:function/kv@0.2.0";
 import { installFetch } from "./fetch.ts";
 import { type Files, makeFiles } from "./files.ts";
 import type { Context, Env, FunctionDefinition, KvStore } from "./index.ts";
@@ -29,9 +30,13 @@ let kv: typeof KvImport | undefined;
 /** The request record of the WIT `types` interface. */
 export interface WitRequest {
   method: string;
+  /** As the client called it, the mount (`/fn/<name>`) included. */
   url: string;
+  mount: string;
   headers: Array<[string, string]>;
+  /** The body, or nothing yet when `bodyStreamed` (the rest comes from body.read). */
   body: Uint8Array;
+  bodyStreamed: boolean;
 }
 
 /** The response record of the WIT `types` interface. */
@@ -120,20 +125,120 @@ function kvStore(store: string): KvStore {
   };
 }
 
+/** Bytes asked of the host per read of a streamed request body. */
+const READ_BYTES = 64 * 1024;
+
+/** A streamed request body, read from the host as the function reads it (body.read suspends until bytes come). */
+function requestStream(first: Uint8Array): ReadableStream<Uint8Array> {
+  let pending: Uint8Array | undefined = first.byteLength > 0 ? first : undefined;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = pending ?? body.read(READ_BYTES);
+      pending = undefined;
+      if (next === undefined) controller.close();
+      else controller.enqueue(next);
+    },
+  });
+}
+
+/**
+ * The Request the function's fetch gets. Its URL is the one the client
+ * called without the mount (`/fn/<name>`), as in SDKs before 0.2.
+ */
 function toRequest(req: WitRequest): Request {
-  const init: RequestInit = { method: req.method, headers: req.headers };
-  if (!BODYLESS_METHODS.has(req.method.toUpperCase()) && req.body.byteLength > 0)
-    init.body = req.body as Uint8Array<ArrayBuffer>;
+  const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: req.headers };
+  if (!BODYLESS_METHODS.has(req.method.toUpperCase())) {
+    if (req.bodyStreamed) {
+      init.body = requestStream(req.body);
+      init.duplex = "half";
+    } else if (req.body.byteLength > 0) init.body = req.body as Uint8Array<ArrayBuffer>;
+  }
+  const url = new URL(req.url);
+  if (req.mount && url.pathname.startsWith(req.mount)) {
+    const origin = url.origin;
+    const rest = req.url.slice(origin.length + req.mount.length);
+    return new Request(`${origin}${rest.startsWith("/") ? rest : `/${rest}`}`, init);
+  }
   return new Request(req.url, init);
 }
 
+/** Bodies held whole, past which a response is streamed even if all of it is there already. */
+const WHOLE_BYTES = 256 * 1024;
+const WAITING = Symbol("waiting");
+
+/** Microtask turns a chunk that is there already takes to arrive (an in-memory body: 2 measured), at most. */
+const READY_TURNS = 3;
+
+/**
+ * What `read` gives, or WAITING when it is not there within READY_TURNS
+ * microtask turns (it waits on a timer, an upstream: an event-loop turn).
+ * No timer is used: a snapshot taken after the warm-up may hold none, and
+ * the host treats timers left pending as unfinished work.
+ */
+async function now<T>(read: Promise<T>): Promise<T | typeof WAITING> {
+  let turns: Promise<typeof WAITING> = Promise.resolve(WAITING);
+  for (let i = 0; i < READY_TURNS; i++) turns = turns.then((value) => value);
+  return Promise.race([read, turns]);
+}
+
+/**
+ * The response as the host takes it. A body that is all there (a string,
+ * JSON, bytes: every chunk ready without waiting) goes back whole, in one
+ * record. One whose next chunk has to be waited for (server-sent events, a
+ * stream fed by timers or an upstream), or that is large, is streamed: the
+ * head goes out at once and each chunk as it comes (body.respond, body.write).
+ */
 async function toWitResponse(response: Response): Promise<WitResponse> {
-  const body = new Uint8Array(await response.arrayBuffer());
   const headers: Array<[string, string]> = [];
   response.headers.forEach((value, name) => {
     headers.push([name, value]);
   });
-  return { status: response.status, headers, body };
+  const stream = response.body;
+  if (stream === null) return { status: response.status, headers, body: new Uint8Array(0) };
+  const reader = stream.getReader();
+  const held: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const read = reader.read();
+    const next = await now(read);
+    if (next !== WAITING && next.done) {
+      return {
+        status: response.status,
+        headers,
+        body: held.length === 1 ? (held[0] as Uint8Array) : concat(held, size),
+      };
+    }
+    if (next !== WAITING) {
+      held.push(next.value);
+      size += next.value.byteLength;
+    }
+    if (next === WAITING || size > WHOLE_BYTES) {
+      body.respond(response.status, headers);
+      for (const chunk of held) body.write(chunk);
+      if (next === WAITING) {
+        // The chunk that was not there yet: its read is still pending.
+        const late = await read;
+        if (late.done) return { status: response.status, headers: [], body: new Uint8Array(0) };
+        body.write(late.value);
+      }
+      for (;;) {
+        const more = await reader.read();
+        if (more.done) break;
+        body.write(more.value);
+      }
+      return { status: response.status, headers: [], body: new Uint8Array(0) };
+    }
+  }
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
 }
 
 /** A function failure that the host reports as a 502 with this message. */

@@ -13,7 +13,7 @@
  *   naming the limit of limits.outbound it hit.
  * A function without the grant gets a `fetch` that names the grant.
  */
-import { outboundRefusal } from "joule:function/host@0.1.0";
+import { outboundRefusal } from "joule:function/host@0.2.0";
 import { CapabilityDeniedError } from "./errors.ts";
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);

@@ -3,7 +3,7 @@
  * (`capabilities.files` in joule.json), by their guest paths. StarlingMonkey
  * has no `fs`; this is the whole of the filesystem a function sees.
  */
-import type * as FilesImport from "joule:function/files@0.1.0";
+import type * as FilesImport from "joule:function/files@0.2.0";
 import { CapabilityDeniedError, witError } from "./errors.ts";
 
 /** The shipped files (`capabilities.files`), read-only. */

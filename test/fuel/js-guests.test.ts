@@ -65,7 +65,7 @@ async function pair(name: string): Promise<{ plain: Handler; metered: Handler }>
         return instance;
       },
     );
-    return root["joule:function/handler@0.1.0"] as Handler;
+    return root["joule:function/handler@0.2.0"] as Handler;
   };
   return { plain: make(false), metered: make(true) };
 }
@@ -73,9 +73,11 @@ async function pair(name: string): Promise<{ plain: Handler; metered: Handler }>
 const text = new TextEncoder();
 const req = (method: string, path: string, body = "") => ({
   method,
-  url: `http://test${path}`,
+  url: `http://test/fn/guest${path}`,
+  mount: "/fn/guest",
   headers: [["content-type", "application/json"]],
   body: text.encode(body),
+  bodyStreamed: false,
 });
 const view = (r: { status: number; headers: Array<[string, string]>; body: Uint8Array }) => ({
   status: r.status,

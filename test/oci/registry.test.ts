@@ -79,9 +79,9 @@ describe.skipIf(skip !== "")("functions as OCI artifacts, through a real registr
     const config = JSON.parse((await blob(manifest.config.digest)).toString());
     expect(config).toMatchObject({ architecture: "wasm", os: "wasip2", layerDigests: [manifest.layers[0].digest] });
     expect(config.component.exports).toEqual([
-      "joule:function/handler@0.1.0",
-      "joule:function/lifecycle@0.1.0",
-      "joule:function/warm-up@0.1.0",
+      "joule:function/handler@0.2.0",
+      "joule:function/lifecycle@0.2.0",
+      "joule:function/warm-up@0.2.0",
     ]);
     expect(config.component.imports).toContain("wasi:io/poll@0.2.12");
     expect(config.created).toBeUndefined();

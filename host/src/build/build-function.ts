@@ -117,7 +117,7 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
   }
 }
 
-const WIT_VERSION = "0.1.0";
+const WIT_VERSION = "0.2.0";
 
 /**
  * Capabilities by the joule.json key that grants them, and the Joule
@@ -154,7 +154,7 @@ export function functionWorld(worldWit: string, manifest: Manifest): string {
   if (start < 0) throw new Error("sdk/wit/world.wit has no `world function`");
   const end = worldWit.indexOf("}", start);
   const imports = grantedInterfaces(manifest).map(({ iface }) => `  import ${iface};\n`);
-  const world = `world function {\n  import host;\n${imports.join("")}  export handler;\n  export lifecycle;\n  export warm-up;\n}`;
+  const world = `world function {\n  import host;\n  import body;\n${imports.join("")}  export handler;\n  export lifecycle;\n  export warm-up;\n}`;
   return `${worldWit.slice(0, start)}${world}${worldWit.slice(end + 1)}`;
 }
 

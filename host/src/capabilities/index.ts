@@ -5,6 +5,7 @@
  * preview2-shim, which would hand the guest the host's filesystem and
  * network, is ever linked.
  */
+import { type BodySlot, bodyImports, type GuestBody } from "./body.ts";
 import { clockImports } from "./clocks.ts";
 import { type FilesGrant, filesImports, NO_FILES } from "./files.ts";
 import { filesystemImports } from "./filesystem.ts";
@@ -25,6 +26,7 @@ import { wasiHttpImports } from "./wasi-http/index.ts";
 /** Interfaces (unversioned, as jco names them) a component may import. */
 export const GRANTABLE_INTERFACES: ReadonlySet<string> = new Set([
   "joule:function/host",
+  "joule:function/body",
   "joule:function/kv",
   "joule:function/outbound-http",
   "joule:function/files",
@@ -78,8 +80,8 @@ export interface InstanceGrants {
 
 export interface PreparedCapabilities {
   imports: Record<string, Record<string, unknown>>;
-  /** Starts an invocation: its per-invocation budgets afresh, `signal` ending its waits. */
-  beginInvocation(signal?: AbortSignal): void;
+  /** Starts an invocation: its per-invocation budgets afresh, `signal` ending its waits, `body` its bodies. */
+  beginInvocation(signal?: AbortSignal, body?: GuestBody): void;
   /** The instance's waits and pending timers (io.ts). */
   io: IoScope;
 }
@@ -89,6 +91,7 @@ export function prepareCapabilities(grants: InstanceGrants): PreparedCapabilitie
   const { env, sink, kv, denials } = grants;
   const http = prepareOutboundHttp(grants.outboundHttp ?? { origins: [] }, denials);
   const io = new IoScope();
+  const slot: BodySlot = { body: undefined };
   return {
     imports: {
       ...ioImports(),
@@ -97,14 +100,16 @@ export function prepareCapabilities(grants: InstanceGrants): PreparedCapabilitie
       ...stdioImports(sink),
       ...filesystemImports(),
       ...jouleHostImports(sink, env, http),
+      ...bodyImports(slot, io),
       ...kvImports(kv, denials),
       ...outboundHttpImports(http, io),
       ...wasiHttpImports(http, io),
       ...filesImports(grants.files ?? NO_FILES, denials),
     },
-    beginInvocation(signal) {
+    beginInvocation(signal, body) {
       resetOutboundHttp(http);
       io.begin(signal);
+      slot.body = body;
     },
     io,
   };

@@ -14,7 +14,7 @@ import type { Config } from "../config.ts";
 import type { EnergyLedger } from "../energy/ledger.ts";
 import { type EnergyModel, microjoules } from "../energy/model.ts";
 import { JouleError } from "../errors.ts";
-import type { WorkerPool } from "../pool/worker-pool.ts";
+import type { ResponseSink, WorkerPool } from "../pool/worker-pool.ts";
 import type { LiveFunction } from "../runtime/registry.ts";
 import { taskBase } from "../runtime/task.ts";
 import type { GuestRequest, GuestResponse, InvokeStats } from "../runtime/types.ts";
@@ -46,6 +46,10 @@ export interface InvocationCall {
   ip: string | null;
   /** Cancels the invocation (the client went away). */
   signal?: AbortSignal | undefined;
+  /** The rest of the request body when `request.bodyStreamed`, as it arrives. */
+  requestBody?: AsyncIterable<Uint8Array> | undefined;
+  /** Where a response the function streams goes (its head, then its bytes). */
+  sink?: ResponseSink | undefined;
   /** Made only when there is something to say: a child logger costs more than a tiny function's call. */
   log(): InvocationLog;
 }
@@ -95,7 +99,10 @@ export class Invoker {
     const dispatched = performance.now();
     let result: Awaited<ReturnType<WorkerPool["invoke"]>>;
     try {
-      result = await pool.invoke({ ...base, request: call.request, requestId }, call.signal);
+      result = await pool.invoke(
+        { ...base, request: call.request, requestId },
+        { signal: call.signal, requestBody: call.requestBody, sink: call.sink },
+      );
     } catch (error) {
       // No figures came back (its worker was lost): charge what was reserved.
       ledger.settle(reservation, { microjoules: reservation.microjoules, fuel: base.fuelLimit, requestId });

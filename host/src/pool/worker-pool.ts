@@ -40,11 +40,27 @@ const STOP_PRELOADS_MS = 2000;
 /** A task as the pool takes it: the image is its own business (sent-images.ts). */
 export type PoolTask = Omit<InvokeTask, "imageId">;
 
+/** Where a streamed response goes as the worker sends it (worker/invocation-body.ts). */
+export interface ResponseSink {
+  head(status: number, headers: Array<[string, string]>): void;
+  /** Settles once the client took the bytes: the guest may then write as much again. */
+  chunk(bytes: Uint8Array): Promise<void>;
+}
+
+/** What comes with a task besides itself: how it may be cancelled, and its streamed bodies. */
+export interface InvokeOptions {
+  /** Cancels it (the client went away). */
+  signal?: AbortSignal | undefined;
+  /** The rest of a request body (`request.bodyStreamed`), as it arrives; throws why it stops early. */
+  requestBody?: AsyncIterable<Uint8Array> | undefined;
+  sink?: ResponseSink | undefined;
+}
+
 interface Pending {
   /** Its place among the invocations posted to its worker (1, 2, ...): began once the worker's count reaches it. */
   seq: number;
   task: PoolTask;
-  signal: AbortSignal | undefined;
+  options: InvokeOptions;
   fn: string;
   timeoutMs: number;
   sentAt: number;
@@ -94,11 +110,12 @@ export class WorkerPool {
   }
 
   /** Runs a task on a worker with room, waiting for one if none has. `signal` cancels it (the client went away). */
-  async invoke(task: PoolTask, signal?: AbortSignal): Promise<InvokeResult> {
+  async invoke(task: PoolTask, options: InvokeOptions = {}): Promise<InvokeResult> {
     if (this.#closed) throw new JouleError("JOULE_ERR_HOST_NOT_READY", "the host is stopping");
+    const { signal } = options;
     const fn = task.image.name;
     const slot = this.#place(fn);
-    if (slot) return this.#dispatch(slot, task, signal);
+    if (slot) return this.#dispatch(slot, task, options);
     if (this.#waiting.length >= this.#slots.length * QUEUE_PER_WORKER) {
       throw new JouleError("JOULE_ERR_HOST_NOT_READY", "too many requests are queued; retry later");
     }
@@ -107,7 +124,7 @@ export class WorkerPool {
         fn,
         go: (chosen) => {
           signal?.removeEventListener("abort", gone);
-          this.#dispatch(chosen, task, signal).then(resolve, reject);
+          this.#dispatch(chosen, task, options).then(resolve, reject);
         },
         fail: reject,
       };
@@ -132,7 +149,8 @@ export class WorkerPool {
     return index < 0 ? undefined : this.#slots[index];
   }
 
-  #dispatch(slot: Slot, task: PoolTask, signal?: AbortSignal): Promise<InvokeResult> {
+  #dispatch(slot: Slot, task: PoolTask, options: InvokeOptions): Promise<InvokeResult> {
+    const { signal } = options;
     const id = this.#nextId++;
     const fn = task.image.name;
     const imageId = this.#sent.idOf(task.image);
@@ -147,7 +165,7 @@ export class WorkerPool {
       const pending: Pending = {
         seq: ++slot.posted,
         task,
-        signal,
+        options,
         fn,
         timeoutMs: task.timeoutMs,
         sentAt: Date.now(),
@@ -160,7 +178,22 @@ export class WorkerPool {
       slot.inFlight.set(id, pending);
       slot.busy.set(fn, (slot.busy.get(fn) ?? 0) + 1);
       this.#post(slot, { type: "invoke", id, task: sent });
+      if (options.requestBody) void this.#forwardBody(slot, id, options.requestBody);
     });
+  }
+
+  /** Forwards a streamed request body to the worker running its invocation, as it arrives. */
+  async #forwardBody(slot: Slot, id: number, body: AsyncIterable<Uint8Array>): Promise<void> {
+    try {
+      for await (const bytes of body) {
+        if (!slot.inFlight.has(id)) return; // answered already: the rest is not needed
+        this.#post(slot, { type: "body", id, bytes });
+      }
+      this.#post(slot, { type: "body-end", id });
+    } catch (error) {
+      const why = error instanceof JouleError ? error.message : "the client stopped sending the body";
+      if (slot.inFlight.has(id)) this.#post(slot, { type: "body-end", id, error: why });
+    }
   }
 
   #post(slot: Slot, message: ToWorker): void {
@@ -189,7 +222,19 @@ export class WorkerPool {
   }
 
   #receive(slot: Slot, message: FromWorker): void {
-    if (message.type === "done") {
+    if (message.type === "head") {
+      slot.inFlight.get(message.id)?.options.sink?.head(message.status, message.headers);
+    } else if (message.type === "chunk") {
+      const sink = slot.inFlight.get(message.id)?.options.sink;
+      const bytes = message.bytes.byteLength;
+      // Credit goes back once the client took them (or at once, if nobody streams: never the case).
+      void (sink ? sink.chunk(message.bytes) : Promise.resolve()).then(
+        () => {
+          if (slot.inFlight.has(message.id)) this.#post(slot, { type: "credit", id: message.id, bytes });
+        },
+        () => {},
+      );
+    } else if (message.type === "done") {
       const pending = slot.inFlight.get(message.id);
       if (!pending) return;
       this.#settle(slot, message.id, pending);
@@ -250,7 +295,8 @@ export class WorkerPool {
     const again: Pending[] = [];
     for (const [id, pending] of slot.inFlight) {
       this.#settle(slot, id, pending);
-      if (pending.seq > began && !this.#closed) {
+      // Not begun: safe to run elsewhere, unless part of a streamed body went to the lost worker already.
+      if (pending.seq > began && !this.#closed && !pending.options.requestBody) {
         again.push(pending);
         continue;
       }
@@ -270,7 +316,7 @@ export class WorkerPool {
     const index = this.#slots.indexOf(slot);
     if (index >= 0) this.#slots[index] = this.#spawn(slot.index);
     for (const pending of again) {
-      this.invoke(pending.task, pending.signal).then(pending.resolve, pending.reject);
+      this.invoke(pending.task, pending.options).then(pending.resolve, pending.reject);
     }
     this.#next();
   }

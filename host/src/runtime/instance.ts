@@ -7,6 +7,7 @@
  */
 
 import { dirname } from "node:path";
+import type { GuestBody } from "../capabilities/body.ts";
 import { type buildImports, prepareCapabilities } from "../capabilities/index.ts";
 import type { IoScope } from "../capabilities/io.ts";
 import type { Denial } from "../capabilities/kv.ts";
@@ -30,9 +31,10 @@ import type { FunctionImage, GuestRequest, GuestResponse } from "./types.ts";
 
 type Imports = ReturnType<typeof buildImports>;
 
-const HANDLER_EXPORT = "joule:function/handler@0.1.0";
-const LIFECYCLE_EXPORT = "joule:function/lifecycle@0.1.0";
-const WARM_UP_EXPORT = "joule:function/warm-up@0.1.0";
+/** The versions of the function world the host serves, newest first (sdk/wit/world.wit). */
+const WORLDS = ["0.2.0", "0.1.0"] as const;
+type World = (typeof WORLDS)[number];
+const exportOf = (iface: string, world: World) => `joule:function/${iface}@${world}`;
 
 /**
  * The sample request a warm-up takes: what a typical request carries (a
@@ -41,19 +43,45 @@ const WARM_UP_EXPORT = "joule:function/warm-up@0.1.0";
  */
 const WARM_UP_REQUEST: GuestRequest = {
   method: "POST",
-  url: "http://warm-up.joule.invalid/path?query=1",
+  url: "http://warm-up.joule.invalid/fn/warm-up/path?query=1",
+  mount: "/fn/warm-up",
   headers: [
     ["content-type", "application/json"],
     ["accept", "*/*"],
   ],
   body: new TextEncoder().encode('{"warm":true}'),
+  bodyStreamed: false,
 };
+
+/**
+ * The request as a component of `world` takes it: 0.2.0 gets it whole;
+ * 0.1.0 gets the URL without the mount (`http://<host>/<path>`) and the
+ * body in one piece (`body`, read to its end first when it was streamed).
+ */
+async function requestFor(world: World, request: GuestRequest, body: GuestBody | undefined): Promise<unknown> {
+  if (world !== "0.1.0") return request;
+  let bytes = request.body;
+  if (request.bodyStreamed && body) {
+    const parts: Uint8Array[] = [bytes];
+    for (;;) {
+      const next = await body.read(Number.MAX_SAFE_INTEGER);
+      if (next === undefined) break;
+      parts.push(next);
+    }
+    bytes = new Uint8Array(Buffer.concat(parts));
+  }
+  // What follows the mount in the request line, as sent (not re-encoded): `/<path>?<query>`.
+  const origin = new URL(request.url).origin;
+  const rest = request.mount ? request.url.slice(origin.length + request.mount.length) : "";
+  const stripped = request.mount ? `${origin}${rest.startsWith("/") ? rest : `/${rest}`}` : request.url;
+  return { method: request.method, url: stripped, headers: request.headers, body: bytes };
+}
 /** How the capabilities word a denial the guest sees (outbound-http.ts, files.ts). */
 const DENIED = "JOULE_ERR_CAPABILITY_DENIED:";
 
 interface Handler {
   handle(
-    req: GuestRequest,
+    req: unknown,
     inv: { requestId: string; functionName: string },
   ): Promise<{ status: number; headers: Array<[string, string]>; body: Uint8Array }>;
 }
@@ -209,9 +237,11 @@ export class FunctionInstance {
 
   readonly #memoryLimitBytes: number;
   /** Resets the capabilities' per-invocation budgets (outbound requests) and scopes its waits. */
-  #beginInvocation: (signal?: AbortSignal) => void = () => {};
+  #beginInvocation: (signal?: AbortSignal, body?: GuestBody) => void = () => {};
   /** The instance's waits and pending timers (capabilities/io.ts). */
   #io: IoScope | undefined;
+  /** The version of the function world it serves (how requests are given to it). */
+  #world: World = "0.1.0";
 
   private constructor(
     image: FunctionImage,
@@ -303,6 +333,7 @@ export class FunctionInstance {
     /** What the memories of a prepared instance hold already (engine.ts, writeBases). */
     let bases: ReadonlyMap<string, WrittenPages> = new Map();
     let root: Record<string, unknown>;
+    let world: World = "0.1.0";
     let prepared = false;
     try {
       if (image.engine) {
@@ -321,7 +352,9 @@ export class FunctionInstance {
         bind(imports);
         root = await instantiateComponent(image, late.imports, setUp);
       }
-      const lifecycle = root[LIFECYCLE_EXPORT] as Lifecycle | undefined;
+      // The newest world the component exports a handler of; 0.1.0 when none (a bad component fails below).
+      world = WORLDS.find((w) => root[exportOf("handler", w)] !== undefined) ?? "0.1.0";
+      const lifecycle = root[exportOf("lifecycle", world)] as Lifecycle | undefined;
       if (image.initOnCreate && lifecycle) {
         // Without a snapshot, init runs in every new instance, metered as its instantiation,
         // and sees the same env it would at deploy: no secrets.
@@ -342,13 +375,14 @@ export class FunctionInstance {
     const spent = account(parts.fuel, budget, fuelLimit);
     if (spent.exhausted)
       throw new InstantiationFailure(new Error("instantiation used up the fuel"), spent.used, true, false, denials);
-    const handler = root[HANDLER_EXPORT] as Handler | undefined;
+    const handler = root[exportOf("handler", world)] as Handler | undefined;
     if (!handler || typeof handler.handle !== "function") {
-      throw new Error(`component does not export ${HANDLER_EXPORT}`);
+      throw new Error(`component does not export ${exportOf("handler", world)}`);
     }
     const made = new FunctionInstance(image, handler, parts, sink, denials, spent.used, memoryLimitPages);
-    made.#lifecycle = root[LIFECYCLE_EXPORT] as Lifecycle | undefined;
-    made.#warmUp = root[WARM_UP_EXPORT] as WarmUp | undefined;
+    made.#lifecycle = root[exportOf("lifecycle", world)] as Lifecycle | undefined;
+    made.#warmUp = root[exportOf("warm-up", world)] as WarmUp | undefined;
+    made.#world = world;
     made.#bind = bind;
     made.#imports = imports;
     made.prepared = prepared;
@@ -388,10 +422,17 @@ export class FunctionInstance {
    * it ran out; a run that ran out fails with JOULE_ERR_LIMIT_FUEL even when
    * its last segments overdrew the budget without reaching a check.
    */
-  handle(request: GuestRequest, requestId: string, fuelLimit: number, signal?: AbortSignal): Promise<GuestResponse> {
-    this.#beginInvocation(signal);
-    // A promise under JSPI: the guest's stack suspends while an async import (outbound HTTP) runs.
-    return this.#metered(fuelLimit, () => this.#handler.handle(request, { requestId, functionName: this.#name }));
+  async handle(
+    request: GuestRequest,
+    requestId: string,
+    fuelLimit: number,
+    signal?: AbortSignal,
+    body?: GuestBody,
+  ): Promise<GuestResponse> {
+    this.#beginInvocation(signal, body);
+    const given = await requestFor(this.#world, request, body);
+    // A promise under JSPI: the guest's stack suspends while it waits (a timer, a fetch, body bytes).
+    return this.#metered(fuelLimit, () => this.#handler.handle(given, { requestId, functionName: this.#name }));
   }
 
   /** Runs the guest's init() within `fuelLimit`, as `handle` runs a request; false if it has none. */

@@ -32,8 +32,9 @@ import { type CapturedSnapshot, initEnv } from "./snapshot.ts";
 import type { TranspileResult } from "./transpile-worker.ts";
 import type { FunctionImage } from "./types.ts";
 
-const HANDLER_INTERFACE = "joule:function/handler@0.1";
-const LIFECYCLE_INTERFACE = "joule:function/lifecycle@0.1";
+/** Any version of the function world (0.1 and 0.2 are both served). */
+const HANDLER_INTERFACE = "joule:function/handler@0.";
+const LIFECYCLE_INTERFACE = "joule:function/lifecycle@0.";
 const TRANSPILE_TIMEOUT_MS = 120_000;
 const TRANSPILE_HEAP_MB = 2048;
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -445,7 +446,7 @@ export class FunctionRegistry {
     if (!files.exports.some((name) => name.startsWith(HANDLER_INTERFACE))) {
       throw new JouleError(
         "JOULE_ERR_DEPLOY_WORLD_MISMATCH",
-        `the component must export ${HANDLER_INTERFACE}.x (the world in sdk/wit/world.wit); it exports: ${files.exports.join(", ") || "nothing"}`,
+        `the component must export ${HANDLER_INTERFACE}x (the world in sdk/wit/world.wit); it exports: ${files.exports.join(", ") || "nothing"}`,
         { exports: files.exports },
       );
     }

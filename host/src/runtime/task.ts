@@ -24,6 +24,8 @@ export function taskBase(live: LiveFunction, config: Config): TaskBase {
 export const NO_REQUEST: InvokeTask["request"] = {
   method: "GET",
   url: "http://warm/",
+  mount: "",
   headers: [],
   body: new Uint8Array(),
+  bodyStreamed: false,
 };

@@ -22,13 +22,19 @@ export const GLUE_NAME = "component";
  * nothing needs waiting for.
  */
 const SUSPENDING: Record<string, string[]> = {
+  "joule:function/body": ["read", "write"],
   "joule:function/outbound-http": ["send"],
   "wasi:io/poll": ["poll", "[method]pollable.block"],
   "wasi:io/streams": ["[method]input-stream.blocking-read"],
 };
 
 /** Exports that may suspend on such an import: a request, and init (which may fetch config or wait). */
-const ASYNC_EXPORTS = ["joule:function/handler@0.1.0#handle", "joule:function/lifecycle@0.1.0#init"];
+const ASYNC_EXPORTS = [
+  "joule:function/handler@0.2.0#handle",
+  "joule:function/lifecycle@0.2.0#init",
+  "joule:function/handler@0.1.0#handle",
+  "joule:function/lifecycle@0.1.0#init",
+];
 
 /** The suspending imports of a component, with the versions it imports them at. */
 export function suspendingImports(imports: readonly string[]): string[] {

@@ -53,9 +53,14 @@ export interface FunctionImage {
 
 export interface GuestRequest {
   method: string;
+  /** As the client called it, mount included. */
   url: string;
+  /** The path prefix the request was routed by (`/fn/<name>`). */
+  mount: string;
   headers: Array<[string, string]>;
+  /** The body, or its first bytes when `bodyStreamed` (the rest is forwarded as it arrives). */
   body: Uint8Array;
+  bodyStreamed: boolean;
 }
 
 export interface GuestResponse {

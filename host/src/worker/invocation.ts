@@ -18,6 +18,7 @@ import { checkResponse, sanitize } from "../runtime/response.ts";
 import { takeSnapshot } from "../runtime/snapshot.ts";
 import type { InvokeResult, InvokeStats, InvokeTask } from "../runtime/types.ts";
 import { storageError, storageFault } from "../store/storage-error.ts";
+import { type BodyWire, InvocationBody } from "./invocation-body.ts";
 import type { WarmInstances } from "./warm-instances.ts";
 
 /** Growth past an instance's initial memory after which it is dropped rather than kept warm. */
@@ -84,19 +85,27 @@ export class Invocation {
   readonly #warm: WarmInstances;
   readonly #controller = new AbortController();
   #cancelled: CancelReason | undefined;
+  /** Its request body as it arrives, and the response it streams, if it does (invocation-body.ts). */
+  readonly body: InvocationBody;
 
-  constructor(task: InvokeTask, warm: WarmInstances) {
+  constructor(task: InvokeTask, warm: WarmInstances, wire: BodyWire) {
     this.#task = task;
     this.#warm = warm;
+    this.body = new InvocationBody(wire, task.request.body, task.request.bodyStreamed);
+  }
+
+  /** Whether it started a streamed response (the main thread has its head already). */
+  get streamed(): boolean {
+    return this.body.responded;
   }
 
   /** Ends the invocation where it waits; it answers with why. */
   cancel(reason: CancelReason): void {
     if (this.#cancelled) return;
     this.#cancelled = reason;
-    this.#controller.abort(
-      new InvocationCancelled(reason === "timeout" ? "the invocation ran past its time limit" : "the client went away"),
-    );
+    const why = reason === "timeout" ? "the invocation ran past its time limit" : "the client went away";
+    this.#controller.abort(new InvocationCancelled(why));
+    this.body.close(why);
   }
 
   async run(): Promise<InvokeResult> {
@@ -159,7 +168,7 @@ export class Invocation {
       try {
         const signal = this.#controller.signal;
         const raw = await Promise.race([
-          instance.handle(task.request, task.requestId, task.fuelLimit, signal),
+          instance.handle(task.request, task.requestId, task.fuelLimit, signal, this.body),
           // A cancelled guest's suspended call may never return (jco leaves it pending once its host
           // call fails): the invocation answers now, and the instance is abandoned with it.
           this.#whenCancelled(),
@@ -174,6 +183,7 @@ export class Invocation {
       }
     } finally {
       clearTimeout(deadline);
+      this.body.close("the invocation is over");
       if (!task.snapshot) this.#warm.release(name, instance, reusable);
       // An instance that is not kept lets go of what it held: the upstream sees its connections close.
       if (!reusable) instance?.close();

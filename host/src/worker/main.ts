@@ -48,7 +48,11 @@ async function invoke(id: number, task: Extract<ToWorker, { type: "invoke" }>["t
     return;
   }
   task.image = image;
-  const invocation = new Invocation(task, warm);
+  const invocation = new Invocation(task, warm, {
+    head: (status, headers) => post({ type: "head", id, status, headers }),
+    chunk: (bytes) =>
+      port.postMessage({ type: "chunk", id, bytes } satisfies FromWorker, [bytes.buffer as ArrayBuffer]),
+  });
   running.set(id, invocation);
   if (running.size === 1) {
     // Making a spare or reading an image blocks the thread: not while invocations are in flight.
@@ -76,6 +80,15 @@ port.on("message", (message: ToWorker) => {
       return;
     case "cancel":
       running.get(message.id)?.cancel(message.reason);
+      return;
+    case "body":
+      running.get(message.id)?.body.push(message.bytes);
+      return;
+    case "body-end":
+      running.get(message.id)?.body.end(message.error);
+      return;
+    case "credit":
+      running.get(message.id)?.body.credit(message.bytes);
       return;
     case "preload":
       queuePreload(message.paths, message.paged);

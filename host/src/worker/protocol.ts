@@ -13,6 +13,11 @@ export type ToWorker =
   | { type: "invoke"; id: number; task: InvokeTask }
   /** End an invocation early: its waits are rejected and its instance dropped (deadline, client gone). */
   | { type: "cancel"; id: number; reason: "timeout" | "disconnected" }
+  /** More of a streamed request body, as it arrives; then its end, or why it will not come. */
+  | { type: "body"; id: number; bytes: Uint8Array }
+  | { type: "body-end"; id: number; error?: string }
+  /** The client took this many more bytes of a streamed response: the guest may write that much more. */
+  | { type: "credit"; id: number; bytes: number }
   /** Read (and page) these memory images while idle, before a request needs them (runtime/image-cache.ts). */
   | { type: "preload"; paths: string[]; paged: boolean }
   /** No task will name this image again: drop it. */
@@ -24,6 +29,10 @@ export type ToWorker =
 export type FromWorker =
   /** The worker's thread is up and takes tasks. */
   | { type: "ready" }
+  /** A streamed response starts: its status and headers (body.respond in sdk/wit/world.wit). */
+  | { type: "head"; id: number; status: number; headers: Array<[string, string]> }
+  /** Bytes of a streamed response, in order; the main thread answers with `credit` once they are taken. */
+  | { type: "chunk"; id: number; bytes: Uint8Array }
   /** An invocation ended; `warm` is how many instances of its function the worker now holds. */
   | { type: "done"; id: number; result: InvokeResult; warm: number }
   /** The worker dropped idle instances of a function (scale to zero, eviction): it now holds `warm`. */

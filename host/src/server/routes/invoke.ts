@@ -5,6 +5,7 @@
  * in `x-joule-*` headers. HTTP only: what an invocation may do, and what it
  * costs, is the invoker's (invoke/invoker.ts).
  */
+import type { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../../config.ts";
 import { JouleError } from "../../errors.ts";
@@ -14,6 +15,8 @@ import type { InvokeStats } from "../../runtime/types.ts";
 import { access, functionParam } from "../access.ts";
 import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
+import { takeBody } from "../request-body.ts";
+import { StreamedResponse, setHeaders } from "../response-stream.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -32,8 +35,6 @@ export interface InvokeDeps {
   invoker: Invoker;
   metrics: HostMetrics;
 }
-
-const EMPTY = new Uint8Array(0);
 
 /** Request headers the function does not see: hop-by-hop ones and the admin credential. */
 const HIDDEN_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "authorization"]);
@@ -69,27 +70,19 @@ function requestOrigin(request: FastifyRequest): string {
   return origin;
 }
 
-/**
- * The path and query the function sees: what follows `/fn/<name>` in the
- * request line, as sent. Taken from the raw URL because the router's
- * wildcard is already percent-decoded (`a%3Fb` must not become a query).
- */
-export function guestPath(rawUrl: string): string {
-  const queryAt = rawUrl.indexOf("?");
-  const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
-  const query = queryAt === -1 ? "" : rawUrl.slice(queryAt);
-  const restAt = path.indexOf("/", "/fn/".length);
-  return `${restAt === -1 ? "/" : path.slice(restAt)}${query}`;
+/** The prefix a request came in by: `/fn/<name>` (the name is checked already, so it has no `/` or `?`). */
+export function mountOf(rawUrl: string): string {
+  const end = rawUrl.slice("/fn/".length).search(/[/?]/);
+  return end === -1 ? rawUrl : rawUrl.slice(0, "/fn/".length + end);
 }
 
 export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Promise<void> {
   const { config, registry, invoker, metrics } = deps;
 
-  // Every content type, including none, reaches the function as bytes.
+  // Every content type, including none, reaches the function as bytes: the request stream is
+  // left as it is and read (or streamed to the function) by takeBody, within the function's limit.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
-    done(null, body);
-  });
+  app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
 
   async function handle(request: FastifyRequest<{ Params: { name: string; "*"?: string } }>, reply: FastifyReply) {
     const { name } = request.params;
@@ -100,23 +93,26 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
       });
     }
     const origin = requestOrigin(request);
-    const body = (request.body as Buffer | undefined) ?? EMPTY;
-    const limit = live.record.limits.maxBodyBytes ?? config.maxBodyBytes;
-    if (body.byteLength > limit) {
-      throw new JouleError(
-        "JOULE_ERR_BODY_TOO_LARGE",
-        `the body is ${body.byteLength} bytes; ${name} accepts at most ${limit}`,
-        {
-          limit,
-        },
-      );
-    }
-    // The client going away cancels the invocation (and what it waits for upstream).
+    // The client going away cancels the invocation (and what it waits for upstream); so does a
+    // streamed body that passes the limit.
     const gone = new AbortController();
+    let tooLarge = false;
+    const limit = live.record.limits.maxBodyBytes ?? config.maxBodyBytes;
+    const body = await takeBody(
+      request.body as Readable | undefined,
+      request.headers["content-length"],
+      limit,
+      name,
+      () => {
+        tooLarge = true;
+        gone.abort();
+      },
+    );
     const onClose = () => {
-      if (!reply.sent) gone.abort();
+      if (!reply.raw.writableFinished) gone.abort();
     };
-    request.raw.once("close", onClose);
+    reply.raw.once("close", onClose);
+    const streamed = new StreamedResponse(reply);
     let child: FastifyRequest["log"] | undefined;
     let outcome: InvocationOutcome;
     try {
@@ -124,10 +120,14 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         live,
         request: {
           method: request.method,
-          url: `${origin}${guestPath(request.raw.url ?? "/")}`,
+          url: `${origin}${request.raw.url ?? "/"}`,
+          mount: mountOf(request.raw.url ?? "/"),
           headers: guestHeaders(request),
-          body,
+          body: body.first,
+          bodyStreamed: body.streamed,
         },
+        requestBody: body.rest,
+        sink: streamed,
         requestId: String(request.id),
         principal: request.principal,
         ip: request.ip,
@@ -135,26 +135,35 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
         log: () => (child ??= request.log.child({ function: name, version: live.record.version })),
       });
     } finally {
-      request.raw.off("close", onClose);
+      reply.raw.off("close", onClose);
     }
     request.invocationCounted = true;
+    if (outcome.stats) request.invocationStats = outcome.stats;
+    if (streamed.started) {
+      // Head and body are on their way; the figures follow as trailers, a failure as an abnormal end.
+      if (outcome.error)
+        request.log.warn({ code: outcome.error.code }, `${outcome.error.message} (after the response started)`);
+      streamed.finish(outcome);
+      return reply;
+    }
+    streamed.finish(outcome);
     reply.header("x-joule-duration-us", String(outcome.durationUs));
     reply.header("x-joule-energy-uj", String(outcome.energyUj));
     if (outcome.stats) {
-      request.invocationStats = outcome.stats;
       reply.header("x-joule-cold-start", String(outcome.stats.coldStart));
       reply.header("x-joule-fuel", String(outcome.stats.fuel));
+    }
+    if (tooLarge) {
+      // The rest of the body is not read: the connection ends with this answer.
+      reply.header("connection", "close");
+      throw new JouleError("JOULE_ERR_BODY_TOO_LARGE", `the body is over the limit; ${name} accepts at most ${limit}`, {
+        limit,
+      });
     }
     if (outcome.error || !outcome.response) throw outcome.error ?? new JouleError("JOULE_ERR_HOST_INTERNAL");
     const { response } = outcome;
     reply.code(response.status);
-    const grouped = new Map<string, string[]>();
-    for (const [header, value] of response.headers) {
-      const values = grouped.get(header);
-      if (values) values.push(value);
-      else grouped.set(header, [value]);
-    }
-    for (const [header, values] of grouped) reply.header(header, header === "set-cookie" ? values : values.join(", "));
+    setHeaders(reply, response.headers);
     const out = response.body;
     return reply.send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
