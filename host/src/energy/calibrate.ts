@@ -9,6 +9,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { parse } from "@bytecodealliance/jco";
 import { instrument } from "../fuel/instrument.ts";
+import { FuelMeter, FuelPort, instantiateMetered } from "../runtime/fuel-meter.ts";
 import { CALIBRATION_FILE, type Calibration } from "./model.ts";
 
 const WORKLOAD = `(module
@@ -64,22 +65,25 @@ export interface CalibrateOptions {
 }
 
 export async function calibrate(options: CalibrateOptions): Promise<Calibration> {
-  const { bytes, exports } = instrument(await parse(WORKLOAD), { initialFuel: 0n });
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
-  const fuel = instance.exports[exports.fuel] as WebAssembly.Global<"i64">;
+  const port = new FuelPort();
+  const module = new WebAssembly.Module(instrument(await parse(WORKLOAD)).bytes as Uint8Array<ArrayBuffer>);
+  const instance = instantiateMetered(module, {}, port);
   const run = instance.exports.run as () => number;
   const budget = 1n << 60n;
   // Warm up: let V8 tier the code up before measuring.
-  fuel.value = budget;
+  let meter = new FuelMeter(budget);
+  meter.attach(port);
   for (let i = 0; i < 5; i++) run();
-  fuel.value = budget;
+  meter.settle();
+  meter = new FuelMeter(budget);
+  meter.attach(port);
   const started = performance.now();
   let elapsed = 0;
   while (elapsed < options.seconds * 1000) {
     run();
     elapsed = performance.now() - started;
   }
-  const fuelPerSecond = Number(budget - fuel.value) / (elapsed / 1000);
+  const fuelPerSecond = Number(meter.settle().used) / (elapsed / 1000);
   const calibration: Calibration = {
     fuelPerSecond: Math.round(fuelPerSecond),
     wattsPerCore: options.wattsPerCore,
