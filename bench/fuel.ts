@@ -86,8 +86,8 @@ async function main() {
     const workloads = [
       await coreWorkload("core wasm: FNV-1a hash loop", "hash.wat", 200),
       await coreWorkload("core wasm: quicksort 200k i32", "sort.wat", 200_000),
-      await coreWorkload("core wasm: recursive fib(30)", "fib.wat", 30),
-      await coreWorkload("core wasm: small functions in a loop", "calls.wat", 2_000_000),
+      await coreWorkload("core wasm: recursive fib(32)", "fib.wat", 32),
+      await coreWorkload("core wasm: small functions in a loop", "calls.wat", 20_000_000),
       js.workload("js: sieve + JSON (StarlingMonkey)", "n=300000"),
       js.workload("js: recursive fib(22)", "work=fib&n=22"),
       js.workload("js: small functions in a loop", "work=calls&n=30000"),

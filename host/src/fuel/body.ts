@@ -176,6 +176,12 @@ export function instrumentBody(
   const blocks: boolean[] = [];
   /** Which open blocks are loops (a catch may not land at a loop header). */
   const loops: boolean[] = [];
+  /**
+   * Which open blocks' ends are merge points, reached other than by falling
+   * through (a branch to them, an `if` or `try`): the end of any other block
+   * (a loop's, a block nothing branches to) does not end a segment.
+   */
+  const merges: boolean[] = [];
 
   const copyTo = (to: number) => {
     if (to > copyFrom) seg.bytes(bytes.subarray(copyFrom, to));
@@ -211,10 +217,19 @@ export function instrumentBody(
     const effect = decode(r, types);
     segCost += cost(op);
     if (op >= 0x10 && op <= 0x15) calls = true; // call, call_indirect, return_call*, call_ref
+    const top = blocks.length - 1;
+    if (op === 0x0b && top >= 0 && !merges[top] && !blocks[top]) {
+      // Reached only by falling through: the segment runs on past it.
+      blocks.pop();
+      loops.pop();
+      merges.pop();
+      continue;
+    }
     if (effect === STRAIGHT) {
       if (op === 0x02) {
         blocks.push(false);
         loops.push(false);
+        merges.push(false);
       } else if (twin && op >= 0x20 && op <= 0x22) {
         const index = u32At(bytes, opStart + 1);
         if (index >= params) {
@@ -291,6 +306,7 @@ export function instrumentBody(
           }
           blocks.push(false);
           loops.push(op === 0x03);
+          merges.push(op === 0x04 || op === 0x06);
         } else if (op === 0x0b || op === 0x18) {
           if (blocks.length === 0) {
             if (op === 0x18) throw new FuelError("malformed", "delegate outside a try");
@@ -299,10 +315,15 @@ export function instrumentBody(
           } else {
             landing = blocks.pop() === true;
             loops.pop();
+            merges.pop();
           }
-        } else if (BRANCHES.has(op) && !twin) {
+        } else if (BRANCHES.has(op)) {
+          for (const label of branch.labels) {
+            const target = blocks.length - 1 - label;
+            if (target >= 0 && !loops[target]) merges[target] = true;
+          }
           // A twin's branches to its own label stay inside: they reach the block around its body.
-          flush = branch.labels.some((label) => label >= blocks.length);
+          if (!twin) flush = branch.labels.some((label) => label >= blocks.length);
         }
         if (flush) store(seg, m);
         seg.bytes(bytes.subarray(opStart, r.pos));
