@@ -7,10 +7,10 @@
  * and prints the medians and p99 of both (wall time), the overhead, the
  * fuel a run used and fuel per CPU-second (the thread's CPU time over all
  * unmetered runs: it is counted in 4 ms ticks here, too coarse for one
- * run); then the geometric mean of the overheads; then what the
- * refill slice costs (workloads instrumented and metered with smaller and
- * smaller slices, against their unmetered baseline); then the instrumenter's speed on
- * the JS engine's main module. A benchmark: it fails only on errors.
+ * run); then the geometric mean of the overheads; then what a host refill
+ * costs (recursive fib with tiny slices against none, in the same run) and
+ * what that makes of SLICE; then the instrumenter's speed on the JS
+ * engine's main module. A benchmark: it fails only on errors.
  *
  * BENCH_RUNS (default 15) sets the runs per workload, BENCH_ONLY (a
  * substring) picks workloads.
@@ -112,20 +112,26 @@ async function main() {
       console.log(`geometric mean overhead: ${((Math.exp(logSum / workloads.length) - 1) * 100).toFixed(1)}%`);
     }
 
-    // Slices: how often fuel moves from the reserve (in Wasm at loop headers, through the host's
-    // refill at the entries of functions that call). Each size is a module instrumented with it.
-    console.log("\nslices: the same workloads instrumented and metered with smaller slices (default SLICE first)");
-    for (const slice of [SLICE, 1_000_000n, 100_000n, 10_000n]) {
-      const sliced = [
-        await coreWorkload("core wasm: recursive fib(30)", "fib.wat", 30, slice),
-        (await jsGuest(work, slice)).workload("js: integer loop", "work=loop&n=100000"),
-      ].filter((w) => !ONLY || w.name.includes(ONLY));
-      for (const w of sliced) {
-        const m = measure(w);
-        console.log(
-          `  slice ${String(slice).padStart(9)}  ${w.name.padEnd(30)} ${String(w.metered().refills).padStart(6)} host refills/run, ${String(m.fuel / slice).padStart(6)} slices/run   unmetered ${ms(median(m.plain))} ms   metered ${ms(median(m.metered))} ms (p99 ${ms(p99(m.metered)).trim()})   overhead ${((median(m.metered) / median(m.plain) - 1) * 100).toFixed(1)}%`,
-        );
-      }
+    // What a slice costs: a host refill (a call out of Wasm at a function entry) measured as the
+    // difference between tiny slices and none, on recursive fib, whose every slice is a refill.
+    // Loop headers draw their slices in Wasm, a few instructions each.
+    const none = await coreWorkload("core wasm: recursive fib(30)", "fib.wat", 30, 1n << 50n);
+    const tiny = await coreWorkload("core wasm: recursive fib(30)", "fib.wat", 30, 1000n);
+    const slices = { none: [] as number[], tiny: [] as number[] };
+    const refills = { none: none.metered().refills, tiny: tiny.metered().refills };
+    for (let i = 0; i < RUNS * 2; i++) {
+      slices.none.push(timed(() => none.metered(), { ms: 0 }));
+      slices.tiny.push(timed(() => tiny.metered(), { ms: 0 }));
+    }
+    const perRefillUs = ((median(slices.tiny) - median(slices.none)) * 1000) / (refills.tiny - refills.none);
+    console.log(
+      `\nrefills (core wasm: recursive fib(30)): ${refills.tiny} of 1000 fuel each ${ms(median(slices.tiny)).trim()} ms, ${refills.none} ${ms(median(slices.none)).trim()} ms: ${perRefillUs.toFixed(2)} µs per refill`,
+    );
+    for (const fuelPerSecond of [5e9, 1e10, 2e10]) {
+      const perSecond = fuelPerSecond / Number(SLICE);
+      console.log(
+        `  SLICE ${SLICE} at ${fuelPerSecond.toExponential(0)} fuel/s: a slice per ${((1000 * Number(SLICE)) / fuelPerSecond).toFixed(2)} ms of CPU; refilled by the host at most ${(((perSecond * perRefillUs) / 1e6) * 100).toFixed(3)}% of the time`,
+      );
     }
 
     const speeds: number[] = [];

@@ -34,8 +34,10 @@ export const MAX_TABLE_ELEMENTS = 100_000n;
 
 /**
  * Fuel moved from the reserve to the counter at a time, by loop headers
- * (emit.ts, draw) and by the host's refill (runtime/fuel-meter.ts): about
- * 1–3 ms of CPU here (bench/README.md, "Fuel"), the granularity at which
- * the host's refill hook runs.
+ * (emit.ts, draw) and by the host's refill (runtime/fuel-meter.ts): 1.5–6
+ * ms of CPU here, at the 0.5–2 × 10^10 fuel/s the workloads of bench:fuel
+ * run at. A refill costs 0.14 µs (bench:fuel), so at this size refills
+ * take under 0.01% of the time; smaller slices would only make a trap's
+ * uncharged tail (at most one slice) and the refill hook's period shorter.
  */
-export const SLICE = 10_000_000n;
+export const SLICE = 30_000_000n;
