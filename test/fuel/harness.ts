@@ -103,9 +103,9 @@ export function counted(original: Uint8Array, imports: WebAssembly.Imports = {})
 
 /**
  * What a run that traps may be charged besides what it ran: less by what
- * ran since the fuel was last stored (less than a slice: loop headers, calls
- * out of the module, slices drawn and refills store it), more by the rest
- * of the straight-line run it trapped in (a few instructions here).
+ * ran since the fuel was last stored (less than a slice: calls out of the
+ * module, slices drawn and refills store it), more by the rest of the
+ * straight-line run it trapped in (a few instructions here).
  */
 export const TRAP_BOUND = { under: SLICE, over: 64n };
 

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { expect, it, describe as suite } from "vitest";
 import { FuelError } from "../../host/src/fuel/fuel-error.ts";
-import { instrument } from "../../host/src/fuel/instrument.ts";
+import { instrument, SLICE } from "../../host/src/fuel/instrument.ts";
 import { call, metered, meteredBytes, plain, watModule } from "./harness.ts";
 
 const fixture = (name: string) => readFile(new URL(`../fixtures/wat/${name}`, import.meta.url), "utf8");
@@ -83,12 +83,17 @@ suite("the fuel instrumenter", () => {
     expect(m.run("unreachable_if", [1], PLENTY).used).toBe(2n);
   });
 
-  it("loses at most the current loop iteration when a run traps", async () => {
+  it("loses less than one slice when a run traps", async () => {
     const m = metered(await watModule(await fixture("control-flow.wat")));
     const loop = m.run("loop_sum", [100_000], PLENTY).used;
     const trapped = m.run("loop_then_trap", [100_000], PLENTY);
     expect(trapped.outcome.ok).toBe(false);
-    expect(loop - trapped.used).toBeLessThan(20n);
+    expect(loop - trapped.used).toBeLessThan(SLICE);
+    // With small slices what it loses is small too: only what ran since the last one was drawn.
+    const { bytes, exports } = instrument(await watModule(await fixture("control-flow.wat")), { slice: 100n });
+    const sliced = meteredBytes(bytes, exports).run("loop_then_trap", [100_000], PLENTY, { slice: 100n });
+    expect(sliced.outcome.ok).toBe(false);
+    expect(loop - sliced.used).toBeLessThan(120n);
   });
 
   it("traps a runaway loop once the fuel runs out", async () => {

@@ -28,9 +28,12 @@
  * Either way F is current whenever control may leave the module (calls to
  * imports, indirect calls, throws, traps by `unreachable`) and L is loaded
  * again after such a call: F is one counter shared by all the core modules
- * of a component instance, so whichever runs next continues from it. Loop
- * headers store L too, so a trap loses at most what ran since the last
- * store or call out (at most about one slice).
+ * of a component instance, so whichever runs next continues from it. A
+ * trap (other than `unreachable`) loses what ran since L was last stored:
+ * at a call out of the module, or when a slice was drawn or refilled, so
+ * less than one slice. Loop headers do not store it: a store to the
+ * imported global at every iteration made the JS engine's interpreter
+ * 5–10% slower, to bound what a trap loses more tightly than one slice.
  */
 import { Reader, Writer } from "./bytes.ts";
 import { cost, MAX_TABLE_ELEMENTS } from "./costs.ts";
@@ -169,7 +172,6 @@ export function instrumentBody(
   // The entry check is written last, before everything, and only if the function calls (see below).
   let segCheck = false;
   let calls = false;
-  let segLoop = false;
   let segLand = false;
   let landsAtEnd = false;
   /** Open blocks, innermost last: true where an exception from try_table lands at its end. */
@@ -191,15 +193,13 @@ export function instrumentBody(
   const close = () => {
     if (segLand) land(code, m);
     if (segCost > 0) minus(code, m, segCost);
-    if (segLoop) store(code, m);
     if (segCheck) draw(code, m);
     code.bytes(seg.result());
     seg.clear();
   };
-  const next = (checked: boolean, loop: boolean, landing: boolean) => {
+  const next = (checked: boolean, landing: boolean) => {
     segCost = 0;
     segCheck = checked;
-    segLoop = loop;
     segLand = landing;
   };
   /** A call out of this function that does not pass L: F current before, L reloaded after. */
@@ -336,7 +336,7 @@ export function instrumentBody(
       copyFrom = r.pos;
       close();
       if (last) break;
-      next(effect === LOOP, effect === LOOP, landing);
+      next(effect === LOOP, landing);
       continue;
     }
 
@@ -373,7 +373,7 @@ export function instrumentBody(
     }
     copyFrom = r.pos;
     close();
-    next(false, false, false);
+    next(false, false);
   }
   if (r.pos !== end) throw new FuelError("malformed", "bytes after a function's final `end`");
 
