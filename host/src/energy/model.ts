@@ -18,8 +18,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 
-/** Fuel per second per core of the calibration workload on the reference machine (2 × AMD EPYC, Node 24). */
-export const DEFAULT_FUEL_PER_SECOND = 8.5e9;
+/**
+ * Fuel per CPU-second of the calibration workload on the reference machine (2 × AMD EPYC, Node 24):
+ * 8.63–8.76 × 10^9 in three runs of `joule calibrate` since structure is free (derivation 11).
+ */
+export const DEFAULT_FUEL_PER_SECOND = 8.7e9;
 
 export const calibrationSchema = z
   .object({
