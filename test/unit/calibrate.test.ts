@@ -68,12 +68,16 @@ describe("joule calibrate's power", () => {
   it("measures the packages' power where RAPL can be read, and the host then uses it", async () => {
     const { root, counter } = await fakePowercap();
     expect(await probeRapl(root)).toMatchObject({ ok: true, packages: [{ zone: "intel-rapl:0" }] });
-    // 40 W: the counter advances 40 µJ per µs, written every 5 ms from another thread.
+    // 40 W: the counter advances 40 µJ per µs, written every 5 ms from another thread, by rename
+    // (sysfs is never read half-written).
     const worker = new Worker(
-      `const { writeFileSync } = require("node:fs");
+      `const { renameSync, writeFileSync } = require("node:fs");
        const { workerData } = require("node:worker_threads");
        const start = performance.now();
-       setInterval(() => writeFileSync(workerData, String(1000 + Math.round((performance.now() - start) * 40000))), 5);`,
+       setInterval(() => {
+         writeFileSync(workerData + ".next", String(1000 + Math.round((performance.now() - start) * 40000)));
+         renameSync(workerData + ".next", workerData);
+       }, 5);`,
       { eval: true, workerData: counter },
     );
     try {

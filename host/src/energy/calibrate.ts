@@ -107,47 +107,53 @@ export async function calibrate(options: CalibrateOptions): Promise<Calibration>
   meter.settle();
 
   const rapl = options.wattsGiven ? undefined : await probeRapl(options.powercapRoot ?? POWERCAP_ROOT);
-  let idleWatts = 0;
-  if (rapl?.ok) {
-    const idleMs = options.idleMs ?? 1000;
-    const before = await readEnergy(rapl.packages);
+  const packages = rapl?.ok ? rapl.packages : undefined;
+  // A reading that fails midway (permissions changed, a driver went away) drops the measurement.
+  const read = async () => (packages ? await readEnergy(packages).catch(() => undefined) : undefined);
+  let idleWatts: number | undefined;
+  if (packages) {
+    const before = await read();
     const started = performance.now();
-    await sleep(idleMs);
-    idleWatts =
-      joulesBetween(rapl.packages, before, await readEnergy(rapl.packages)) / ((performance.now() - started) / 1000);
+    await sleep(options.idleMs ?? 1000);
+    const after = await read();
+    const seconds = (performance.now() - started) / 1000;
+    if (before && after) idleWatts = joulesBetween(packages, before, after) / seconds;
   }
   meter = new FuelMeter(budget);
   meter.attach(port);
-  const energyBefore = rapl?.ok ? await readEnergy(rapl.packages) : [];
+  const energyBefore = await read();
   const wallStarted = performance.now();
   const cpuSeconds = busyFor(options.seconds, run);
   const wallSeconds = (performance.now() - wallStarted) / 1000;
+  const energyAfter = await read();
   const fuelPerSecond = Math.round(Number(meter.settle().used) / cpuSeconds);
 
   const machine = `${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;
   let wattsPerCore = options.wattsPerCore;
-  let power: Calibration["power"];
-  if (rapl?.ok) {
-    const busyWatts = joulesBetween(rapl.packages, energyBefore, await readEnergy(rapl.packages)) / wallSeconds;
+  let power: Calibration["power"] = {
+    source: "configured",
+    why: options.wattsGiven ? "given with --watts" : `not measured: ${rapl?.ok === false ? rapl.reason : "no RAPL"}`,
+  };
+  if (packages) {
+    const measured =
+      idleWatts !== undefined && energyBefore && energyAfter
+        ? { idle: idleWatts, busy: joulesBetween(packages, energyBefore, energyAfter) / wallSeconds }
+        : undefined;
     const logical = cpus().length;
-    wattsPerCore = idleWatts / logical + Math.max(0, busyWatts - idleWatts);
-    power = {
-      source: "rapl",
-      packages: rapl.packages.map((p) => p.zone),
-      idleWatts,
-      busyWatts,
-      cpus: logical,
-    };
-  } else {
-    power = {
-      source: "configured",
-      why: options.wattsGiven ? "given with --watts" : `not measured: ${rapl?.ok === false ? rapl.reason : "no RAPL"}`,
-    };
-  }
-  if (!(wattsPerCore > 0)) {
+    const perCore = measured ? measured.idle / logical + Math.max(0, measured.busy - measured.idle) : 0;
+    if (!measured) power = { source: "configured", why: "not measured: a RAPL counter could not be read" };
     // Counters that did not move (a fake or a broken driver) measure nothing.
-    wattsPerCore = options.wattsPerCore;
-    power = { source: "configured", why: "not measured: the RAPL counters did not move" };
+    else if (!(perCore > 0)) power = { source: "configured", why: "not measured: the RAPL counters did not move" };
+    else {
+      wattsPerCore = perCore;
+      power = {
+        source: "rapl",
+        packages: packages.map((p) => p.zone),
+        idleWatts: measured.idle,
+        busyWatts: measured.busy,
+        cpus: logical,
+      };
+    }
   }
   const calibration: Calibration = {
     fuelPerSecond,

@@ -27,8 +27,9 @@ export interface RaplPackage {
 export type RaplProbe = { ok: true; packages: RaplPackage[] } | { ok: false; reason: string };
 
 async function readNumber(path: string): Promise<number> {
-  const value = Number((await readFile(path, "utf8")).trim());
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${path} does not hold a counter`);
+  const text = (await readFile(path, "utf8")).trim();
+  const value = Number(text);
+  if (text === "" || !Number.isSafeInteger(value) || value < 0) throw new Error(`${path} does not hold a counter`);
   return value;
 }
 
