@@ -44,6 +44,8 @@ export default async function setup(project: TestProject): Promise<void> {
     "guests/echo",
     "test/fixtures/guests/misbehave",
     "test/fixtures/guests/reach",
+    // issue 15's workloads, for the fuel tests (and bench:fuel)
+    "bench/guests/cpu",
   ]) {
     const result = await buildFunction(join(ROOT, dir));
     components[result.name] = result.componentPath;

@@ -2,7 +2,9 @@
  * Differential test on random valid modules: binaryen's translate-to-fuzz
  * turns fixed seeds into modules using the features Joule meters; each
  * exported function must behave identically (results, traps, and the calls
- * it makes to its imports) before and after metering.
+ * it makes to its imports) before and after metering, and be charged what
+ * the reference counter (reference.ts) counts: exactly for a run that
+ * completes, within the documented bound for one that traps.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -10,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, metered, type Outcome, plain, describe as show } from "./harness.ts";
+import { call, counted, metered, type Outcome, plain, describe as show, withinTrapBound } from "./harness.ts";
 
 const run = promisify(execFile);
 const WASM_OPT = new URL("../../node_modules/binaryen/bin/wasm-opt", import.meta.url).pathname;
@@ -74,19 +76,22 @@ function fuzzImports(module: WebAssembly.Module, log: string[]): WebAssembly.Imp
 
 type Trace = Array<{ name: string; outcome: Outcome; log: string[] }>;
 
-function exercise(instance: WebAssembly.Instance | undefined, names: string[], log: string[]): Trace {
+/** What running one export did, and the fuel it used or was counted (`cost`), for one kind of instance. */
+type Runner = (name: string) => { outcome: Outcome; cost?: bigint };
+
+function exercise(run: Runner | undefined, names: string[], log: string[], costs: bigint[] = []): Trace {
   const trace: Trace = [];
   for (const name of names) {
     log.length = 0;
-    const fn = instance?.exports[name] as (() => unknown) | undefined;
-    const outcome = fn ? call(fn) : { ok: false as const, error: "not instantiated" };
+    const { outcome, cost } = run ? run(name) : { outcome: { ok: false as const, error: "not instantiated" } };
+    if (cost !== undefined) costs.push(cost);
     trace.push({ name, outcome, log: [...log] });
   }
   return trace;
 }
 
 describe("metering random modules (binaryen translate-to-fuzz)", () => {
-  it.each(SEEDS)("seed %i behaves the same metered and unmetered", (seed) => {
+  it.each(SEEDS)("seed %i behaves the same metered and unmetered, and is charged what it ran", (seed) => {
     const bytes = modules.get(seed) as Uint8Array;
     const compiled = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
     const names = WebAssembly.Module.exports(compiled)
@@ -94,22 +99,45 @@ describe("metering random modules (binaryen translate-to-fuzz)", () => {
       .map((e) => e.name);
 
     const log: string[] = [];
-    let original: WebAssembly.Instance | undefined;
+    let original: Runner | undefined;
     const made = call(() => {
-      original = plain(bytes, fuzzImports(compiled, log));
+      const instance = plain(bytes, fuzzImports(compiled, log));
+      original = (name) => ({ outcome: call(instance.exports[name] as () => unknown) });
     });
     const expected = exercise(original, names, log);
 
     const meteredLog: string[] = [];
-    let instance: WebAssembly.Instance | undefined;
+    let meter: Runner | undefined;
     const meteredMade = call(() => {
       const m = metered(bytes, fuzzImports(compiled, meteredLog));
-      m.fuel.value = 1n << 50n;
-      instance = m.instance;
+      meter = (name) => {
+        const { outcome, used } = m.run(name, [], 1n << 50n);
+        return { outcome, cost: used };
+      };
     });
     expect(meteredMade).toEqual(made);
-    const actual = exercise(instance, names, meteredLog);
-    expect(actual).toEqual(expected);
+    const used: bigint[] = [];
+    expect(exercise(meter, names, meteredLog, used)).toEqual(expected);
+
+    const countedLog: string[] = [];
+    let reference: Runner | undefined;
+    expect(
+      call(() => {
+        const r = counted(bytes, fuzzImports(compiled, countedLog));
+        reference = (name) => {
+          const { outcome, counted: cost } = r.run(name, []);
+          return { outcome, cost };
+        };
+      }),
+    ).toEqual(made);
+    const counts: bigint[] = [];
+    expect(exercise(reference, names, countedLog, counts)).toEqual(expected);
+    // Exact where a run completed, within the documented bound where it trapped.
+    expected.forEach(({ name, outcome }, i) => {
+      const [charged, ran] = [used[i] as bigint, counts[i] as bigint];
+      if (outcome.ok) expect(charged, name).toBe(ran);
+      else expect(withinTrapBound(charged, ran), `${name}: charged ${charged}, counted ${ran}`).toBe(true);
+    });
     expect(names.length).toBeGreaterThan(0);
   });
 });

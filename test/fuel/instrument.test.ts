@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { expect, it, describe as suite } from "vitest";
 import { FuelError } from "../../host/src/fuel/fuel-error.ts";
-import { instrument } from "../../host/src/fuel/instrument.ts";
-import { call, metered, plain, watModule } from "./harness.ts";
+import { instrument, SLICE } from "../../host/src/fuel/instrument.ts";
+import { call, metered, meteredBytes, plain, watModule } from "./harness.ts";
 
 const fixture = (name: string) => readFile(new URL(`../fixtures/wat/${name}`, import.meta.url), "utf8");
 const PLENTY = 1n << 40n;
@@ -78,17 +78,22 @@ suite("the fuel instrumenter", () => {
     const trapped = m.run("div", [0], PLENTY);
     expect(trapped.outcome).toMatchObject({ ok: false, error: expect.stringContaining("divide by zero") });
     expect(trapped.used).toBeLessThanOrEqual(fine.used);
-    // An explicit trap stores the fuel first: charged exactly for what ran,
-    // the entry segment (local.get, if) and the trapping one (unreachable).
-    expect(m.run("unreachable_if", [1], PLENTY).used).toBe(3n);
+    // An explicit trap stores the fuel first: charged exactly for what ran, the entry
+    // segment (local.get, if); `unreachable` itself, like other structure, costs nothing.
+    expect(m.run("unreachable_if", [1], PLENTY).used).toBe(2n);
   });
 
-  it("loses at most the current loop iteration when a run traps", async () => {
+  it("loses less than one slice when a run traps", async () => {
     const m = metered(await watModule(await fixture("control-flow.wat")));
     const loop = m.run("loop_sum", [100_000], PLENTY).used;
     const trapped = m.run("loop_then_trap", [100_000], PLENTY);
     expect(trapped.outcome.ok).toBe(false);
-    expect(loop - trapped.used).toBeLessThan(20n);
+    expect(loop - trapped.used).toBeLessThan(SLICE);
+    // With small slices what it loses is small too: only what ran since the last one was drawn.
+    const { bytes, exports } = instrument(await watModule(await fixture("control-flow.wat")), { slice: 100n });
+    const sliced = meteredBytes(bytes, exports).run("loop_then_trap", [100_000], PLENTY, { slice: 100n });
+    expect(sliced.outcome.ok).toBe(false);
+    expect(loop - sliced.used).toBeLessThan(120n);
   });
 
   it("traps a runaway loop once the fuel runs out", async () => {
@@ -121,32 +126,76 @@ suite("the fuel instrumenter", () => {
       const run = m.run("mint", [], 1_000_000n);
       expect(run.used).toBeGreaterThan(0n);
       expect(run.exhausted).toBe(true);
-      expect(m.fuel.value).toBeLessThan(0n);
+      expect(m.port.fuel.value).toBeLessThan(0n);
     }
   });
 
   it("keeps a module's own export named like the fuel global", async () => {
     const original = await watModule(await fixture("own-fuel-export.wat"));
-    const { exports, bytes } = instrument(original, { initialFuel: 10n });
+    const { exports, bytes } = instrument(original);
     expect(exports).toEqual({
       fuel: "joule:fuel.1",
       memoryLimit: "joule:memory-limit",
       memoryRefused: "joule:memory-refused",
     });
-    const instance = plain(bytes);
+    const { instance, port } = meteredBytes(bytes, exports);
     expect((instance.exports["joule:fuel"] as WebAssembly.Global).value).toBe(5);
+    expect(instance.exports["joule:fuel.1"]).toBe(port.fuel);
     expect((instance.exports.get as () => number)()).toBe(11);
   });
 
   it("refuses what it cannot decode, never passing it through unmetered", async () => {
     const original = await watModule(await fixture("control-flow.wat"));
-    expect(() => instrument(original.subarray(0, original.length - 3), { initialFuel: 1n })).toThrow(FuelError);
-    expect(() => instrument(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]), { initialFuel: 1n })).toThrow(
+    expect(() => instrument(original.subarray(0, original.length - 3))).toThrow(FuelError);
+    expect(() => instrument(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]))).toThrow(
       /not a core WebAssembly module/,
     );
     const gc = await watModule(
       '(module (type $s (struct (field i32))) (func (export "f") (result i32) (i32.const 1)))',
     );
-    expect(() => instrument(gc, { initialFuel: 1n })).toThrow(expect.objectContaining({ kind: "unsupported" }));
+    expect(() => instrument(gc)).toThrow(expect.objectContaining({ kind: "unsupported" }));
+    // The fuel imports are the host's: a module may not name them itself.
+    const own = await watModule('(module (import "joule:fuel" "refill" (func)))');
+    expect(() => instrument(own)).toThrow(expect.objectContaining({ kind: "unsupported" }));
+  });
+
+  it("keeps the names of functions that moved, for stack traces", async () => {
+    const m = metered(
+      await watModule(`(module
+        (func $innermost (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+        (func (export "outer") (param i32) (result i32) (call $innermost (local.get 0))))`),
+    );
+    const run = m.run("outer", [0], PLENTY);
+    expect(run.outcome.ok).toBe(false);
+    let stack = "";
+    try {
+      (m.instance.exports.outer as (x: number) => number)(0);
+    } catch (error) {
+      stack = String((error as Error).stack);
+    }
+    expect(stack).toContain("innermost");
+  });
+
+  it("holds one budget across modules that share a fuel port", async () => {
+    // Two instances, one calling the other through an import: as the core modules of a component.
+    const callee = metered(
+      await watModule(`(module (func (export "spin") (param $n i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (local.get $n))))))`),
+    );
+    const { bytes, exports } = instrument(
+      await watModule(`(module (import "callee" "spin" (func $spin (param i32)))
+        (func (export "run") (param $n i32) (local $i i32)
+          (loop $l (call $spin (local.get $n)) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))))`),
+    );
+    const caller = meteredBytes(bytes, exports, { callee: callee.instance.exports }, callee.port);
+    const used = caller.run("run", [1000], PLENTY, { slice: 100n }).used;
+    expect(caller.run("run", [1000], used, { slice: 100n })).toMatchObject({ used, exhausted: false });
+    // One unit short: the last segments overdraw it without reaching a check, and the host notices.
+    expect(caller.run("run", [1000], used - 1n, { slice: 100n })).toMatchObject({ used, exhausted: true });
+    const half = caller.run("run", [1000], used / 2n, { slice: 100n });
+    expect(half).toMatchObject({ exhausted: true, outcome: { ok: false } });
+    // Stopped at the first check past the budget, whichever module was running.
+    expect(half.used - used / 2n).toBeLessThan(20n);
   });
 });

@@ -122,6 +122,39 @@ describe("an invocation past its time limit", () => {
   });
 });
 
+describe("an invocation that computes", () => {
+  it("is stopped at its limit inside the guest, and takes turns with its neighbours on the worker", async () => {
+    const one = await startTestHost({ workers: 1 });
+    try {
+      const busy = { component: componentPath("misbehave"), limits: { timeoutMs: 1500 } };
+      expect((await one.deploy("busy", busy)).status).toBe(201);
+      expect((await one.deploy("neighbour", { component: componentPath("misbehave") })).status).toBe(201);
+      expect((await one.fetch("/fn/neighbour/count")).status).toBe(200);
+      let busyDone = false;
+      const computing = one.fetch("/fn/busy/busy?ms=5000").then((response) => {
+        busyDone = true;
+        return response;
+      });
+      await vi.waitFor(async () => {
+        const metrics = await (await one.fetch("/metrics")).text();
+        expect(Number(/^joule_pool_in_flight (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+      });
+      // The worker's one thread is computing, yet the neighbour gets turns.
+      const neighbour = await one.fetch("/fn/neighbour/count");
+      expect(neighbour.status).toBe(200);
+      expect(busyDone).toBe(false);
+      const stopped = await computing;
+      expect(stopped.status).toBe(504);
+      expect((await stopped.json()).error.code).toBe("JOULE_ERR_LIMIT_TIMEOUT");
+      // Ended inside the guest: the worker was not replaced, the neighbour's instance is still warm.
+      const after = await one.fetch("/fn/neighbour/count");
+      expect(after.headers.get("x-joule-cold-start")).toBe("false");
+    } finally {
+      await one.close();
+    }
+  });
+});
+
 describe("nothing leaks between invocations", () => {
   it("drops an instance that left a timer behind, so the timer never runs or bills later", async () => {
     expect((await t.deploy("leaky", { component: componentPath("misbehave"), public: true })).status).toBe(201);

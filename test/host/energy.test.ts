@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { DEFAULT_FUEL_PER_SECOND } from "../../host/src/energy/model.ts";
 import { componentPath, startTestHost, type TestHost } from "../support/host.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -33,7 +34,7 @@ const status = async (scope: string, id: string) => (await t.fetch(`/v1/energy/$
 describe("energy", () => {
   it("reports the model and the energy of every invocation", async () => {
     const { model } = await (await t.fetch("/v1/energy")).json();
-    expect(model).toMatchObject({ source: "default", joulesPerFuel: 5 / 8.5e9 });
+    expect(model).toMatchObject({ source: "default", joulesPerFuel: 5 / DEFAULT_FUEL_PER_SECOND });
     const response = await t.fetch("/fn/tiny/");
     const fuel = Number(response.headers.get("x-joule-fuel"));
     const energy = Number(response.headers.get("x-joule-energy-uj"));

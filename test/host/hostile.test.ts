@@ -105,7 +105,9 @@ describe("hostile guests are contained", () => {
     const r = await invoke("nested-blocks");
     expect(r.status).toBe(200);
     expect(r.body).toBe("deep");
-    expect(Number(r.headers.get("x-joule-fuel"))).toBeGreaterThan(1000);
+    // Entering a block does no work, so it costs no fuel (costs.ts): 1000 of them, a few units.
+    expect(Number(r.headers.get("x-joule-fuel"))).toBeGreaterThan(0);
+    expect(Number(r.headers.get("x-joule-fuel"))).toBeLessThan(100);
   });
 
   it("busy-start, a start function that never returns, runs out of the request's fuel and is billed", async () => {

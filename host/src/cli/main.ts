@@ -54,8 +54,9 @@ const USAGE = `joule — WebAssembly functions
   joule delete <name>                     remove a deployed function
   joule serve [--port P] [--data-dir D] [--examples DIR | --no-examples]
                                           run a host; builds and deploys the example functions
-  joule calibrate [--data-dir D] [--seconds S] [--watts W]
-                                          measure fuel per second here for the energy model
+  joule calibrate [--data-dir D] [--seconds S] [--watts W] [--powercap DIR]
+                                          measure fuel per second (and power per core, where RAPL
+                                          counters can be read) for the energy model
   joule bench                             compare cold and warm latency against the alternatives
   joule keys create --scopes S1,S2 [--functions F1,F2] [--name N] | list | revoke <id>
                                           API keys of the host whose data dir this is, or with --host
@@ -405,6 +406,7 @@ async function calibrateCommand(args: string[], out: Output): Promise<void> {
     "data-dir": { type: "string" },
     seconds: { type: "string", default: "3" },
     watts: { type: "string" },
+    powercap: { type: "string" },
   });
   const input = configFromEnv();
   if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
@@ -414,9 +416,19 @@ async function calibrateCommand(args: string[], out: Output): Promise<void> {
   if (!(secondsToRun > 0 && secondsToRun <= 60)) throw usageError("--seconds must be between 0 and 60");
   await mkdir(config.dataDir, { recursive: true });
   out.step(`measuring fuel per second on one core for ${secondsToRun}s`);
-  const result = await calibrate({ dataDir: config.dataDir, wattsPerCore: config.wattsPerCore, seconds: secondsToRun });
+  const result = await calibrate({
+    dataDir: config.dataDir,
+    wattsPerCore: config.wattsPerCore,
+    wattsGiven: values.watts !== undefined,
+    seconds: secondsToRun,
+    ...(values.powercap === undefined ? {} : { powercapRoot: values.powercap as string }),
+  });
+  const power =
+    result.power?.source === "rapl"
+      ? `${result.wattsPerCore.toFixed(2)} W/core measured (RAPL: ${result.power.idleWatts.toFixed(1)} W idle, ${result.power.busyWatts.toFixed(1)} W with one core busy, ${result.power.cpus} CPUs)`
+      : `${result.wattsPerCore} W/core configured (${result.power?.why ?? "given"})`;
   out.done(
-    `${(result.fuelPerSecond / 1e9).toFixed(2)} × 10^9 fuel/s per core at ${result.wattsPerCore} W/core → ${result.joulesPerFuel.toExponential(3)} J per fuel (${(result.joulesPerFuel * 1e15).toFixed(0)} µJ per 10^9 fuel); written to ${join(config.dataDir, "calibration.json")}`,
+    `${(result.fuelPerSecond / 1e9).toFixed(2)} × 10^9 fuel/s per core at ${power} → ${result.joulesPerFuel.toExponential(3)} J per fuel (${(result.joulesPerFuel * 1e15).toFixed(0)} µJ per 10^9 fuel); written to ${join(config.dataDir, "calibration.json")}`,
     { command: "calibrate", ...result },
   );
 }

@@ -159,4 +159,9 @@ export class Writer {
   result(): Uint8Array {
     return this.#buf.subarray(0, this.length);
   }
+
+  /** Empties the writer, keeping its buffer. */
+  clear(): void {
+    this.length = 0;
+  }
 }

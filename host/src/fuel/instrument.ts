@@ -1,21 +1,26 @@
 /**
  * The fuel instrumenter: a streaming rewriter of core WebAssembly modules.
  *
- * It adds one mutable i64 global, exported (as `joule:fuel`, or with a suffix
- * if the module already exports that name), holding the fuel left. The new
- * global is appended after the module's own, so no index changes. Each
- * function body is cut into straight-line segments, ended by every branch,
- * merge point, call and trap; at the start of each segment the whole
- * segment's cost is subtracted (so a trap in the middle charges nothing
- * more), and at function entries and loop headers the global is checked:
- * below zero traps with `unreachable`. `memory.grow` is charged per page and
- * bulk memory and table operations per byte/element, from their operand,
- * before they run, and checked at once. The host reads the global after a
- * call, so the budget is exact: a run whose last segments overdrew it fails
- * even if no check was reached.
+ * It adds three imports from `joule:fuel`, which the host provides once per
+ * component instance so that all its core modules share them
+ * (runtime/fuel-meter.ts): `fuel`, a mutable i64 global, the counter the
+ * code charges (re-exported as `joule:fuel`, or with a suffix if the module
+ * already exports that name); `reserve`, a mutable i64 global, the rest of
+ * the invocation's budget; and `refill` ([] -> []), which the entry of a
+ * function that calls invokes when the counter went below zero: the host
+ * moves the next slice from the reserve into the counter, or nothing when
+ * the budget is gone, and then the code traps. Loop headers and dynamic
+ * charges take the next slice from the reserve themselves (emit.ts, draw).
+ * So one budget holds across all the core modules of a component, and
+ * since the host reads the counter after a call, it is exact: a run whose
+ * last segments overdrew it fails even if no check was reached.
  *
- * Costs: 1 per instruction; memory.grow GROW_PAGE_COST per 64 KiB page;
- * bulk memory 1 per 16 bytes; table ops 1 per element.
+ * The imports come after the module's own: every defined function's index
+ * moves up by one and every defined global's by two, so calls, `ref.func`,
+ * `global.get`/`global.set`, initializers, element segments, exports, the
+ * start function and the name section are rewritten (index-shift.ts).
+ * Each function body is instrumented by body.ts, most into a "twin" that
+ * passes fuel in a register on direct calls; costs are in costs.ts.
  *
  * Memory and tables are bounded the same way: two more globals are
  * appended and exported, the memory limit in pages (`joule:memory-limit`,
@@ -26,38 +31,45 @@
  * The input is never passed through unmetered: what cannot be decoded is
  * refused with a FuelError.
  */
+
+import { type BodyFacts, instrumentBody, type Layout, wrapperBody } from "./body.ts";
 import { Reader, Writer } from "./bytes.ts";
+import { SLICE } from "./costs.ts";
 import { FuelError } from "./fuel-error.ts";
 import {
-  BULK_MEMORY,
-  branch,
-  decode,
-  ENDS,
-  GROW,
-  type IndexTypes,
-  LOOP,
-  operand,
-  STRAIGHT,
-  seen,
-  skipValtype,
-  TABLE_GROW,
-} from "./instructions.ts";
+  ADDED_GLOBAL_IMPORTS,
+  rewriteData,
+  rewriteElements,
+  rewriteGlobals,
+  rewriteNames,
+  rewriteTables,
+  type Shift,
+  shiftFunction,
+  shiftGlobal,
+} from "./index-shift.ts";
+import { seen } from "./instructions.ts";
+import {
+  type ModuleInfo,
+  REFILL_MODULE,
+  REFILL_NAME,
+  RESERVE_NAME,
+  SECTION_ORDER,
+  SHARED_FUEL_NAME,
+  scan,
+} from "./module-info.ts";
+
+export { GROW_PAGE_COST, MAX_TABLE_ELEMENTS, SLICE } from "./costs.ts";
+export { REFILL_MODULE, REFILL_NAME, RESERVE_NAME, SHARED_FUEL_NAME } from "./module-info.ts";
 
 export const FUEL_EXPORT = "joule:fuel";
-
-export const GROW_PAGE_COST = 1024n;
-/** The largest operand a dynamic charge takes at face value (2^32; × GROW_PAGE_COST stays far from overflow). */
-const OPERAND_CAP = 1n << 32n;
-export const MAX_TABLE_ELEMENTS = 100_000n;
 export const MEMORY_LIMIT_EXPORT = "joule:memory-limit";
 export const MEMORY_REFUSED_EXPORT = "joule:memory-refused";
 /** The memory limit a module starts with (pages): 4 GiB, until the host sets its own. */
 const DEFAULT_MEMORY_LIMIT_PAGES = 65536n;
-const BULK_BYTES_SHIFT = 4n;
 
 export interface InstrumentOptions {
-  /** Fuel the global holds at instantiation, for start functions and initializers. */
-  initialFuel: bigint;
+  /** What loop headers take from the reserve at a time: SLICE, unless a measurement wants another. */
+  slice?: bigint;
   /**
    * Split the module's data off into a memory image where that is safe (no
    * start function, a memory of its own, only active segments at constant
@@ -118,240 +130,6 @@ export interface MeterExports {
   start?: string;
 }
 
-const SECTION_ORDER: Record<number, number> = {
-  1: 1,
-  2: 2,
-  3: 3,
-  4: 4,
-  5: 5,
-  13: 6,
-  6: 7,
-  7: 8,
-  8: 9,
-  9: 10,
-  12: 11,
-  10: 12,
-  11: 13,
-};
-
-interface Section {
-  id: number;
-  start: number;
-  end: number;
-}
-
-interface ModuleInfo {
-  sections: Section[];
-  paramCounts: number[];
-  importedFunctions: number;
-  importedGlobals: number;
-  definedGlobals: number;
-  /** Defined mutable globals (absolute indices) and whether JS can read and write each (numbers only). */
-  mutableGlobals: Array<{ index: number; numeric: boolean }>;
-  importedTables: number;
-  functionTypes: number[];
-  exportNames: Set<string>;
-  types: IndexTypes;
-  memoryMinPages: number;
-  hasStart: boolean;
-  startFunction: number;
-  importedMemories: number;
-  definedMemories: number;
-  /** The data segments, when all are active at constant offsets in memory 0; else undefined. */
-  activeData: MemoryImage | undefined;
-  /** Whether any data section exists at all. */
-  hasData: boolean;
-}
-
-/** Reads limits and returns whether they describe a 64-bit memory or table. */
-function skipLimits(r: Reader): boolean {
-  const flags = r.byte();
-  const is64 = (flags & 0x04) !== 0;
-  r.skipLeb(is64 ? 10 : 5);
-  if (flags & 0x01) r.skipLeb(is64 ? 10 : 5);
-  return is64;
-}
-
-function readTableType(r: Reader): boolean {
-  skipValtype(r);
-  return skipLimits(r);
-}
-
-function skipConstExpr(r: Reader): void {
-  const types: IndexTypes = { memory64: [], table64: [] };
-  for (;;) {
-    if (r.peek() === 0x0b) {
-      r.pos++;
-      return;
-    }
-    decode(r, types);
-  }
-}
-
-function scan(bytes: Uint8Array): ModuleInfo {
-  const r = new Reader(bytes);
-  const magic = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  for (const b of magic) {
-    if (r.byte() !== b) throw new FuelError("malformed", "not a core WebAssembly module (version 1)");
-  }
-  const info: ModuleInfo = {
-    sections: [],
-    paramCounts: [],
-    importedFunctions: 0,
-    importedGlobals: 0,
-    definedGlobals: 0,
-    mutableGlobals: [],
-    importedTables: 0,
-    functionTypes: [],
-    exportNames: new Set(),
-    types: { memory64: [], table64: [] },
-    memoryMinPages: 0,
-    hasStart: false,
-    startFunction: 0,
-    importedMemories: 0,
-    definedMemories: 0,
-    activeData: undefined,
-    hasData: false,
-  };
-  let lastOrder = 0;
-  while (!r.done) {
-    const id = r.byte();
-    const size = r.u32();
-    const start = r.pos;
-    const end = start + size;
-    if (end > bytes.length) throw new FuelError("malformed", `section ${id} runs past the end of the module`);
-    if (id !== 0) {
-      const order = SECTION_ORDER[id];
-      if (order === undefined) throw new FuelError("unsupported", `unknown section ${id}`);
-      if (order <= lastOrder) throw new FuelError("malformed", `section ${id} out of order`);
-      lastOrder = order;
-    }
-    info.sections.push({ id, start, end });
-    const s = new Reader(bytes, start, end);
-    switch (id) {
-      case 1: {
-        const n = s.u32();
-        for (let i = 0; i < n; i++) {
-          const form = s.byte();
-          if (form !== 0x60)
-            throw new FuelError("unsupported", `type form 0x${form.toString(16)}: GC types are not metered yet`);
-          const params = s.u32();
-          for (let p = 0; p < params; p++) skipValtype(s);
-          const results = s.u32();
-          for (let p = 0; p < results; p++) skipValtype(s);
-          info.paramCounts.push(params);
-        }
-        break;
-      }
-      case 2: {
-        const n = s.u32();
-        for (let i = 0; i < n; i++) {
-          s.name();
-          s.name();
-          const kind = s.byte();
-          if (kind === 0x00) {
-            s.u32();
-            info.importedFunctions++;
-          } else if (kind === 0x01) {
-            info.types.table64.push(readTableType(s));
-            info.importedTables++;
-          } else if (kind === 0x02) {
-            info.types.memory64.push(skipLimits(s));
-            info.importedMemories++;
-          } else if (kind === 0x03) {
-            skipValtype(s);
-            s.byte();
-            info.importedGlobals++;
-          } else if (kind === 0x04) {
-            s.byte();
-            s.u32();
-          } else throw new FuelError("malformed", `import kind ${kind}`);
-        }
-        break;
-      }
-      case 3: {
-        const n = s.u32();
-        for (let i = 0; i < n; i++) info.functionTypes.push(s.u32());
-        break;
-      }
-      case 4: {
-        const n = s.u32();
-        for (let i = 0; i < n; i++) {
-          if (s.peek() === 0x40) {
-            s.byte();
-            s.byte(); // 0x40 0x00: a table with an initializer
-            info.types.table64.push(readTableType(s));
-            skipConstExpr(s);
-          } else info.types.table64.push(readTableType(s));
-        }
-        break;
-      }
-      case 5: {
-        const n = s.u32();
-        for (let i = 0; i < n; i++) {
-          const at = s.pos;
-          const flags = s.byte();
-          const min = flags & 0x04 ? Number(s.s64() & 0xffffffffffffffffn) : s.u32();
-          info.memoryMinPages = Math.max(info.memoryMinPages, min);
-          s.pos = at;
-          info.types.memory64.push(skipLimits(s));
-          info.definedMemories++;
-        }
-        break;
-      }
-      case 8:
-        info.hasStart = true;
-        info.startFunction = s.u32();
-        break;
-      case 11:
-        info.hasData = true;
-        info.activeData = readActiveData(s, bytes);
-        break;
-      case 6:
-        info.definedGlobals = s.u32();
-        for (let i = 0; i < info.definedGlobals; i++) {
-          const type = s.peek();
-          skipValtype(s);
-          if (s.byte() === 1) {
-            info.mutableGlobals.push({ index: info.importedGlobals + i, numeric: type === 0x7f || type === 0x7e });
-          }
-          skipConstExpr(s);
-        }
-        break;
-      case 7: {
-        const n = s.u32();
-        for (let i = 0; i < n; i++) {
-          info.exportNames.add(s.name());
-          s.byte();
-          s.u32();
-        }
-        break;
-      }
-    }
-    r.pos = end;
-  }
-  return info;
-}
-
-/** Reads a data section whose segments are all active at i32.const offsets in memory 0; else undefined. */
-function readActiveData(s: Reader, bytes: Uint8Array): MemoryImage | undefined {
-  const segments: MemoryImage["segments"] = [];
-  const n = s.u32();
-  for (let i = 0; i < n; i++) {
-    const flags = s.u32();
-    if (flags === 2 && s.u32() !== 0) return undefined;
-    if (flags !== 0 && flags !== 2) return undefined; // passive
-    if (s.byte() !== 0x41) return undefined; // only i32.const offsets
-    const offset = Number(s.s64());
-    if (s.byte() !== 0x0b || offset < 0) return undefined;
-    const length = s.u32();
-    const start = s.pos;
-    s.skip(length);
-    segments.push({ offset, bytes: bytes.subarray(start, start + length) });
-  }
-  return { segments };
-}
-
 function chooseExportName(taken: Set<string>, wanted: string): string {
   let name = wanted;
   for (let i = 1; taken.has(name); i++) name = `${wanted}.${i}`;
@@ -359,376 +137,192 @@ function chooseExportName(taken: Set<string>, wanted: string): string {
   return name;
 }
 
-/*
- * Code emitted into function bodies. Fuel lives in a local `L` while a
- * function runs (TurboFan keeps it in a register); the global `F` is the
- * truth between functions. F is loaded into L at entry and after calls,
- * and L stored to F before calls, returns and traps and at loop headers, so
- * a trap loses at most the current loop iteration's charges, and never
- * charges more.
- */
-
-function emitGet(w: Writer, op: 0x20 | 0x21 | 0x23 | 0x24, index: number): void {
-  w.byte(op);
-  w.u32(index);
-}
-
-/** L -= cost */
-function charge(w: Writer, local: number, cost: number): void {
-  emitGet(w, 0x20, local);
-  w.byte(0x42); // i64.const
-  w.s64(BigInt(cost));
-  w.byte(0x7d); // i64.sub
-  emitGet(w, 0x21, local);
-}
-
-/** F = L */
-function store(w: Writer, local: number, fuel: number): void {
-  emitGet(w, 0x20, local);
-  emitGet(w, 0x24, fuel);
-}
-
-/** L = F */
-function load(w: Writer, local: number, fuel: number): void {
-  emitGet(w, 0x23, fuel);
-  emitGet(w, 0x21, local);
-}
-
-/**
- * L = min(L, F), where an exception may land: arriving normally L is the
- * lower (it holds this frame's unstored charges); arriving from a throw in a
- * callee F is (the callee charged it after L was stored).
- */
-function land(w: Writer, local: number, fuel: number): void {
-  emitGet(w, 0x20, local);
-  emitGet(w, 0x23, fuel);
-  emitGet(w, 0x20, local);
-  emitGet(w, 0x23, fuel);
-  w.byte(0x53); // i64.lt_s
-  w.byte(0x1b); // select
-  emitGet(w, 0x21, local);
-}
-
-/** if L < 0 { F = L; trap } */
-function check(w: Writer, local: number, fuel: number): void {
-  emitGet(w, 0x20, local);
-  w.byte(0x42);
-  w.byte(0x00);
-  w.byte(0x53); // i64.lt_s
-  w.byte(0x04); // if
-  w.byte(0x40);
-  store(w, local, fuel);
-  w.byte(0x00); // unreachable
-  w.byte(0x0b); // end
-}
-
-/**
- * Charges an amount taken from the operand on top of the stack (kept in a
- * scratch local and pushed back), then checks.
- */
-function chargeOperand(
-  w: Writer,
-  local: number,
-  fuel: number,
-  scratch: number,
-  is64: boolean,
-  scale: "pages" | "bytes" | "elements",
-): void {
-  emitGet(w, 0x21, scratch);
-  emitGet(w, 0x20, local);
-  if (is64) {
-    // An i64 operand is unsigned here: a huge ("negative") one must not wrap the charge into a
-    // credit. Anything past OPERAND_CAP is charged as OPERAND_CAP, which exhausts any budget.
-    w.byte(0x42);
-    w.s64(OPERAND_CAP);
-    emitGet(w, 0x20, scratch);
-    emitGet(w, 0x20, scratch);
-    w.byte(0x42);
-    w.s64(OPERAND_CAP);
-    w.byte(0x56); // i64.gt_u
-    w.byte(0x1b); // select: the cap when n >u cap, else n
-  } else {
-    emitGet(w, 0x20, scratch);
-    w.byte(0xad); // i64.extend_i32_u
-  }
-  if (scale === "pages") {
-    w.byte(0x42);
-    w.s64(GROW_PAGE_COST);
-    w.byte(0x7e); // i64.mul
-  } else if (scale === "bytes") {
-    w.byte(0x42);
-    w.s64(BULK_BYTES_SHIFT);
-    w.byte(0x88); // i64.shr_u
-  }
-  w.byte(0x7d); // i64.sub
-  emitGet(w, 0x21, local);
-  check(w, local, fuel);
-  emitGet(w, 0x20, scratch);
-}
-
-const CALLS = new Set([0x10, 0x11, 0x14]);
-/** Leave the function (or may): L must be in F first. */
-const EXITS = new Set([0x00, 0x08, 0x09, 0x0a, 0x0f, 0x12, 0x13, 0x15]);
-const BRANCHES = new Set([0x0c, 0x0d, 0x0e, 0xd5, 0xd6]);
-const OPENS = new Set([0x02, 0x03, 0x04, 0x06, 0x1f]);
-
-interface Globals {
-  fuel: number;
-  memoryLimit: number;
-  memoryRefused: number;
-}
-
-/**
- * Pushes whether growing memory/table `index` by the operand in `scratch`
- * would pass `limit` (an i64 from `pushLimit`), as an i32 condition.
- */
-function emitOverLimit(
-  w: Writer,
-  sizeOp: number[],
-  index: number,
-  scratch: number,
-  is64: boolean,
-  pushLimit: () => void,
-) {
-  const size = () => {
-    for (const b of sizeOp) w.byte(b);
-    w.u32(index);
-    if (!is64) w.byte(0xad);
-  };
-  // size >u limit, or n >u limit - size: never `size + n`, which a huge n wraps.
-  size();
-  pushLimit();
-  w.byte(0x56); // i64.gt_u
-  emitGet(w, 0x20, scratch);
-  if (!is64) w.byte(0xad);
-  pushLimit();
-  size();
-  w.byte(0x7d); // i64.sub
-  w.byte(0x56); // i64.gt_u
-  w.byte(0x72); // i32.or
-}
-
-/** Replaces the grow's operand with one it cannot satisfy (so it returns -1) when it would pass the limit. */
-function emitBoundedGrow(w: Writer, scratch: number, is64: boolean, over: () => void, growOp: number[], index: number) {
-  if (is64) {
-    w.byte(0x42);
-    w.s64(-1n);
-  } else {
-    w.byte(0x41);
-    w.s64(-1n);
-  }
-  emitGet(w, 0x20, scratch);
-  over();
-  w.byte(0x1b); // select
-  for (const b of growOp) w.byte(b);
-  w.u32(index);
-}
-
-function instrumentBody(
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-  params: number,
-  globals: Globals,
-  types: IndexTypes,
-  out: Writer,
-): void {
-  const fuel = globals.fuel;
-  const r = new Reader(bytes, start, end);
-  const declCount = r.u32();
-  let locals = params;
-  for (let i = 0; i < declCount; i++) {
-    const count = r.u32();
-    skipValtype(r);
-    locals += count;
-  }
-  if (locals > 50_000) throw new FuelError("unsupported", `a function with ${locals} locals`);
-  const declsEnd = r.pos;
-  const L = locals;
-  const scratch32 = locals + 1;
-  const scratch64 = locals + 2;
-
-  const code = new Writer(Math.ceil((end - start) * 1.4) + 64);
-  load(code, L, fuel);
-  let segStart = r.pos;
-  let segCost = 0;
-  let segCheck = true; // function entry
-  let segLoop = false;
-  let segLand = false;
-  /** Open blocks, innermost last: true where an exception from try_table lands at its end. */
-  const blocks: boolean[] = [];
-  /** Which open blocks are loops (a catch may not land at a loop header). */
-  const loops: boolean[] = [];
-
-  const begin = () => {
-    if (segLand) land(code, L, fuel);
-    if (segCost > 0) charge(code, L, segCost);
-    if (segLoop) store(code, L, fuel);
-    if (segCheck) check(code, L, fuel);
-  };
-  const next = (check: boolean, loop: boolean, landing: boolean) => {
-    segStart = r.pos;
-    segCost = 0;
-    segCheck = check;
-    segLoop = loop;
-    segLand = landing;
-  };
-
-  for (;;) {
-    if (r.pos >= end) throw new FuelError("malformed", "function body ends without `end`");
-    const opStart = r.pos;
-    const op = bytes[opStart] as number;
-    const effect = decode(r, types);
-    segCost++;
-    if (effect === STRAIGHT) {
-      if (op === 0x02) {
-        blocks.push(false);
-        loops.push(false);
-      }
-      continue;
-    }
-
-    let flush = CALLS.has(op) || EXITS.has(op);
-    let landing = op === 0x07 || op === 0x19; // catch, catch_all
-    let last = false;
-    if (OPENS.has(op)) {
-      if (op === 0x1f) {
-        for (const label of branch.catches) {
-          const target = blocks.length - 1 - label;
-          if (target < 0) continue; // lands at the function's end: it returns
-          if (loops[target]) throw new FuelError("unsupported", "a try_table catch that branches to a loop");
-          blocks[target] = true;
-        }
-      }
-      blocks.push(false);
-      loops.push(op === 0x03);
-    } else if (op === 0x0b || op === 0x18) {
-      if (blocks.length === 0) {
-        if (op === 0x18) throw new FuelError("malformed", "delegate outside a try");
-        last = true;
-        flush = true;
-      } else {
-        landing = blocks.pop() === true;
-        loops.pop();
-      }
-    } else if (BRANCHES.has(op)) {
-      flush = branch.labels.some((label) => label >= blocks.length);
-    }
-
-    if (effect === ENDS || effect === LOOP) {
-      begin();
-      if (flush) {
-        code.bytes(bytes.subarray(segStart, opStart));
-        store(code, L, fuel);
-        code.bytes(bytes.subarray(opStart, r.pos));
-      } else {
-        code.bytes(bytes.subarray(segStart, r.pos));
-      }
-      if (last) break;
-      const reload = CALLS.has(op);
-      next(effect === LOOP, effect === LOOP, landing);
-      if (reload) load(code, L, fuel);
-      continue;
-    }
-    // A dynamically charged operation: the segment up to it, then its own charge, then it.
-    begin();
-    code.bytes(bytes.subarray(segStart, opStart));
-    const { is64, index } = operand;
-    const scratch = is64 ? scratch64 : scratch32;
-    chargeOperand(
-      code,
-      L,
-      fuel,
-      scratch,
-      is64,
-      effect === GROW ? "pages" : effect === BULK_MEMORY ? "bytes" : "elements",
-    );
-    if (effect === GROW) {
-      // memory.grow: refused past the instance's limit, and the refusal flagged for the host.
-      const over = () =>
-        emitOverLimit(code, [0x3f], index, scratch, is64, () => emitGet(code, 0x23, globals.memoryLimit));
-      emitGet(code, 0x21, scratch);
-      emitGet(code, 0x23, globals.memoryRefused);
-      over();
-      code.byte(0x72); // i32.or
-      emitGet(code, 0x24, globals.memoryRefused);
-      emitBoundedGrow(code, scratch, is64, over, [0x40], index);
-    } else if (effect === TABLE_GROW) {
-      emitGet(code, 0x21, scratch);
-      emitBoundedGrow(
-        code,
-        scratch,
-        is64,
-        () =>
-          emitOverLimit(code, [0xfc, 16], index, scratch, is64, () => {
-            code.byte(0x42);
-            code.s64(MAX_TABLE_ELEMENTS);
-          }),
-        [0xfc, 15],
-        index,
-      );
-    } else {
-      code.bytes(bytes.subarray(opStart, r.pos));
-    }
-    next(false, false, false);
-  }
-  if (r.pos !== end) throw new FuelError("malformed", "bytes after a function's final `end`");
-
-  const body = new Writer(code.length + (declsEnd - start) + 16);
-  body.u32(declCount + 3);
-  body.bytes(bytes.subarray(start + leb32Length(bytes, start), declsEnd));
-  body.u32(1);
-  body.byte(0x7e); // L: i64
-  body.u32(1);
-  body.byte(0x7f); // i32 scratch
-  body.u32(1);
-  body.byte(0x7e); // i64 scratch
-  body.bytes(code.result());
-  out.sized(body);
-}
-
-function leb32Length(bytes: Uint8Array, at: number): number {
-  let n = 1;
-  while ((bytes[at + n - 1] as number) & 0x80) n++;
-  return n;
-}
-
 function writeSection(out: Writer, id: number, payload: Writer): void {
   out.byte(id);
   out.sized(payload);
 }
 
-export function instrument(input: Uint8Array, options: InstrumentOptions): InstrumentResult {
+/** A custom section's name and where its payload starts. */
+function customName(input: Uint8Array, start: number, end: number): { name: string; payload: number } {
+  const r = new Reader(input, start, end);
+  const name = r.name();
+  return { name, payload: r.pos };
+}
+
+/**
+ * Types the rewrite adds after the module's own: refill's [] -> [], and per
+ * type of a defined function its twin's (params, i64) -> (results, i64),
+ * plus [] -> (results) where a twin's body block needs a type index.
+ */
+interface AddedTypes {
+  payload: Writer;
+  count: number;
+  refill: number;
+  twin: Map<number, number>;
+  block: Map<number, Uint8Array>;
+}
+
+function addTypes(input: Uint8Array, info: ModuleInfo): AddedTypes {
+  const payload = new Writer(256);
+  let next = info.types.length;
+  const added: AddedTypes = { payload, count: 0, refill: next, twin: new Map(), block: new Map() };
+  const push = (write: () => void) => {
+    write();
+    added.count++;
+    return next++;
+  };
+  push(() => {
+    payload.byte(0x60);
+    payload.u32(0);
+    payload.u32(0);
+  });
+  for (const t of new Set(info.functionTypes)) {
+    const type = info.types[t];
+    if (!type) throw new FuelError("malformed", `a function of unknown type ${t}`);
+    const params = input.subarray(...type.paramBytes);
+    const results = input.subarray(...type.resultBytes);
+    added.twin.set(
+      t,
+      push(() => {
+        payload.byte(0x60);
+        payload.u32(type.params + 1);
+        payload.bytes(params);
+        payload.byte(0x7e);
+        payload.u32(type.results + 1);
+        payload.bytes(results);
+        payload.byte(0x7e);
+      }),
+    );
+    if (type.results === 0) added.block.set(t, Uint8Array.of(0x40));
+    else if (type.results === 1) added.block.set(t, results.slice());
+    else {
+      const index = push(() => {
+        payload.byte(0x60);
+        payload.u32(0);
+        payload.u32(type.results);
+        payload.bytes(results);
+      });
+      const w = new Writer(8);
+      w.s64(BigInt(index)); // a block type index is a positive s33
+      added.block.set(t, w.result().slice());
+    }
+  }
+  return added;
+}
+
+/** Twin indices: every defined function but those in `classic`, numbered after the defined ones. */
+function assignTwins(info: ModuleInfo, classic: Set<number>): Int32Array {
+  const defined = info.functionTypes.length;
+  const twins = new Int32Array(defined);
+  let next = info.importedFunctions + 1 + defined;
+  for (let k = 0; k < defined; k++) twins[k] = classic.has(k) ? -1 : next++;
+  return twins;
+}
+
+/**
+ * The functions that must stay classic: those with a tail call a twin
+ * cannot make, and, until nothing changes, those that tail-call one of them.
+ */
+function classicFunctions(facts: BodyFacts[]): Set<number> {
+  const classic = new Set<number>();
+  facts.forEach((f, k) => {
+    if (f.blocksTwin) classic.add(k);
+  });
+  for (let changed = classic.size > 0; changed; ) {
+    changed = false;
+    facts.forEach((f, k) => {
+      if (!classic.has(k) && f.tailCalls.some((callee) => classic.has(callee))) {
+        classic.add(k);
+        changed = true;
+      }
+    });
+  }
+  return classic;
+}
+
+interface Code {
+  section: Writer;
+  twins: Int32Array;
+}
+
+function instrumentCode(input: Uint8Array, info: ModuleInfo, layout: Omit<Layout, "twins">, types: AddedTypes): Code {
+  const codeSection = info.sections.find((s) => s.id === 10);
+  const defined = info.functionTypes.length;
+  if (!codeSection) {
+    if (defined > 0) throw new FuelError("malformed", "functions without a code section");
+    return { section: new Writer(1), twins: new Int32Array(0) };
+  }
+  const run = (classic: Set<number>) => {
+    const twins = assignTwins(info, classic);
+    const full: Layout = { ...layout, twins };
+    const r = new Reader(input, codeSection.start, codeSection.end);
+    if (r.u32() !== defined) throw new FuelError("malformed", "function and code sections disagree");
+    const section = new Writer(Math.ceil((codeSection.end - codeSection.start) * 1.5) + 16);
+    const twinBodies = new Writer(Math.ceil((codeSection.end - codeSection.start) * 1.4) + 16);
+    const facts: BodyFacts[] = [];
+    let twinCount = 0;
+    for (let k = 0; k < defined; k++) {
+      const size = r.u32();
+      const bodyStart = r.pos;
+      const t = info.functionTypes[k] as number;
+      const params = (info.types[t] as { params: number }).params;
+      const twin = (twins[k] as number) >= 0;
+      if (twin) {
+        wrapperBody(params, twins[k] as number, layout.fuel, section);
+        facts.push(
+          instrumentBody(
+            input,
+            bodyStart,
+            bodyStart + size,
+            { params, twin, resultsBlockType: types.block.get(t) as Uint8Array },
+            full,
+            twinBodies,
+          ),
+        );
+        twinCount++;
+      } else facts.push(instrumentBody(input, bodyStart, bodyStart + size, { params, twin }, full, section));
+      r.pos = bodyStart + size;
+    }
+    const out = new Writer(section.length + twinBodies.length + 8);
+    out.u32(defined + twinCount);
+    out.bytes(section.result());
+    out.bytes(twinBodies.result());
+    return { section: out, twins, facts };
+  };
+  // Optimistic: every function a twin. Only a module with tail calls a twin cannot make takes a second pass.
+  const first = run(new Set());
+  const classic = classicFunctions(first.facts);
+  if (classic.size === 0) return first;
+  return run(classic);
+}
+
+export function instrument(input: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
   const info = scan(input);
-  const fuel = info.importedGlobals + info.definedGlobals;
-  const globals: Globals = { fuel, memoryLimit: fuel + 1, memoryRefused: fuel + 2 };
+  const imported = info.importedFunctions;
+  const shift: Shift = { functions: imported, globals: info.importedGlobals };
+  const fuel = info.importedGlobals;
+  const own = info.importedGlobals + ADDED_GLOBAL_IMPORTS + info.definedGlobals;
+  const layout = {
+    importedFunctions: imported,
+    importedGlobals: info.importedGlobals,
+    slice: options.slice ?? SLICE,
+    fuel,
+    reserve: fuel + 1,
+    memoryLimit: own,
+    memoryRefused: own + 1,
+  };
   const taken = new Set(info.exportNames);
   const exports: MeterExports = {
     fuel: chooseExportName(taken, FUEL_EXPORT),
     memoryLimit: chooseExportName(taken, MEMORY_LIMIT_EXPORT),
     memoryRefused: chooseExportName(taken, MEMORY_REFUSED_EXPORT),
   };
+  const types = addTypes(input, info);
   // The code first: whether it uses its data segments decides whether the data can be split off.
   seen.dataSegmentOps = false;
-  let functions = 0;
-  const codeSection = info.sections.find((s) => s.id === 10);
-  let code: Writer | undefined;
-  if (codeSection) {
-    const r = new Reader(input, codeSection.start, codeSection.end);
-    const count = r.u32();
-    if (count !== info.functionTypes.length) throw new FuelError("malformed", "function and code sections disagree");
-    code = new Writer(Math.ceil((codeSection.end - codeSection.start) * 1.3) + 16);
-    code.u32(count);
-    for (let i = 0; i < count; i++) {
-      const size = r.u32();
-      const bodyStart = r.pos;
-      const params = info.paramCounts[info.functionTypes[i] as number];
-      if (params === undefined) throw new FuelError("malformed", `function ${i} has an unknown type`);
-      instrumentBody(input, bodyStart, bodyStart + size, params, globals, info.types, code);
-      r.pos = bodyStart + size;
-      functions++;
-    }
-  } else if (info.functionTypes.length > 0) throw new FuelError("malformed", "functions without a code section");
+  const code = instrumentCode(input, info, { ...layout, indexTypes: info.indexTypes }, types);
+  const twins = code.twins;
+  const functions = info.functionTypes.length;
   // A memory of its own with no data at all gets an empty image: the host can still write a snapshot into it.
   const data = info.hasData ? info.activeData : { segments: [] };
   const image =
@@ -748,7 +342,7 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
   }
   // Defined tables too, so a snapshot can tell whether init changed one.
   const ownTables = options.splitData
-    ? Array.from({ length: info.types.table64.length - info.importedTables }, (_, i) => info.importedTables + i)
+    ? Array.from({ length: info.indexTypes.table64.length - info.importedTables }, (_, i) => info.importedTables + i)
     : [];
   if (ownTables.length > 0) {
     exports.tables = ownTables.map((index) => chooseExportName(taken, `${TABLE_EXPORT_PREFIX}${index}`));
@@ -759,19 +353,61 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     (exports.start ? 1 : 0) +
     (exports.globals ? exports.globals.length : 0) +
     ownTables.length;
-  const out = new Writer(Math.ceil(input.length * 1.25) + 1024);
+  const out = new Writer(Math.ceil(input.length * 1.3) + 1024);
   out.bytes(input.subarray(0, 8));
+  const section = (id: number) => info.sections.find((s) => s.id === id);
 
-  const globalSection = () => {
+  const typeSection = () => {
     const w = new Writer(64);
-    const existing = info.sections.find((s) => s.id === 6);
+    const existing = section(1);
     if (existing) {
       const r = new Reader(input, existing.start, existing.end);
-      w.u32(r.u32() + 3);
+      w.u32(r.u32() + types.count);
       w.bytes(input.subarray(r.pos, existing.end));
-    } else w.u32(3);
+    } else w.u32(types.count);
+    w.bytes(types.payload.result());
+    writeSection(out, 1, w);
+  };
+  const importSection = () => {
+    const w = new Writer(64);
+    const existing = section(2);
+    if (existing) {
+      const r = new Reader(input, existing.start, existing.end);
+      w.u32(r.u32() + 1 + ADDED_GLOBAL_IMPORTS);
+      w.bytes(input.subarray(r.pos, existing.end));
+    } else w.u32(1 + ADDED_GLOBAL_IMPORTS);
+    w.name(REFILL_MODULE);
+    w.name(REFILL_NAME);
+    w.byte(0x00);
+    w.u32(types.refill);
+    for (const name of [SHARED_FUEL_NAME, RESERVE_NAME]) {
+      w.name(REFILL_MODULE);
+      w.name(name);
+      w.byte(0x03);
+      w.byte(0x7e);
+      w.byte(0x01); // mutable
+    }
+    writeSection(out, 2, w);
+  };
+  const functionSection = () => {
+    const w = new Writer(16 + functions * 4);
+    let count = functions;
+    for (const twin of twins) if (twin >= 0) count++;
+    w.u32(count);
+    for (const t of info.functionTypes) w.u32(t);
+    info.functionTypes.forEach((t, k) => {
+      if ((twins[k] as number) >= 0) w.u32(types.twin.get(t) as number);
+    });
+    writeSection(out, 3, w);
+  };
+  const globalSection = () => {
+    const w = new Writer(64);
+    const existing = section(6);
+    if (existing) {
+      w.u32(info.definedGlobals + 2);
+      w.bytes(rewriteGlobals(input, existing.start, existing.end, shift).result());
+    } else w.u32(2);
     for (const [type, init] of [
-      [0x7e, options.initialFuel],
       [0x7e, DEFAULT_MEMORY_LIMIT_PAGES],
       [0x7f, 0n],
     ] as const) {
@@ -785,16 +421,27 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
   };
   const exportSection = () => {
     const w = new Writer(64);
-    const existing = info.sections.find((s) => s.id === 7);
+    const existing = section(7);
     if (existing) {
       const r = new Reader(input, existing.start, existing.end);
-      w.u32(r.u32() + added);
-      w.bytes(input.subarray(r.pos, existing.end));
+      const n = r.u32();
+      w.u32(n + added);
+      for (let i = 0; i < n; i++) {
+        const at = r.pos;
+        r.skip(r.u32());
+        w.bytes(input.subarray(at, r.pos));
+        const kind = r.byte();
+        w.byte(kind);
+        const index = r.u32();
+        w.u32(
+          kind === 0x00 ? shiftFunction(index, imported) : kind === 0x03 ? shiftGlobal(index, shift.globals) : index,
+        );
+      }
     } else w.u32(added);
     for (const [name, index] of [
-      [exports.fuel, globals.fuel],
-      [exports.memoryLimit, globals.memoryLimit],
-      [exports.memoryRefused, globals.memoryRefused],
+      [exports.fuel, layout.fuel],
+      [exports.memoryLimit, layout.memoryLimit],
+      [exports.memoryRefused, layout.memoryRefused],
     ] as const) {
       w.name(name);
       w.byte(0x03);
@@ -808,7 +455,7 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
     if (exports.start) {
       w.name(exports.start);
       w.byte(0x00);
-      w.u32(info.startFunction);
+      w.u32(shiftFunction(info.startFunction, imported));
     }
     ownTables.forEach((index, i) => {
       const name = exports.tables?.[i];
@@ -822,39 +469,63 @@ export function instrument(input: Uint8Array, options: InstrumentOptions): Instr
       if (name === undefined) return;
       w.name(name);
       w.byte(0x03);
-      w.u32(global.index);
+      w.u32(shiftGlobal(global.index, shift.globals));
     });
     writeSection(out, 7, w);
   };
-
-  let wroteGlobals = false;
-  let wroteExports = false;
-  for (const section of info.sections) {
-    const order = SECTION_ORDER[section.id] ?? 0;
-    if (section.id !== 0) {
-      if (!wroteGlobals && order >= (SECTION_ORDER[6] as number)) {
-        globalSection();
-        wroteGlobals = true;
-      }
-      if (!wroteExports && order >= (SECTION_ORDER[7] as number)) {
-        exportSection();
-        wroteExports = true;
-      }
+  /** Sections this rewrite writes whether or not the module had them, by the order they go in. */
+  const made: Array<[number, () => void]> = [
+    [1, typeSection],
+    [2, importSection],
+    [3, functionSection],
+    [6, globalSection],
+    [7, exportSection],
+  ];
+  const writeMadeBefore = (order: number) => {
+    while (made.length > 0 && (SECTION_ORDER[(made[0] as [number, () => void])[0]] as number) <= order) {
+      (made.shift() as [number, () => void])[1]();
     }
-    if (section.id === 6 || section.id === 7) continue;
+  };
+  for (const { id, start, end } of info.sections) {
+    if (id !== 0) writeMadeBefore(SECTION_ORDER[id] as number);
+    if (id === 1 || id === 2 || id === 3 || id === 6 || id === 7) continue;
     // The data goes into the image; with no memory.init/data.drop the data count is not needed either.
-    if (image && (section.id === 11 || section.id === 12)) continue;
-    if (exports.start && section.id === 8) continue;
-    if (section.id !== 10) {
-      out.byte(section.id);
-      out.u32(section.end - section.start);
-      out.bytes(input.subarray(section.start, section.end));
-      continue;
+    if (image && (id === 11 || id === 12)) continue;
+    if (exports.start && id === 8) continue;
+    if (id === 8) {
+      const w = new Writer(8);
+      w.u32(shiftFunction(info.startFunction, imported));
+      writeSection(out, 8, w);
+    } else if (id === 4) writeSection(out, 4, rewriteTables(input, start, end, shift));
+    else if (id === 9) writeSection(out, 9, rewriteElements(input, start, end, shift));
+    else if (id === 11) writeSection(out, 11, rewriteData(input, start, end, shift));
+    else if (id === 10) writeSection(out, 10, code.section);
+    else if (id === 0) {
+      const { name, payload } = customName(input, start, end);
+      // Branch hints name code offsets that moved: better none than wrong ones.
+      if (name.startsWith("metadata.code.")) continue;
+      if (name === "name") {
+        const w = new Writer(end - start + 1024);
+        w.name(name);
+        const names = rewriteNames(input, payload, end, {
+          shift,
+          twins,
+          params: (k) => (info.types[info.functionTypes[k] as number] as { params: number }).params,
+        });
+        w.bytes(names.result());
+        writeSection(out, 0, w);
+      } else {
+        out.byte(0);
+        out.u32(end - start);
+        out.bytes(input.subarray(start, end));
+      }
+    } else {
+      out.byte(id);
+      out.u32(end - start);
+      out.bytes(input.subarray(start, end));
     }
-    writeSection(out, 10, code as Writer);
   }
-  if (!wroteGlobals) globalSection();
-  if (!wroteExports) exportSection();
+  writeMadeBefore(Number.POSITIVE_INFINITY);
   const result: InstrumentResult = {
     bytes: out.result().slice(),
     exports,

@@ -28,6 +28,7 @@
 import { monotonicNow } from "../capabilities/clocks.ts";
 import { buildImports } from "../capabilities/index.ts";
 import { LogSink } from "../capabilities/log-sink.ts";
+import { FuelPort, instantiateMetered } from "./fuel-meter.ts";
 import { pagedImage } from "./image-cache.ts";
 import { applyPages, type WrittenPages } from "./memory-image.ts";
 import type { FunctionImage } from "./types.ts";
@@ -141,6 +142,9 @@ export async function instantiateComponent(
   made: (core: CoreInstance) => void,
 ): Promise<Record<string, unknown>> {
   const glue = await loadGlue(image);
+  // One fuel counter for all the component's core modules (fuel-meter.ts);
+  // suspending, so that a long computation takes turns with other invocations.
+  const fuel = new FuelPort({ suspending: true });
   const names = new Map<WebAssembly.Module, string>();
   for (const [name, module] of Object.entries(image.modules)) names.set(module, name);
   return glue.instantiate(
@@ -153,7 +157,7 @@ export async function instantiateComponent(
     (module, coreImports) => {
       const name = names.get(module);
       if (name === undefined) throw new Error("the glue instantiated a core module that was not deployed");
-      const instance = new WebAssembly.Instance(module, withDirectClock(coreImports));
+      const instance = instantiateMetered(module, withDirectClock(coreImports), fuel);
       made({ name, instance });
       return instance;
     },

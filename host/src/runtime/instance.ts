@@ -24,6 +24,7 @@ import {
   rememberImage,
   takeSpare,
 } from "./engine.ts";
+import { FuelMeter, type FuelPort, portOf } from "./fuel-meter.ts";
 import { loadImage, pagedImage } from "./image-cache.ts";
 import { applyImage, applyOver, clearPages, type WrittenPages } from "./memory-image.ts";
 import { initEnv } from "./snapshot.ts";
@@ -115,28 +116,6 @@ function writeImage(memory: WebAssembly.Memory, path: string, base: WrittenPages
 }
 
 /**
- * What a run took from fuel globals that were set to `budget`, over all the
- * function's core instances, and whether it overdrew: a global below zero,
- * one above what it was given (tampering), or a total past the function's
- * limit (each core instance could otherwise use the whole budget).
- */
-function account(
-  fuel: WebAssembly.Global<"i64">[],
-  budget: bigint,
-  limit: number,
-): { used: number; exhausted: boolean } {
-  let used = 0n;
-  let exhausted = false;
-  for (const global of fuel) {
-    const left = global.value;
-    if (left < 0n || left > budget) exhausted = true;
-    if (left < budget) used += budget - left;
-  }
-  if (used > BigInt(limit)) exhausted = true;
-  return { used: Number(used), exhausted };
-}
-
-/**
  * What a call into the guest that failed answers: the guest's own error
  * (jco wraps the `err` case of a result in a ComponentError carrying
  * `payload`), as the denial when it is an uncaught capability denial the
@@ -200,9 +179,16 @@ function resolveEnv(image: FunctionImage): Record<string, string> {
 /** What the core instances of the component hold that the host drives: memories and meters. */
 interface CoreParts {
   memories: WebAssembly.Memory[];
-  fuel: WebAssembly.Global<"i64">[];
+  /** The fuel imports all the core instances share (fuel-meter.ts). */
+  fuel: FuelPort | undefined;
   memoryRefused: WebAssembly.Global<"i32">[];
   cores: CoreInstance[];
+}
+
+/** A meter's settlement as the host records it. */
+function spentOf(meter: FuelMeter): { used: number; exhausted: boolean; halted?: { error: unknown } } {
+  const { used, ...rest } = meter.settle();
+  return { used: Number(used), ...rest };
 }
 
 function meter<T extends "i32" | "i64">(instance: WebAssembly.Instance, name: string): WebAssembly.Global<T> {
@@ -278,10 +264,11 @@ export class FunctionInstance {
     /** An instance for a deploy-time snapshot: it does not choose what the next spare holds. */
     forSnapshot = false,
   ): Promise<FunctionInstance> {
-    const budget = BigInt(fuelLimit);
+    // Instantiation (start functions, init without a snapshot) is metered as the first invocation.
+    const fuel = new FuelMeter(BigInt(fuelLimit));
     const sink = new LogSink(maxLogBytes);
     const denials: Denial[] = [];
-    const parts: CoreParts = { memories: [], fuel: [], memoryRefused: [], cores: [] };
+    const parts: CoreParts = { memories: [], fuel: undefined, memoryRefused: [], cores: [] };
     const env = resolveEnv(image); // a missing secret is its own error, not an instantiation trap
     const grants = { sink, kv: image.kv, outboundHttp: image.outboundHttp, files: image.files, denials };
     const capabilities = prepareCapabilities({ env, ...grants });
@@ -298,9 +285,10 @@ export class FunctionInstance {
       }
       const names = image.meters[name];
       if (!names) throw new Error("core module that was not metered at deploy");
-      const fuel = meter<"i64">(instance, names.fuel);
-      fuel.value = budget;
-      parts.fuel.push(fuel);
+      const port = portOf(instance);
+      if (meter<"i64">(instance, names.fuel) !== port.fuel) throw new Error("core module not on its component's fuel");
+      parts.fuel ??= port;
+      if (!fuel.attached) fuel.attach(port);
       meter<"i64">(instance, names.memoryLimit).value = BigInt(memoryLimitPages);
       parts.memoryRefused.push(meter<"i32">(instance, names.memoryRefused));
       const imagePath = image.images[name];
@@ -368,11 +356,11 @@ export class FunctionInstance {
         }
       }
     } catch (error) {
-      const { used, exhausted } = account(parts.fuel, budget, fuelLimit);
+      const { used, exhausted } = spentOf(fuel);
       const refused = grewPastLimit || parts.memoryRefused.some((global) => global.value !== 0);
       throw new InstantiationFailure(error, used, exhausted, refused, denials);
     }
-    const spent = account(parts.fuel, budget, fuelLimit);
+    const spent = spentOf(fuel);
     if (spent.exhausted)
       throw new InstantiationFailure(new Error("instantiation used up the fuel"), spent.used, true, false, denials);
     const handler = root[exportOf("handler", world)] as Handler | undefined;
@@ -422,17 +410,26 @@ export class FunctionInstance {
    * it ran out; a run that ran out fails with JOULE_ERR_LIMIT_FUEL even when
    * its last segments overdrew the budget without reaching a check.
    */
+  /**
+   * Runs one request. `checkpoint` runs at every fuel refill (every few ms of
+   * CPU, at a function entry): it may throw to stop a guest that computes past
+   * its deadline, or return a promise to let the worker run other
+   * invocations (handle runs on a promising stack, so the guest suspends).
+   */
   async handle(
     request: GuestRequest,
     requestId: string,
     fuelLimit: number,
-    signal?: AbortSignal,
-    body?: GuestBody,
+    options: { signal?: AbortSignal; body?: GuestBody; checkpoint?: () => void | Promise<void> } = {},
   ): Promise<GuestResponse> {
-    this.#beginInvocation(signal, body);
-    const given = await requestFor(this.#world, request, body);
+    this.#beginInvocation(options.signal, options.body);
+    const given = await requestFor(this.#world, request, options.body);
     // A promise under JSPI: the guest's stack suspends while it waits (a timer, a fetch, body bytes).
-    return this.#metered(fuelLimit, () => this.#handler.handle(given, { requestId, functionName: this.#name }));
+    return this.#metered(
+      fuelLimit,
+      () => this.#handler.handle(given, { requestId, functionName: this.#name }),
+      options.checkpoint,
+    );
   }
 
   /** Runs the guest's init() within `fuelLimit`, as `handle` runs a request; false if it has none. */
@@ -516,13 +513,19 @@ export class FunctionInstance {
    * call): for an invocation cancelled while it waits, whose call never
    * returns (its suspended stack is abandoned with the instance).
    */
-  fuelSoFar(fuelLimit: number): number {
-    return account(this.#parts.fuel, BigInt(fuelLimit), fuelLimit).used + this.#pendingFuel;
+  fuelSoFar(): number {
+    const used = this.#running?.usedSoFar() ?? 0n;
+    return Number(used < 0n ? 0n : used) + this.#pendingFuel;
   }
 
-  async #metered<T>(fuelLimit: number, call: () => T | Promise<T>): Promise<T> {
-    const budget = BigInt(fuelLimit);
-    for (const global of this.#parts.fuel) global.value = budget;
+  /** The meter of the call under way. */
+  #running: FuelMeter | undefined;
+
+  async #metered<T>(fuelLimit: number, call: () => T | Promise<T>, onRefill?: () => void | Promise<void>): Promise<T> {
+    // One budget for all the component's core modules, handed out in slices (fuel-meter.ts).
+    const fuel = new FuelMeter(BigInt(fuelLimit), onRefill ? { onRefill } : {});
+    this.#running = fuel;
+    if (this.#parts.fuel) fuel.attach(this.#parts.fuel);
     for (const global of this.#parts.memoryRefused) global.value = 0;
     let response: T | undefined;
     let failure: unknown;
@@ -531,10 +534,12 @@ export class FunctionInstance {
     } catch (error) {
       failure = error;
     }
-    const spent = account(this.#parts.fuel, budget, fuelLimit);
+    const spent = spentOf(fuel);
     this.exhausted = spent.exhausted;
     this.lastFuel = spent.used + this.#pendingFuel;
     this.#pendingFuel = 0;
+    // What stopped the guest at a refill (FuelMeterOptions.onRefill), rather than the trap it caused.
+    if (spent.halted) throw spent.halted.error;
     if (this.exhausted) {
       throw new JouleError("JOULE_ERR_LIMIT_FUEL", `the function used up its fuel limit of ${fuelLimit}`, {
         limit: fuelLimit,

@@ -108,7 +108,7 @@ async function derive(bytes: Uint8Array): Promise<DerivedFiles> {
   for (const [name, content] of Object.entries(files as Record<string, Uint8Array>)) {
     if (name.endsWith(".wasm")) {
       // Nothing runs while instantiating (start functions are deferred); the host sets the fuel first.
-      const metered = instrument(content, { initialFuel: 0n, splitData: true, deferStart: true });
+      const metered = instrument(content, { splitData: true, deferStart: true });
       modules[name] = metered.bytes;
       if (metered.image) images[name] = encodeImage(coalesce(metered.image));
       meters[name] = metered.exports;

@@ -114,16 +114,20 @@ export type FunctionRecord = z.infer<typeof functionRecordSchema>;
 /**
  * Bumped whenever deploy derives different files from the same component
  * (a jco upgrade, a glue rewrite): cache entries of another version are
- * derived again instead of being used.
+ * derived again instead of being used. 11: metering shares one fuel counter
+ * across a component's core modules (imports from `joule:fuel`), passes
+ * fuel to direct calls in a register, and charges nothing for structure.
  */
-export const DERIVATION_VERSION = 11;
+export const DERIVATION_VERSION = 12;
 
 /**
  * The version of the metered core modules a snapshot is taken with. It
  * moves with DERIVATION_VERSION only when those modules change: a change
- * of the glue alone (10: init runs under JSPI; 11: waiting suspends the guest) keeps stored snapshots.
+ * of the glue alone (10: init runs under JSPI) keeps stored snapshots;
+ * 11 changed the modules (their globals moved past the fuel imports);
+ * 12 the glue (waiting suspends the guest; world 0.2.0), snapshots kept.
  */
-export const SNAPSHOT_DERIVATION = 9;
+export const SNAPSHOT_DERIVATION = 11;
 
 /** What deploy derived from a component, recorded beside the files. */
 export const derivedMetaSchema = z

@@ -77,6 +77,13 @@ function readImagesUntimed(image: InvokeTask["image"]): void {
   }
 }
 
+/**
+ * Continuous computing after which an invocation lets the worker run others
+ * (at its next fuel refill, a few ms of CPU apart): CPU-bound guests on one
+ * worker take turns instead of one holding it to the end.
+ */
+const TURN_MS = 10;
+
 /** Why an invocation was ended early, once it was. */
 export type CancelReason = "timeout" | "disconnected";
 
@@ -118,8 +125,9 @@ export class Invocation {
     const coldStart = instance === undefined;
     if (coldStart) readImagesUntimed(task.image);
     const deadline = setTimeout(() => this.cancel("timeout"), task.timeoutMs);
+    const deadlineAt = performance.now() + task.timeoutMs;
     // A cancelled call never settles its accounting: what it used so far is read from its meters.
-    const used = () => (this.#cancelled && instance ? instance.fuelSoFar(task.fuelLimit) : (instance?.lastFuel ?? 0));
+    const used = () => (this.#cancelled && instance ? instance.fuelSoFar() : (instance?.lastFuel ?? 0));
     const stats = (memoryBytes: number, fuel = used()): InvokeStats => ({
       coldStart,
       prepared: coldStart && instance?.prepared === true,
@@ -168,7 +176,11 @@ export class Invocation {
       try {
         const signal = this.#controller.signal;
         const raw = await Promise.race([
-          instance.handle(task.request, task.requestId, task.fuelLimit, signal, this.body),
+          instance.handle(task.request, task.requestId, task.fuelLimit, {
+            signal,
+            body: this.body,
+            checkpoint: this.#checkpoint(deadlineAt),
+          }),
           // A cancelled guest's suspended call may never return (jco leaves it pending once its host
           // call fails): the invocation answers now, and the instance is abandoned with it.
           this.#whenCancelled(),
@@ -188,6 +200,29 @@ export class Invocation {
       // An instance that is not kept lets go of what it held: the upstream sees its connections close.
       if (!reusable) instance?.close();
     }
+  }
+
+  /**
+   * What runs at each fuel refill of the request (runtime/fuel-meter.ts): a
+   * guest computing past its deadline is stopped there, inside the guest
+   * (the worker's timer cannot fire while the thread computes), so only this
+   * invocation ends; one that computed TURN_MS without waiting yields the
+   * worker for a turn of its event loop.
+   */
+  #checkpoint(deadlineAt: number): () => void | Promise<void> {
+    let since = performance.now();
+    return () => {
+      const now = performance.now();
+      if (!this.#cancelled && now >= deadlineAt) this.cancel("timeout");
+      if (this.#cancelled) throw new InvocationCancelled(String(this.#cancelled));
+      if (now - since < TURN_MS) return;
+      return new Promise<void>((resolve) =>
+        setImmediate(() => {
+          since = performance.now();
+          resolve();
+        }),
+      );
+    };
   }
 
   /** Rejects once the invocation is cancelled. */
