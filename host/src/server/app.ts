@@ -132,8 +132,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (rule.scope === "public") return;
     const { action } = describeRequest(request);
     if (rule.anonymous?.(request)) {
-      // Credentials stay optional, but ones that were sent must be valid: they say who pays.
-      request.principal = deps.auth.identify(request, action, name ?? null);
+      // Credentials stay optional, but ones that were sent must be valid: they say who pays. The
+      // Authorization header is the function's own here, never read as Joule's (credentials.ts).
+      request.principal = deps.auth.identify(request, action, name ?? null, false);
       return;
     }
     deps.auth.require(request, rule.scope, action, rule.resource?.(request));

@@ -18,6 +18,7 @@ import { type TaskBase, taskBase } from "../../runtime/task.ts";
 import type { InvokeStats } from "../../runtime/types.ts";
 import { access, functionParam } from "../access.ts";
 import type { Authenticator } from "../auth.ts";
+import { JOULE_AUTHORIZATION } from "../credentials.ts";
 import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
 
@@ -43,14 +44,16 @@ export interface InvokeDeps {
 
 const EMPTY = new Uint8Array(0);
 
-/** Request headers the function does not see: hop-by-hop ones and the admin credential. */
-const HIDDEN_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "authorization"]);
+/** Request headers the function does not see: hop-by-hop ones and Joule's own credential header. */
+const HIDDEN_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", JOULE_AUTHORIZATION]);
 
 function guestHeaders(request: FastifyRequest): Array<[string, string]> {
+  // Authorization is the function's, unless Joule took the caller's key from it (credentials.ts).
+  const consumed = request.credentialHeader;
   const headers: Array<[string, string]> = [];
   for (let i = 0; i < request.raw.rawHeaders.length; i += 2) {
     const name = (request.raw.rawHeaders[i] as string).toLowerCase();
-    if (!HIDDEN_HEADERS.has(name)) headers.push([name, request.raw.rawHeaders[i + 1] as string]);
+    if (!HIDDEN_HEADERS.has(name) && name !== consumed) headers.push([name, request.raw.rawHeaders[i + 1] as string]);
   }
   return headers;
 }
