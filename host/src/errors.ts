@@ -73,7 +73,10 @@ export const ERROR_CATALOG = {
   JOULE_ERR_BUILD_SYNTAX: { status: 400, message: "The function's source does not compile" },
   JOULE_ERR_BUILD_NO_DEFAULT_EXPORT: { status: 400, message: "The function has no default export" },
   JOULE_ERR_BUILD_PREINIT: { status: 400, message: "The function's top-level code failed during pre-initialization" },
-  JOULE_ERR_BUILD_COMPONENTIZE: { status: 400, message: "Turning the bundle into a component failed" },
+  JOULE_ERR_BUILD_COMPONENTIZE: {
+    status: 500,
+    message: "The build toolchain failed turning the bundle into a component; not a mistake in the function",
+  },
   JOULE_ERR_CLI_USAGE: { status: 400, message: "Invalid command line" },
   JOULE_ERR_CLI_HOST_UNREACHABLE: { status: 503, message: "The Joule host could not be reached" },
 } as const satisfies Record<string, { status: number; message: string }>;

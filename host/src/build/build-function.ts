@@ -12,10 +12,10 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { componentize } from "@bytecodealliance/componentize-js";
 import { build as esbuild, type Message } from "esbuild";
 import { JouleError } from "../errors.ts";
 import { type Manifest, parseManifest } from "../manifest.ts";
+import { componentizeBundle } from "./componentize.ts";
 
 const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../sdk");
 const WIT_DIR = join(SDK_DIR, "wit");
@@ -51,11 +51,13 @@ export async function readManifest(functionDir: string): Promise<Manifest> {
   return parseManifest(json, path);
 }
 
-function formatMessages(messages: Message[], cwd: string): string {
+/** esbuild's messages, with paths (relative to `base`, the function's directory) as the user's cwd sees them. */
+function formatMessages(messages: Message[], base: string): string {
+  const cwd = process.cwd();
   return messages
     .map((m) => {
       const where = m.location
-        ? `${relative(cwd, resolve(cwd, m.location.file))}:${m.location.line}:${m.location.column + 1}: `
+        ? `${relative(cwd, resolve(base, m.location.file))}:${m.location.line}:${m.location.column + 1}: `
         : "";
       return `${where}${m.text}`;
     })
@@ -81,6 +83,9 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
   try {
     const result = await esbuild({
       stdin: { contents: source, resolveDir: functionDir, sourcefile: "joule-entry.js", loader: "js" },
+      // Paths in the bundle relative to the function, not to wherever the build was started:
+      // the same sources give the same bundle, so an unchanged function is not rebuilt.
+      absWorkingDir: functionDir,
       bundle: true,
       write: false,
       format: "esm",
@@ -98,7 +103,7 @@ async function bundle(functionDir: string, manifest: Manifest): Promise<string> 
   } catch (error) {
     const failure = error as { errors?: Message[] };
     if (!failure.errors?.length) throw error;
-    const text = formatMessages(failure.errors, cwd);
+    const text = formatMessages(failure.errors, functionDir);
     if (failure.errors.some((m) => /No matching export .* for import "default"/.test(m.text))) {
       throw new JouleError(
         "JOULE_ERR_BUILD_NO_DEFAULT_EXPORT",
@@ -140,16 +145,6 @@ export function functionWorld(worldWit: string, manifest: Manifest): string {
   return `${worldWit.slice(0, start)}${world}${worldWit.slice(end + 1)}`;
 }
 
-/** Wizer's and StarlingMonkey's output, cut down to the guest's own error. */
-function preinitMessage(raw: string, where: string): string {
-  const lines = raw
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line && !/^(Error: )?Failed to initialize component|wizer|Stack backtrace|^\d+:|at /.test(line));
-  const summary = lines.slice(0, 6).join("\n");
-  return `${where}: top-level code failed while pre-initializing the function at build time (Math.random(), the clock, and host calls are not available before the first request; move such work into fetch()):\n${summary}`;
-}
-
 async function inputsHash(functionDir: string, bundled: string, world: string): Promise<string> {
   const hash = createHash("sha256");
   hash.update(bundled);
@@ -189,23 +184,10 @@ export async function buildFunction(functionDir: string, options: { force?: bool
   await mkdir(distDir, { recursive: true });
   const bundlePath = join(distDir, "bundle.js");
   await writeFile(bundlePath, bundled);
-  let component: Uint8Array;
-  try {
-    // componentize-js's own types lag its API: `witWorld` is accepted but not declared.
-    ({ component } = await componentize({
-      sourcePath: bundlePath,
-      // Inline WIT: the splicer runs under preview2-shim without preopens and cannot read paths.
-      witWorld: world,
-      worldName: "function",
-      disableFeatures: [...DISABLED_FEATURES],
-    } as { sourcePath: string }));
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/initialize component|check_init|Exception|Error/.test(message) && /wizer|initializ/i.test(message)) {
-      throw new JouleError("JOULE_ERR_BUILD_PREINIT", preinitMessage(message, where));
-    }
-    throw new JouleError("JOULE_ERR_BUILD_COMPONENTIZE", `${where}: ${message.split("\n").slice(0, 8).join("\n")}`);
-  }
+  const { component } = await componentizeBundle(
+    { sourcePath: bundlePath, witWorld: world, worldName: "function", disableFeatures: [...DISABLED_FEATURES] },
+    where,
+  );
   const temp = `${componentPath}.${process.pid}.tmp`;
   await writeFile(temp, component);
   await rename(temp, componentPath);
