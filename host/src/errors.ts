@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
     status: 503,
     message: "A secret the function's env references cannot be decrypted with the host's secrets key",
   },
+  JOULE_ERR_SECRET_NOT_FOUND: { status: 404, message: "No secret of this name that the key may manage" },
   JOULE_ERR_SECRET_STORE_UNUSABLE: {
     status: 500,
     message: "The secret store cannot be opened: its key file is missing, unreadable, not private or not its key",

@@ -100,6 +100,7 @@ async function startLocked(
     auth,
     audit,
     keys,
+    secrets,
     notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
   });

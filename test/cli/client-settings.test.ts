@@ -33,7 +33,8 @@ describe("client settings in the environment", () => {
   });
 
   it("do not stop `joule secrets` or a local `joule keys`", async () => {
-    const dataDir = join(work, "local");
+    // The data dir the host of the test above made (these commands open only a host's).
+    const dataDir = join(work, "serve");
     const env = { ...CLIENT_ENV, JOULE_SECRETS_KEY_FILE: "" };
     const secrets = await joule(["secrets", "list", "--data-dir", dataDir], { env });
     expect(secrets.stderr).not.toMatch(/unknown setting/);

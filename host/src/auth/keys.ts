@@ -21,6 +21,7 @@ export const SCOPES = [
   "audit:read",
   "keys:manage",
   "metrics:read",
+  "secrets:manage",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

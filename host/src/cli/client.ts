@@ -98,3 +98,35 @@ export async function listKeys(options: ClientOptions): Promise<{ keys: KeyInfo[
 export async function revokeKey(options: ClientOptions, id: string): Promise<void> {
   await call(options, `/v1/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
 }
+
+/** `/v1/secrets`: names and audiences (never values), a set, a deletion. */
+export async function listSecrets(
+  options: ClientOptions,
+): Promise<{ secrets: Array<{ name: string; functions: string[] | "*"; updatedAt: string }> }> {
+  return (await call(options, "/v1/secrets")) as {
+    secrets: Array<{ name: string; functions: string[] | "*"; updatedAt: string }>;
+  };
+}
+
+export async function setSecret(
+  options: ClientOptions,
+  name: string,
+  input: { value: string; functions?: string[] | "*" | undefined },
+): Promise<void> {
+  await call(options, `/v1/secrets/${encodeURIComponent(name)}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(input),
+  });
+}
+
+/** False when the host has no such secret (that the key may manage). */
+export async function deleteSecret(options: ClientOptions, name: string): Promise<boolean> {
+  try {
+    await call(options, `/v1/secrets/${encodeURIComponent(name)}`, { method: "DELETE" });
+    return true;
+  } catch (error) {
+    if (error instanceof JouleError && error.code === "JOULE_ERR_SECRET_NOT_FOUND") return false;
+    throw error;
+  }
+}

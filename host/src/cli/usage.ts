@@ -25,9 +25,11 @@ export const USAGE = `joule — WebAssembly functions
                                           of that host (the key needs keys:manage)
 
   joule secrets set <name> --functions F1,F2|'*' [--value V] | list | delete <name>
-                                          values env may reference as secret://<name>
+                                          values env may reference as secret://<name>, in the data dir
+                                          of the host here, or with --host of that host (secrets:manage)
 
-Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read, keys:manage
+Scopes: functions:manage, functions:invoke, energy:manage, artifacts:manage, audit:read, keys:manage,
+  metrics:read, secrets:manage
 
 Registry: --insecure (plain HTTP; loopback registries always are), --auth-file F (default $REGISTRY_AUTH_FILE,
   $DOCKER_CONFIG/config.json, ~/.docker/config.json), --username U --password-stdin

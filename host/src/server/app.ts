@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
 import type { KeyStore } from "../auth/keys.ts";
+import type { SecretStore } from "../capabilities/secrets.ts";
 import { JouleError } from "../errors.ts";
 import { checkFunctionName } from "../manifest.ts";
 import type { Access } from "./access.ts";
@@ -19,6 +20,7 @@ import { type InvokeDeps, invokeRoutes } from "./routes/invoke.ts";
 import { keysRoutes } from "./routes/keys.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { registryRoutes } from "./routes/registry.ts";
+import { secretsRoutes } from "./routes/secrets.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -30,6 +32,7 @@ declare module "fastify" {
 export interface AppDeps extends InvokeDeps, AdminDeps {
   audit: AuditLog;
   keys: KeyStore;
+  secrets: SecretStore;
   notReady: () => string | undefined;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
@@ -155,6 +158,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(async (area) => energyRoutes(area, deps));
   app.register(async (area) => auditRoutes(area, deps));
   app.register(async (area) => keysRoutes(area, deps));
+  app.register(async (area) => secretsRoutes(area, deps));
   app.register(async (scope) => registryRoutes(scope, deps));
   app.register(async (scope) => invokeRoutes(scope, deps));
   return app;

@@ -1,9 +1,9 @@
 /** `joule keys create|list|revoke`: API keys, in a data dir here or through a host's /v1/keys. */
 import { type KeyInfo, KeyStore, openAuthDb, SCOPES, type Scope, scopeSchema } from "../../auth/keys.ts";
-import { configFromEnv, loadConfig } from "../../config.ts";
 import { JouleError } from "../../errors.ts";
 import { client, parse, usageError } from "../args.ts";
 import { type ClientOptions, createKey, listKeys, revokeKey } from "../client.ts";
+import { localDataDir } from "../local-data-dir.ts";
 import type { Output } from "../output.ts";
 
 /** What `joule keys` does, against a data dir here or a host's /v1/keys. */
@@ -53,9 +53,7 @@ export async function keysCommand(args: string[], out: Output): Promise<void> {
   let keys: KeysBackend;
   if (values.host !== undefined) keys = remoteKeys(client(values));
   else {
-    const input = configFromEnv();
-    if (values["data-dir"] !== undefined) input.dataDir = values["data-dir"] as string;
-    db = openAuthDb(loadConfig(input).dataDir);
+    db = openAuthDb(localDataDir(values["data-dir"] as string | undefined, "joule keys").dataDir);
     const local = new KeyStore(db);
     keys = {
       create: async (input) => local.create(input),
