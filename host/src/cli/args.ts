@@ -23,10 +23,15 @@ export function usageError(message: string): JouleError {
 
 /** The host to talk to and the key to send: flags first, then the client settings of the environment. */
 export function client(values: { host?: string | undefined; key?: string | undefined }): ClientOptions {
-  return {
-    host: values.host ?? process.env.JOULE_HOST ?? DEFAULT_HOST,
-    token: values.key ?? process.env.JOULE_API_KEY ?? process.env.JOULE_ADMIN_TOKEN,
-  };
+  const { JOULE_HOST, JOULE_API_KEY, JOULE_ADMIN_TOKEN } = process.env;
+  const [token, tokenSource] = values.key
+    ? [values.key, "--key"]
+    : JOULE_API_KEY
+      ? [JOULE_API_KEY, "JOULE_API_KEY"]
+      : JOULE_ADMIN_TOKEN
+        ? [JOULE_ADMIN_TOKEN, "JOULE_ADMIN_TOKEN"]
+        : [undefined, undefined];
+  return { host: values.host || JOULE_HOST || DEFAULT_HOST, token, tokenSource };
 }
 
 export function parse<const T extends ParseArgsOptionsConfig>(args: string[], options: T) {

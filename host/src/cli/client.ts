@@ -8,6 +8,19 @@ import type { DeploySettings } from "../manifest.ts";
 export interface ClientOptions {
   host: string;
   token?: string | undefined;
+  /** Where the token came from (`--key`, `JOULE_API_KEY`...), for messages. */
+  tokenSource?: string | undefined;
+}
+
+/**
+ * The host's 401, said for the CLI's user: where a key goes (`JOULE_API_KEY`
+ * or `--key`) when none was sent, which setting held a key that was refused.
+ */
+export function unauthorized(options: ClientOptions, wire: WireError): JouleError {
+  const message = options.token
+    ? `${options.host} refused the API key from ${options.tokenSource ?? "--key"} (${wire.message}): check it, or make a new one with \`joule keys create\``
+    : `${options.host} needs an API key: export JOULE_API_KEY=jk_… (the host printed one at its first start; \`joule keys create\` makes more) or pass --key K`;
+  return new JouleError("JOULE_ERR_REQUEST_UNAUTHORIZED", message, wire.details);
 }
 
 async function call(options: ClientOptions, path: string, init: RequestInit = {}): Promise<unknown> {
@@ -32,6 +45,7 @@ async function call(options: ClientOptions, path: string, init: RequestInit = {}
   }
   if (!response.ok) {
     const wire = (body as { error?: WireError })?.error;
+    if (wire?.code === "JOULE_ERR_REQUEST_UNAUTHORIZED") throw unauthorized(options, wire);
     if (wire?.code) throw JouleError.fromWire(wire);
     throw new JouleError("JOULE_ERR_HOST_INTERNAL", `${response.status} from ${path}: ${text.slice(0, 200)}`);
   }

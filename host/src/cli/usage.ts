@@ -12,7 +12,8 @@ export const USAGE = `joule — WebAssembly functions
                                           push an artifact (a function dir is packaged first)
   joule pull <registry>/<repo>:<tag>|@sha256:<d> [dir]
                                           pull an artifact into an OCI image layout (default ./<repo's last segment>)
-  joule invoke <name> [path] [-X M] [-d BODY]   call a deployed function
+  joule invoke <name> [path] [-X M] [-H 'N: v']... [-d BODY|@file|@-]
+                                          call a deployed function as curl would; exits 1 on an error answer
   joule list                              list deployed functions
   joule delete <name>                     remove a deployed function
   joule serve [--port P] [--data-dir D] [--examples DIR | --no-examples]
