@@ -12,6 +12,7 @@ export async function build(args: string[], out: Output): Promise<void> {
     out.step(`building ${dir} (bundle, componentize)`);
     const result = await buildFunction(dir, { force: values.force === true });
     const where = relative(process.cwd(), result.componentPath);
+    for (const warning of result.warnings) out.warn(warning);
     out.done(
       `${result.built ? "built" : "up to date:"} ${result.name} in ${seconds(result.durationMs)} (${megabytes(result.bytes)}) → ${where}`,
       {
@@ -21,6 +22,7 @@ export async function build(args: string[], out: Output): Promise<void> {
         durationMs: Math.round(result.durationMs),
         bytes: result.bytes,
         component: where,
+        warnings: result.warnings,
       },
     );
   }

@@ -22,6 +22,7 @@ export async function deploy(args: string[], out: Output): Promise<void> {
   }
   out.step(`building ${dir}`);
   const built = await buildFunction(dir);
+  for (const warning of built.warnings) out.warn(warning);
   const name = (values.name as string | undefined) ?? built.name;
   const target = client(values);
   out.step(`deploying ${name} to ${target.host} (${megabytes(built.bytes)})`);
