@@ -39,6 +39,10 @@ export const ERROR_CATALOG = {
   JOULE_ERR_CAPABILITY_DENIED: { status: 403, message: "The function was not granted this capability" },
   JOULE_ERR_EXECUTION_TRAP: { status: 502, message: "The function trapped" },
   JOULE_ERR_EXECUTION_FAILED: { status: 502, message: "The function failed" },
+  JOULE_ERR_EXECUTION_UNSETTLED: {
+    status: 502,
+    message: "The function's fetch() returned a promise that never settles",
+  },
   JOULE_ERR_EXECUTION_BAD_RESPONSE: { status: 502, message: "The function returned an invalid response" },
   JOULE_ERR_LIMIT_TIMEOUT: { status: 504, message: "The function ran past its time limit" },
   JOULE_ERR_LIMIT_FUEL: { status: 503, message: "The function used up its fuel" },

@@ -21,6 +21,7 @@ import type { Authenticator } from "../auth.ts";
 import { JOULE_AUTHORIZATION } from "../credentials.ts";
 import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
+import { unsettled } from "../unsettled.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -201,7 +202,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: InvokeDeps): Prom
     ledger.settle(reservation, { microjoules: energy, fuel: result.stats.fuel, requestId: String(request.id) });
     reply.header("x-joule-energy-uj", String(energy));
     if (!result.ok) {
-      const error = JouleError.fromWire(result.error);
+      const error = unsettled(JouleError.fromWire(result.error), result.logs);
       log().warn({ code: error.code }, error.message);
       throw error;
     }
