@@ -7,12 +7,12 @@
  * mistake (JOULE_ERR_BUILD_COMPONENTIZE).
  */
 import { fork } from "node:child_process";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { JouleError } from "../errors.ts";
 import type { ComponentizeAnswer, ComponentizeRequest } from "./componentize-child.ts";
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), "componentize-child.ts");
+const CHILD = fileURLToPath(new URL("./componentize-child.ts", import.meta.url));
 
 export interface Componentized {
   component: Uint8Array;

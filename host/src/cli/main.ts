@@ -7,6 +7,7 @@ import { bench } from "./commands/bench.ts";
 import { build } from "./commands/build.ts";
 import { calibrateCommand } from "./commands/calibrate.ts";
 import { deploy } from "./commands/deploy.ts";
+import { init } from "./commands/init.ts";
 import { invoke } from "./commands/invoke.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { list, remove } from "./commands/list.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> =
   secrets: secretsCommand,
   keys: keysCommand,
   bench,
+  init,
   build,
   deploy,
   package: packageCommand,

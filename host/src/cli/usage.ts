@@ -1,6 +1,8 @@
 /** `joule help`: every command and its options, in one place. */
 export const USAGE = `joule — WebAssembly functions
 
+  joule init <dir> [--template http|hono|scheduled|events] [--name N]
+                                          a new function: joule.json, src/index.ts, a test, package.json, tsconfig.json
   joule build <dir>... [--force]          bundle and componentize functions (dir holds joule.json)
   joule deploy <dir> [--name N] [--narrow JSON]
                                           build if needed, then deploy to a host (with the
