@@ -76,6 +76,7 @@ export const ERROR_CATALOG = {
   JOULE_ERR_OCI_LAYOUT_INVALID: { status: 400, message: "The OCI image layout is missing or invalid" },
   JOULE_ERR_BUILD_MANIFEST: { status: 400, message: "joule.json is missing or invalid" },
   JOULE_ERR_BUILD_SYNTAX: { status: 400, message: "The function's source does not compile" },
+  JOULE_ERR_BUILD_TYPECHECK: { status: 400, message: "The function does not typecheck" },
   JOULE_ERR_BUILD_UNSUPPORTED_MODULE: {
     status: 400,
     message: "The function imports a module that cannot work in a function",

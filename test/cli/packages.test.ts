@@ -10,7 +10,7 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -73,6 +73,17 @@ describe("joule init templates", () => {
       );
       expect(tested.code, `${template}: node --test\n${tested.out}`).toBe(0);
     }
+  });
+
+  it("typechecks before building with joule build --typecheck, naming the line", async () => {
+    const dir = join(work, "templates", "http-fn");
+    await writeFile(join(dir, "src/broken.ts"), 'export const n: number = "not a number";\n');
+    const { code, stderr } = await joule(["build", dir, "--typecheck"], { cwd: work });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /error JOULE_ERR_BUILD_TYPECHECK: templates\/http-fn does not typecheck:\n.*src\/broken\.ts\(1,14\): error TS2322/,
+    );
+    await rm(join(dir, "src/broken.ts"));
   });
 
   it("refuses a folder that is not empty, and a name that is not a function name", async () => {

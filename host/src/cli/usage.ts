@@ -3,7 +3,9 @@ export const USAGE = `joule — WebAssembly functions
 
   joule init <dir> [--template http|hono|scheduled|events] [--name N]
                                           a new function: joule.json, src/index.ts, a test, package.json, tsconfig.json
-  joule build <dir>... [--force]          bundle and componentize functions (dir holds joule.json)
+  joule build <dir>... [--force] [--typecheck]
+                                          bundle and componentize functions (dir holds joule.json);
+                                          --typecheck runs tsc --noEmit there first
   joule deploy <dir> [--name N] [--narrow JSON]
                                           build if needed, then deploy to a host (with the
                                           files of capabilities.files; --narrow grants less)
