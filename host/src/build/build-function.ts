@@ -46,6 +46,8 @@ export interface BuildResult {
   /** False when the component was up to date and nothing was built. */
   built: boolean;
   durationMs: number;
+  /** Where a build's time went (zero for what a cached build skipped). */
+  timings: { bundleMs: number; componentizeMs: number };
   /** What the build noticed that is likely a mistake (top-level clock reads), each naming a line; kept with a cached build. */
   warnings: string[];
 }
@@ -82,11 +84,13 @@ export async function buildFunction(functionDir: string, options: { force?: bool
   const manifest = await readManifest(dir);
   const where = relative(process.cwd(), resolve(dir, manifest.main));
   const bundled = await bundle(dir, manifest, SDK_DIR);
+  const bundleMs = performance.now() - started;
   const distDir = join(dir, "dist");
   const componentPath = join(distDir, "component.wasm");
   const stampPath = join(distDir, "build.json");
   const world = functionWorld(await readFile(join(WIT_DIR, "world.wit"), "utf8"), manifest);
   const hash = await inputsHash(dir, bundled.code, world);
+  let componentizeMs = 0;
   const result = (bytes: number, built: boolean, warnings: string[]): BuildResult => ({
     name: manifest.name,
     manifest,
@@ -94,6 +98,7 @@ export async function buildFunction(functionDir: string, options: { force?: bool
     bytes,
     built,
     durationMs: performance.now() - started,
+    timings: { bundleMs, componentizeMs },
     warnings,
   });
 
@@ -109,10 +114,12 @@ export async function buildFunction(functionDir: string, options: { force?: bool
   const bundlePath = join(distDir, "bundle.js");
   await writeFile(bundlePath, bundled.code);
   await writeFile(`${bundlePath}.map`, bundled.map);
+  const componentizeStarted = performance.now();
   const { component, output } = await componentizeBundle(
     { sourcePath: bundlePath, witWorld: world, worldName: "function", disableFeatures: [...DISABLED_FEATURES] },
     where,
   );
+  componentizeMs = performance.now() - componentizeStarted;
   const warnings = buildWarnings(output, bundled.map, distDir, where);
   const temp = `${componentPath}.${process.pid}.tmp`;
   await writeFile(temp, component);

@@ -7,6 +7,7 @@ import { bench } from "./commands/bench.ts";
 import { build } from "./commands/build.ts";
 import { calibrateCommand } from "./commands/calibrate.ts";
 import { deploy } from "./commands/deploy.ts";
+import { dev } from "./commands/dev.ts";
 import { init } from "./commands/init.ts";
 import { invoke } from "./commands/invoke.ts";
 import { keysCommand } from "./commands/keys.ts";
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, (args: string[], out: Output) => Promise<void>> =
   keys: keysCommand,
   bench,
   init,
+  dev,
   build,
   deploy,
   package: packageCommand,

@@ -3,6 +3,9 @@ export const USAGE = `joule — WebAssembly functions
 
   joule init <dir> [--template http|hono|scheduled|events] [--name N]
                                           a new function: joule.json, src/index.ts, a test, package.json, tsconfig.json
+  joule dev [dir] [--port P] [--data-dir D]
+                                          a host here with the function deployed; rebuilds and swaps it on
+                                          every save, errors in place (default port 8787, a temporary data dir)
   joule build <dir>... [--force] [--typecheck]
                                           bundle and componentize functions (dir holds joule.json);
                                           --typecheck runs tsc --noEmit there first

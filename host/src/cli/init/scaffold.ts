@@ -96,6 +96,7 @@ export function scaffold(
       private: true,
       type: "module",
       scripts: {
+        dev: "joule dev .",
         build: "joule build .",
         deploy: "joule deploy .",
         test: "node --test src/*.test.ts",
