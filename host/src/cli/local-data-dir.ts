@@ -1,10 +1,12 @@
 /**
  * The data dir of a host on this machine, for the commands that open it
- * directly (`joule keys`, `joule secrets` without --host). It must be one a
- * host has made: opening a store makes its files, and a command run in the
- * wrong folder, or with a mistyped --data-dir, would otherwise leave a new
- * `.joule` and a new secrets key there, and secrets set in it would never
- * reach the host.
+ * directly (`joule keys`, `joule secrets` without --host). Left to the
+ * default (`./.joule`), it must be one a host has made: opening a store
+ * makes its files, and a command run in the wrong folder would otherwise
+ * leave a new `.joule` and a new secrets key there, and secrets set in it
+ * would never reach the host. A data dir named with --data-dir or
+ * JOULE_DATA_DIR is the user's choice, made if new (so secrets can be set
+ * before a host's first start).
  */
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -15,7 +17,7 @@ export function localDataDir(dataDirOption: string | undefined, command: string)
   const input = configFromEnv();
   if (dataDirOption !== undefined) input.dataDir = dataDirOption;
   const config = loadConfig(input);
-  if (!existsSync(join(config.dataDir, "auth.db"))) {
+  if (input.dataDir === undefined && !existsSync(join(config.dataDir, "auth.db"))) {
     const shown = relative(process.cwd(), config.dataDir) || ".";
     throw usageError(
       `no host's data dir at ${shown}: run ${command} where the host keeps it, name it with --data-dir DIR (or JOULE_DATA_DIR), or manage a running host with --host URL --key K`,
