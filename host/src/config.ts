@@ -141,21 +141,53 @@ const ENV_KEYS: Record<string, keyof ConfigInput> = {
   LOG_LEVEL: "logLevel",
 };
 
-/** Variables the CLI reads itself; they are not host configuration. */
-const CLI_KEYS = new Set(["JOULE_HOST"]);
+/**
+ * The CLI's own settings (host/src/cli/args.ts): where to send requests and
+ * with which key. The README has users export them in the shell they also
+ * start a host from, so they are known here and ignored, not typos.
+ */
+export const CLIENT_SETTINGS = ["JOULE_HOST", "JOULE_API_KEY"] as const;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** The known name `name` is most likely a typo of, if one is within two edits. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name: candidate, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigInput {
   const input: Record<string, string> = {};
+  const client: readonly string[] = CLIENT_SETTINGS;
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === "") continue;
     const key = ENV_KEYS[name];
     if (key) input[key] = value;
-    else if (name.startsWith("JOULE_") && !CLI_KEYS.has(name)) {
-      throw new ConfigError(`unknown setting ${name}; known: ${Object.keys(ENV_KEYS).join(", ")}`);
+    else if (name.startsWith("JOULE_") && !client.includes(name)) {
+      const known = [...Object.keys(ENV_KEYS), ...client];
+      const guess = closest(name, known);
+      throw new ConfigError(
+        `unknown setting ${name}${guess ? ` (did you mean ${guess}?)` : ""}; host settings: ${Object.keys(ENV_KEYS).join(", ")}; client settings, which the host ignores: ${client.join(", ")}`,
+      );
     }
   }
   return input;

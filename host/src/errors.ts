@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
     status: 503,
     message: "A secret the function's env references cannot be decrypted with the host's secrets key",
   },
+  JOULE_ERR_SECRET_NOT_FOUND: { status: 404, message: "No secret of this name that the key may manage" },
   JOULE_ERR_SECRET_STORE_UNUSABLE: {
     status: 500,
     message: "The secret store cannot be opened: its key file is missing, unreadable, not private or not its key",
@@ -38,6 +39,10 @@ export const ERROR_CATALOG = {
   JOULE_ERR_CAPABILITY_DENIED: { status: 403, message: "The function was not granted this capability" },
   JOULE_ERR_EXECUTION_TRAP: { status: 502, message: "The function trapped" },
   JOULE_ERR_EXECUTION_FAILED: { status: 502, message: "The function failed" },
+  JOULE_ERR_EXECUTION_UNSETTLED: {
+    status: 502,
+    message: "The function's fetch() returned a promise that never settles",
+  },
   JOULE_ERR_EXECUTION_BAD_RESPONSE: { status: 502, message: "The function returned an invalid response" },
   JOULE_ERR_LIMIT_TIMEOUT: { status: 504, message: "The function ran past its time limit" },
   JOULE_ERR_REQUEST_CANCELLED: { status: 499, message: "The client went away before the function answered" },
@@ -78,9 +83,17 @@ export const ERROR_CATALOG = {
   JOULE_ERR_OCI_LAYOUT_INVALID: { status: 400, message: "The OCI image layout is missing or invalid" },
   JOULE_ERR_BUILD_MANIFEST: { status: 400, message: "joule.json is missing or invalid" },
   JOULE_ERR_BUILD_SYNTAX: { status: 400, message: "The function's source does not compile" },
+  JOULE_ERR_BUILD_TYPECHECK: { status: 400, message: "The function does not typecheck" },
+  JOULE_ERR_BUILD_UNSUPPORTED_MODULE: {
+    status: 400,
+    message: "The function imports a module that cannot work in a function",
+  },
   JOULE_ERR_BUILD_NO_DEFAULT_EXPORT: { status: 400, message: "The function has no default export" },
   JOULE_ERR_BUILD_PREINIT: { status: 400, message: "The function's top-level code failed during pre-initialization" },
-  JOULE_ERR_BUILD_COMPONENTIZE: { status: 400, message: "Turning the bundle into a component failed" },
+  JOULE_ERR_BUILD_COMPONENTIZE: {
+    status: 500,
+    message: "The build toolchain failed turning the bundle into a component; not a mistake in the function",
+  },
   JOULE_ERR_CLI_USAGE: { status: 400, message: "Invalid command line" },
   JOULE_ERR_CLI_HOST_UNREACHABLE: { status: 503, message: "The Joule host could not be reached" },
 } as const satisfies Record<string, { status: number; message: string }>;

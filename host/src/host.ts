@@ -126,6 +126,7 @@ async function startLocked(
     audit,
     keys,
     storage,
+    secrets,
     notReady: () => (!ready ? "starting" : ledger.refusing ? "energy ledger cannot write" : undefined),
     logStream,
   });

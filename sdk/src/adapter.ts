@@ -11,6 +11,7 @@ import { environment, type LogLevel, log } from "joule:function/host@0.2.0";
 import type * as KvImport from "joule:function/kv@0.2.0";
 import { installFetch } from "./fetch.ts";
 import { type Files, makeFiles } from "./files.ts";
+import { installFormData } from "./form-data.ts";
 import type { Context, Env, FunctionDefinition, KvStore } from "./index.ts";
 
 /**
@@ -298,6 +299,7 @@ export function adapt(definition: FunctionDefinition, granted: GrantedImports = 
   }
   kv = granted.kv;
   installFetch(granted.outboundHttp === true);
+  installFormData();
   const files: Files = makeFiles(granted.files);
   const lifecycle = {
     async init(): Promise<void> {

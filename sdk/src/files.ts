@@ -1,3 +1,4 @@
+/// <reference path="./host.d.ts" />
 /**
  * `files` of the SDK: the read-only files shipped with the function
  * (`capabilities.files` in joule.json), by their guest paths. StarlingMonkey

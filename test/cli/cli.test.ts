@@ -32,6 +32,13 @@ describe("joule build", () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("reports a top-level throw as the function's, with its message", async () => {
+    const { code, stderr } = await joule("build", "test/fixtures/broken/throws");
+    expect(code).toBe(1);
+    expect(stderr).toContain("error JOULE_ERR_BUILD_PREINIT: test/fixtures/broken/throws/src/index.ts");
+    expect(stderr).toContain("init failed: config not found");
+  });
+
   it("reports a manifest that fails validation, naming the field", async () => {
     const { code, stdout } = await joule("build", "test/fixtures/broken/manifest", "--json");
     expect(code).toBe(1);

@@ -46,6 +46,10 @@ const redeploy = async (target: Target) => {
   expect((await t.deploy(target as string, { component: componentPath("tiny") })).status).toBe(201);
 };
 let throwaway = "";
+/** A secret of "mine" to delete, and one of "theirs" a limited key must not see in a list. */
+const remakeSecret = async () => {
+  t.host.secrets.set("made", "v", ["mine"]);
+};
 
 const CASES: Record<string, Case> = {
   "GET /healthz": { targets: [undefined], path: () => "/healthz" },
@@ -85,6 +89,13 @@ const CASES: Record<string, Case> = {
     body: json({ name: "made", scopes: ["keys:manage"], functions: ["mine"] }),
   },
   "DELETE /v1/keys/:id": { targets: [undefined], path: () => `/v1/keys/${throwaway}` },
+  "GET /v1/secrets": { targets: [undefined], path: () => "/v1/secrets", hides: /"theirs"/ },
+  "PUT /v1/secrets/:secret": {
+    targets: [undefined],
+    path: () => "/v1/secrets/made",
+    body: json({ value: "v", functions: ["mine"] }),
+  },
+  "DELETE /v1/secrets/:secret": { targets: [undefined], path: () => "/v1/secrets/made", restore: remakeSecret },
   "GET /v2/": { targets: [undefined], path: () => "/v2/" },
   "GET /v2/functions/:name/manifests/:reference": {
     targets: ["mine", "theirs"],
@@ -129,6 +140,8 @@ beforeAll(async () => {
     expect((await t.deploy(name, { component: componentPath("tiny"), public: isPublic })).status).toBe(201);
     expect((await t.fetch(`/fn/${name}/`)).status).toBe(200);
   }
+  remakeSecret();
+  t.host.secrets.set("theirs-secret", "v", ["theirs"]);
   // Something of "theirs" in the audit log that a limited reader must not see.
   expect((await t.fetch("/v1/energy/functions/theirs", { method: "DELETE" })).status).toBe(404);
   callers.push({ label: "anonymous", limited: false, address: "127.0.1.1" });

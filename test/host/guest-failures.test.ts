@@ -28,6 +28,12 @@ describe("a function that fails", () => {
     expect(await (await t.fetch("/fn/tiny/")).text()).toBe("tiny");
   });
 
+  it("says so when fetch's promise never settles, instead of reporting a trap", async () => {
+    const message = await expectError("/fn/misbehave/never-settles", 502, "JOULE_ERR_EXECUTION_UNSETTLED");
+    expect(message).toMatch(/^fetch\(\) returned a promise that never settles/);
+    expect(await (await t.fetch("/fn/misbehave/count")).json()).toEqual({ requests: 1 });
+  });
+
   it("answers 502 when fetch returns something that is not a Response", async () => {
     const message = await expectError("/fn/misbehave/not-a-response", 502, "JOULE_ERR_EXECUTION_FAILED");
     expect(message).toContain("must return a Response");

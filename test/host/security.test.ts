@@ -51,9 +51,11 @@ describe("API keys and scopes", () => {
     expect(await code(await t.fetch("/fn/other/", as(invokeTiny)))).toEqual([403, "JOULE_ERR_PERMISSION_DENIED"]);
   });
 
-  it("lets anyone invoke a public function, but still refuses a bad key there", async () => {
+  it("lets anyone invoke a public function, leaves its Authorization to it, but refuses a bad Joule key there", async () => {
     expect(await (await t.anonymous("/fn/open/")).text()).toBe("tiny");
-    expect((await t.fetch("/fn/open/", as("jk_bad"))).status).toBe(401);
+    expect(await (await t.fetch("/fn/open/", as("jk_bad"))).text()).toBe("tiny");
+    const named = await t.anonymous("/fn/open/", { headers: { "x-joule-authorization": "Bearer jk_bad" } });
+    expect(named.status).toBe(401);
   });
 
   it("stops accepting a revoked key", async () => {

@@ -51,6 +51,22 @@ describe("host configuration", () => {
     expect(() => loadConfig({ privateRegistries: "registry.lan:0" })).toThrow(/config\.privateRegistries\.0/);
   });
 
+  it("ignores the CLI's own settings, JOULE_API_KEY and JOULE_HOST, which users export in the same shell", () => {
+    const env = { JOULE_API_KEY: "jk_0123456789abcdef_secret", JOULE_HOST: "http://127.0.0.1:9000", PORT: "9001" };
+    expect(configFromEnv(env)).toEqual({ port: "9001" });
+  });
+
+  it("still stops at an unknown JOULE_* variable, naming it and the setting it most likely meant", () => {
+    expect(() => configFromEnv({ JOULE_WORKER: "2" })).toThrow(ConfigError);
+    expect(() => configFromEnv({ JOULE_WORKER: "2" })).toThrow(
+      /unknown setting JOULE_WORKER \(did you mean JOULE_WORKERS\?\)/,
+    );
+    expect(() => configFromEnv({ JOULE_API_KY: "x" })).toThrow(/did you mean JOULE_API_KEY\?/);
+    expect(() => configFromEnv({ JOULE_FROBNICATE: "1" })).toThrow(
+      /^unknown setting JOULE_FROBNICATE; host settings: /,
+    );
+  });
+
   it("names the exact option that is invalid", () => {
     expect(() => loadConfig({ port: "99999" })).toThrow(ConfigError);
     expect(() => loadConfig({ port: "99999" })).toThrow(/config\.port/);

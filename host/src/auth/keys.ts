@@ -24,6 +24,7 @@ export const SCOPES = [
   "audit:read",
   "keys:manage",
   "metrics:read",
+  "secrets:manage",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

@@ -12,14 +12,28 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { componentize } from "@bytecodealliance/componentize-js";
-import { build as esbuild, type Message } from "esbuild";
 import { JouleError } from "../errors.ts";
 import { type Manifest, parseManifest } from "../manifest.ts";
+import { buildWarnings } from "./build-warnings.ts";
+import { bundle } from "./bundle.ts";
+import { componentizeBundle } from "./componentize.ts";
+import { functionWorld } from "./world.ts";
 
-const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../sdk");
+/**
+ * The SDK a build wires in: the `@joule/sdk` package beside this CLI (a
+ * workspace link in the repository, a dependency where the CLI is
+ * installed), else the repository's sdk/.
+ */
+function sdkDir(): string {
+  try {
+    return dirname(fileURLToPath(import.meta.resolve("@joule/sdk/package.json")));
+  } catch {
+    return resolve(dirname(fileURLToPath(import.meta.url)), "../../../sdk");
+  }
+}
+
+const SDK_DIR = sdkDir();
 const WIT_DIR = join(SDK_DIR, "wit");
-const ADAPTER = join(SDK_DIR, "src/adapter.ts");
 
 /**
  * StarlingMonkey features the Joule world does not use: fetch-event (Joule
@@ -38,6 +52,10 @@ export interface BuildResult {
   /** False when the component was up to date and nothing was built. */
   built: boolean;
   durationMs: number;
+  /** Where a build's time went (zero for what a cached build skipped). */
+  timings: { bundleMs: number; componentizeMs: number };
+  /** What the build noticed that is likely a mistake (top-level clock reads), each naming a line; kept with a cached build. */
+  warnings: string[];
 }
 
 export async function readManifest(functionDir: string): Promise<Manifest> {
@@ -57,117 +75,6 @@ export async function readManifest(functionDir: string): Promise<Manifest> {
   return parseManifest(json, path);
 }
 
-function formatMessages(messages: Message[], cwd: string): string {
-  return messages
-    .map((m) => {
-      const where = m.location
-        ? `${relative(cwd, resolve(cwd, m.location.file))}:${m.location.line}:${m.location.column + 1}: `
-        : "";
-      return `${where}${m.text}`;
-    })
-    .join("\n");
-}
-
-async function bundle(functionDir: string, manifest: Manifest): Promise<string> {
-  const entry = resolve(functionDir, manifest.main);
-  const cwd = process.cwd();
-  const where = relative(cwd, entry);
-  try {
-    await stat(entry);
-  } catch {
-    throw new JouleError("JOULE_ERR_BUILD_MANIFEST", `${where} not found (joule.json "main")`);
-  }
-  const granted = grantedInterfaces(manifest);
-  const fetches = grantedCapabilities(manifest).some(({ key }) => key === "outboundHttp");
-  const passed = [...granted.map(({ key }) => key), ...(fetches ? ["outboundHttp: true"] : [])];
-  const source = [
-    `import definition from ${JSON.stringify(entry)};`,
-    `import { adapt } from ${JSON.stringify(ADAPTER)};`,
-    ...granted.map(({ key, iface }) => `import * as ${key} from "joule:function/${iface}@${WIT_VERSION}";`),
-    `export const { handler, lifecycle, warmUp } = adapt(definition, { ${passed.join(", ")} });`,
-  ].join("\n");
-  try {
-    const result = await esbuild({
-      stdin: { contents: source, resolveDir: functionDir, sourcefile: "joule-entry.js", loader: "js" },
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      external: ["joule:*", "wasi:*"],
-      logLevel: "silent",
-      // Let a function import the SDK by name whether or not it has its own node_modules.
-      alias: { "@joule/sdk": join(SDK_DIR, "src/index.ts") },
-      legalComments: "none",
-    });
-    const output = result.outputFiles[0];
-    if (!output) throw new Error("esbuild produced no output");
-    return output.text;
-  } catch (error) {
-    const failure = error as { errors?: Message[] };
-    if (!failure.errors?.length) throw error;
-    const text = formatMessages(failure.errors, cwd);
-    if (failure.errors.some((m) => /No matching export .* for import "default"/.test(m.text))) {
-      throw new JouleError(
-        "JOULE_ERR_BUILD_NO_DEFAULT_EXPORT",
-        `${where} has no default export: end it with \`export default defineFunction({ fetch(request, env, ctx) { ... } })\``,
-      );
-    }
-    throw new JouleError("JOULE_ERR_BUILD_SYNTAX", `${where} does not compile:\n${text}`);
-  }
-}
-
-const WIT_VERSION = "0.2.0";
-
-/**
- * Capabilities by the joule.json key that grants them, and the Joule
- * interface each is imported as; outboundHttp has none: the engine's own
- * fetch uses wasi:http, which every JS function imports, and the host
- * checks the grant on every request.
- */
-const CAPABILITY_INTERFACES = [
-  { key: "kv", iface: "kv" },
-  { key: "outboundHttp", iface: undefined },
-  { key: "files", iface: "files" },
-] as const;
-
-/** The capabilities a manifest declares (a non-empty grant). */
-function grantedCapabilities(manifest: Manifest) {
-  return CAPABILITY_INTERFACES.filter(({ key }) => {
-    const grant = manifest.capabilities[key];
-    return Array.isArray(grant) ? grant.length > 0 : Object.keys(grant).length > 0;
-  });
-}
-
-/** The Joule interfaces the function's world imports: those of its granted capabilities that have one. */
-function grantedInterfaces(manifest: Manifest): Array<{ key: string; iface: string }> {
-  return grantedCapabilities(manifest).flatMap(({ key, iface }) => (iface ? [{ key, iface }] : []));
-}
-
-/**
- * The function's world: sdk/wit/world.wit with its `function` world cut
- * down to the capabilities the manifest declares, so the component imports
- * only those and deploy can tell what it uses.
- */
-export function functionWorld(worldWit: string, manifest: Manifest): string {
-  const start = worldWit.indexOf("world function {");
-  if (start < 0) throw new Error("sdk/wit/world.wit has no `world function`");
-  const end = worldWit.indexOf("}", start);
-  const imports = grantedInterfaces(manifest).map(({ iface }) => `  import ${iface};\n`);
-  const world = `world function {\n  import host;\n  import body;\n${imports.join("")}  export handler;\n  export lifecycle;\n  export warm-up;\n}`;
-  return `${worldWit.slice(0, start)}${world}${worldWit.slice(end + 1)}`;
-}
-
-/** Wizer's and StarlingMonkey's output, cut down to the guest's own error. */
-function preinitMessage(raw: string, where: string): string {
-  const lines = raw
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line && !/^(Error: )?Failed to initialize component|wizer|Stack backtrace|^\d+:|at /.test(line));
-  const summary = lines.slice(0, 6).join("\n");
-  return `${where}: top-level code failed while pre-initializing the function at build time (Math.random(), the clock, and host calls are not available before the first request; move such work into fetch()):\n${summary}`;
-}
-
 async function inputsHash(functionDir: string, bundled: string, world: string): Promise<string> {
   const hash = createHash("sha256");
   hash.update(bundled);
@@ -182,58 +89,47 @@ export async function buildFunction(functionDir: string, options: { force?: bool
   const dir = resolve(functionDir);
   const manifest = await readManifest(dir);
   const where = relative(process.cwd(), resolve(dir, manifest.main));
-  const bundled = await bundle(dir, manifest);
+  const bundled = await bundle(dir, manifest, SDK_DIR);
+  const bundleMs = performance.now() - started;
   const distDir = join(dir, "dist");
   const componentPath = join(distDir, "component.wasm");
   const stampPath = join(distDir, "build.json");
   const world = functionWorld(await readFile(join(WIT_DIR, "world.wit"), "utf8"), manifest);
-  const hash = await inputsHash(dir, bundled, world);
+  const hash = await inputsHash(dir, bundled.code, world);
+  let componentizeMs = 0;
+  const result = (bytes: number, built: boolean, warnings: string[]): BuildResult => ({
+    name: manifest.name,
+    manifest,
+    componentPath,
+    bytes,
+    built,
+    durationMs: performance.now() - started,
+    timings: { bundleMs, componentizeMs },
+    warnings,
+  });
 
   if (!options.force) {
     const previous = await readFile(stampPath, "utf8").then(JSON.parse, () => undefined);
     const existing = await stat(componentPath).catch(() => undefined);
     if (existing && previous?.inputs === hash && existing.size === previous.bytes) {
-      return {
-        name: manifest.name,
-        manifest,
-        componentPath,
-        bytes: existing.size,
-        built: false,
-        durationMs: performance.now() - started,
-      };
+      return result(existing.size, false, Array.isArray(previous.warnings) ? previous.warnings : []);
     }
   }
 
   await mkdir(distDir, { recursive: true });
   const bundlePath = join(distDir, "bundle.js");
-  await writeFile(bundlePath, bundled);
-  let component: Uint8Array;
-  try {
-    // componentize-js's own types lag its API: `witWorld` is accepted but not declared.
-    ({ component } = await componentize({
-      sourcePath: bundlePath,
-      // Inline WIT: the splicer runs under preview2-shim without preopens and cannot read paths.
-      witWorld: world,
-      worldName: "function",
-      disableFeatures: [...DISABLED_FEATURES],
-    } as { sourcePath: string }));
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/initialize component|check_init|Exception|Error/.test(message) && /wizer|initializ/i.test(message)) {
-      throw new JouleError("JOULE_ERR_BUILD_PREINIT", preinitMessage(message, where));
-    }
-    throw new JouleError("JOULE_ERR_BUILD_COMPONENTIZE", `${where}: ${message.split("\n").slice(0, 8).join("\n")}`);
-  }
+  await writeFile(bundlePath, bundled.code);
+  await writeFile(`${bundlePath}.map`, bundled.map);
+  const componentizeStarted = performance.now();
+  const { component, output } = await componentizeBundle(
+    { sourcePath: bundlePath, witWorld: world, worldName: "function", disableFeatures: [...DISABLED_FEATURES] },
+    where,
+  );
+  componentizeMs = performance.now() - componentizeStarted;
+  const warnings = buildWarnings(output, bundled.map, distDir, where);
   const temp = `${componentPath}.${process.pid}.tmp`;
   await writeFile(temp, component);
   await rename(temp, componentPath);
-  await writeFile(stampPath, `${JSON.stringify({ inputs: hash, bytes: component.byteLength }, null, 2)}\n`);
-  return {
-    name: manifest.name,
-    manifest,
-    componentPath,
-    bytes: component.byteLength,
-    built: true,
-    durationMs: performance.now() - started,
-  };
+  await writeFile(stampPath, `${JSON.stringify({ inputs: hash, bytes: component.byteLength, warnings }, null, 2)}\n`);
+  return result(component.byteLength, true, warnings);
 }

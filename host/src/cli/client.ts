@@ -8,6 +8,19 @@ import type { DeploySettings } from "../manifest.ts";
 export interface ClientOptions {
   host: string;
   token?: string | undefined;
+  /** Where the token came from (`--key`, `JOULE_API_KEY`...), for messages. */
+  tokenSource?: string | undefined;
+}
+
+/**
+ * The host's 401, said for the CLI's user: where a key goes (`JOULE_API_KEY`
+ * or `--key`) when none was sent, which setting held a key that was refused.
+ */
+export function unauthorized(options: ClientOptions, wire: WireError): JouleError {
+  const message = options.token
+    ? `${options.host} refused the API key from ${options.tokenSource ?? "--key"} (${wire.message}): check it, or make a new one with \`joule keys create\``
+    : `${options.host} needs an API key: export JOULE_API_KEY=jk_… (the host printed one at its first start; \`joule keys create\` makes more) or pass --key K`;
+  return new JouleError("JOULE_ERR_REQUEST_UNAUTHORIZED", message, wire.details);
 }
 
 async function call(options: ClientOptions, path: string, init: RequestInit = {}): Promise<unknown> {
@@ -32,6 +45,7 @@ async function call(options: ClientOptions, path: string, init: RequestInit = {}
   }
   if (!response.ok) {
     const wire = (body as { error?: WireError })?.error;
+    if (wire?.code === "JOULE_ERR_REQUEST_UNAUTHORIZED") throw unauthorized(options, wire);
     if (wire?.code) throw JouleError.fromWire(wire);
     throw new JouleError("JOULE_ERR_HOST_INTERNAL", `${response.status} from ${path}: ${text.slice(0, 200)}`);
   }
@@ -97,4 +111,36 @@ export async function listKeys(options: ClientOptions): Promise<{ keys: KeyInfo[
 
 export async function revokeKey(options: ClientOptions, id: string): Promise<void> {
   await call(options, `/v1/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
+}
+
+/** `/v1/secrets`: names and audiences (never values), a set, a deletion. */
+export async function listSecrets(
+  options: ClientOptions,
+): Promise<{ secrets: Array<{ name: string; functions: string[] | "*"; updatedAt: string }> }> {
+  return (await call(options, "/v1/secrets")) as {
+    secrets: Array<{ name: string; functions: string[] | "*"; updatedAt: string }>;
+  };
+}
+
+export async function setSecret(
+  options: ClientOptions,
+  name: string,
+  input: { value: string; functions?: string[] | "*" | undefined },
+): Promise<void> {
+  await call(options, `/v1/secrets/${encodeURIComponent(name)}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(input),
+  });
+}
+
+/** False when the host has no such secret (that the key may manage). */
+export async function deleteSecret(options: ClientOptions, name: string): Promise<boolean> {
+  try {
+    await call(options, `/v1/secrets/${encodeURIComponent(name)}`, { method: "DELETE" });
+    return true;
+  } catch (error) {
+    if (error instanceof JouleError && error.code === "JOULE_ERR_SECRET_NOT_FOUND") return false;
+    throw error;
+  }
 }

@@ -28,6 +28,12 @@ export class Output {
     else process.stdout.write(`✓ ${line}\n`);
   }
 
+  /** Something the user should look at that did not stop the command; on stderr, so --json stays parseable. */
+  warn(line: string): void {
+    if (this.#tty && this.#progress) process.stderr.write("\r\x1b[2K");
+    process.stderr.write(`warning: ${line}\n`);
+  }
+
   info(line: string): void {
     if (!this.json) process.stdout.write(`${line}\n`);
   }

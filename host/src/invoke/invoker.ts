@@ -20,6 +20,7 @@ import { taskBase } from "../runtime/task.ts";
 import type { GuestRequest, GuestResponse, InvokeStats } from "../runtime/types.ts";
 import type { HostMetrics } from "../server/metrics.ts";
 import { CapacityGate } from "./capacity.ts";
+import { unsettled } from "./unsettled.ts";
 
 export interface InvokerDeps {
   config: Config;
@@ -127,7 +128,7 @@ export class Invoker {
     ledger.settle(reservation, { microjoules: energyUj, fuel: result.stats.fuel, requestId });
     const outcome = { stats: result.stats, energyUj, durationUs: result.stats.durationUs };
     if (!result.ok) {
-      const error = JouleError.fromWire(result.error);
+      const error = unsettled(JouleError.fromWire(result.error), result.logs);
       call.log().warn({ code: error.code }, error.message);
       metrics.record(name, error.status, result.stats, error.code);
       return { ...outcome, error };

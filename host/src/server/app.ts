@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { AuditLog } from "../auth/audit.ts";
 import type { KeyStore } from "../auth/keys.ts";
+import type { SecretStore } from "../capabilities/secrets.ts";
 import type { EnergyModel } from "../energy/model.ts";
 import { JouleError } from "../errors.ts";
 import { checkFunctionName } from "../manifest.ts";
@@ -21,6 +22,7 @@ import { type InvokeDeps, invokeRoutes } from "./routes/invoke.ts";
 import { keysRoutes } from "./routes/keys.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { registryRoutes } from "./routes/registry.ts";
+import { secretsRoutes } from "./routes/secrets.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -33,6 +35,7 @@ export interface AppDeps extends InvokeDeps, AdminDeps {
   model: EnergyModel;
   audit: AuditLog;
   keys: KeyStore;
+  secrets: SecretStore;
   notReady: () => string | undefined;
   /** Where the pino log goes; stdout when not given. */
   logStream?: NodeJS.WritableStream | undefined;
@@ -138,8 +141,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (rule.scope === "public") return;
     const { action } = describeRequest(request);
     if (rule.anonymous?.(request)) {
-      // Credentials stay optional, but ones that were sent must be valid: they say who pays.
-      request.principal = deps.auth.identify(request, action, name ?? null);
+      // Credentials stay optional, but ones that were sent must be valid: they say who pays. The
+      // Authorization header is the function's own here, never read as Joule's (credentials.ts).
+      request.principal = deps.auth.identify(request, action, name ?? null, false);
       return;
     }
     deps.auth.require(request, rule.scope, action, rule.resource?.(request));
@@ -160,6 +164,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(async (area) => energyRoutes(area, deps));
   app.register(async (area) => auditRoutes(area, deps));
   app.register(async (area) => keysRoutes(area, deps));
+  app.register(async (area) => secretsRoutes(area, deps));
   app.register(async (scope) => registryRoutes(scope, deps));
   app.register(async (scope) => invokeRoutes(scope, deps));
   return app;

@@ -1,6 +1,7 @@
 /**
- * Who is calling: the API key in `Authorization: Bearer <key>` (or the
- * operator's JOULE_ADMIN_TOKEN, which holds every scope), checked against
+ * Who is calling: the API key in `Authorization: Bearer <key>` or
+ * `x-joule-authorization` (credentials.ts says which, and where), or the
+ * operator's JOULE_ADMIN_TOKEN, which holds every scope, checked against
  * the scope a route needs. Missing or invalid credentials answer 401, a
  * missing scope 403; every denial is audited. A client that fails too often
  * is refused for a while (per address) before its keys are even looked at.
@@ -11,6 +12,7 @@ import type { AuditLog } from "../auth/audit.ts";
 import { type KeyStore, OPERATOR_ID, type Principal, SCOPES, type Scope } from "../auth/keys.ts";
 import { JouleError } from "../errors.ts";
 import { outOfReach, type Resource } from "./access.ts";
+import { credentialHeader, credentialValue, JOULE_AUTHORIZATION } from "./credentials.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -68,10 +70,22 @@ export class Authenticator {
     this.#adminDigest = adminToken ? createHash("sha256").update(adminToken).digest() : undefined;
   }
 
-  /** The principal of the request's credentials; undefined when it sent none. Throws on bad ones. */
-  identify(request: FastifyRequest, action: string, fn: string | null): Principal | undefined {
-    const header = request.headers.authorization;
-    if (header === undefined) return undefined;
+  /**
+   * The principal of the request's credentials; undefined when it sent none.
+   * Throws on bad ones. `readsAuthorization` false leaves `Authorization` to
+   * the function (a public function's invocation): only
+   * `x-joule-authorization` is Joule's then.
+   */
+  identify(
+    request: FastifyRequest,
+    action: string,
+    fn: string | null,
+    readsAuthorization = true,
+  ): Principal | undefined {
+    const source = credentialHeader(request, readsAuthorization);
+    if (source === undefined) return undefined;
+    request.credentialHeader = source;
+    const header = credentialValue(request, source);
     const ip = request.ip;
     const failures = this.#failures.get(ip);
     if (failures && failures.count >= MAX_FAILURES && Date.now() - failures.since < FAILURE_WINDOW_MS) {
@@ -88,7 +102,11 @@ export class Authenticator {
     this.#deny(request, "anonymous", action, fn, "invalid credentials");
     throw new JouleError(
       "JOULE_ERR_REQUEST_UNAUTHORIZED",
-      "the API key is not valid; send `Authorization: Bearer <key>`",
+      source === JOULE_AUTHORIZATION
+        ? `the API key in ${JOULE_AUTHORIZATION} is not valid; send \`${JOULE_AUTHORIZATION}: Bearer <key>\``
+        : fn === null
+          ? "the API key is not valid; send `Authorization: Bearer <key>`"
+          : `the API key is not valid; send \`Authorization: Bearer <key>\`, or, to give the function an Authorization header of its own, Joule's key as \`${JOULE_AUTHORIZATION}: Bearer <key>\``,
     );
   }
 
@@ -110,7 +128,7 @@ export class Authenticator {
       this.#deny(request, "anonymous", action, fn, "no credentials");
       throw new JouleError(
         "JOULE_ERR_REQUEST_UNAUTHORIZED",
-        "an API key is required: send `Authorization: Bearer <key>`",
+        `an API key is required: send \`Authorization: Bearer <key>\` (or \`${JOULE_AUTHORIZATION}: Bearer <key>\`)`,
       );
     }
     request.principal = principal;

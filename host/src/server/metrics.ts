@@ -62,7 +62,13 @@ export class HostMetrics {
         this.inc(audit.droppedTotal);
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: "joule_process_" });
+    // prom-client's own names already say process_ or nodejs_: prefixed joule_, not joule_process_.
+    collectDefaultMetrics({ register: this.registry, prefix: "joule_" });
+    // Gauges that prom-client names `_total`, which Prometheus keeps for counters (promtool
+    // refuses them); the same counts stay, by type, in joule_nodejs_active_{handles,requests,resources}.
+    for (const name of ["active_handles_total", "active_requests_total", "active_resources_total"]) {
+      this.registry.removeSingleMetric(`joule_nodejs_${name}`);
+    }
     this.#invocations = new Counter({
       name: "joule_invocations_total",
       help: "Invocations by function and HTTP status",

@@ -13,6 +13,7 @@ import type { InvocationOutcome, Invoker } from "../../invoke/invoker.ts";
 import type { FunctionRegistry } from "../../runtime/registry.ts";
 import type { InvokeStats } from "../../runtime/types.ts";
 import { access, functionParam } from "../access.ts";
+import { JOULE_AUTHORIZATION } from "../credentials.ts";
 import { toJouleError } from "../errors.ts";
 import type { HostMetrics } from "../metrics.ts";
 import { takeBody } from "../request-body.ts";
@@ -36,14 +37,16 @@ export interface InvokeDeps {
   metrics: HostMetrics;
 }
 
-/** Request headers the function does not see: hop-by-hop ones and the admin credential. */
-const HIDDEN_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "authorization"]);
+/** Request headers the function does not see: hop-by-hop ones and Joule's own credential header. */
+const HIDDEN_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", JOULE_AUTHORIZATION]);
 
 function guestHeaders(request: FastifyRequest): Array<[string, string]> {
+  // Authorization is the function's, unless Joule took the caller's key from it (credentials.ts).
+  const consumed = request.credentialHeader;
   const headers: Array<[string, string]> = [];
   for (let i = 0; i < request.raw.rawHeaders.length; i += 2) {
     const name = (request.raw.rawHeaders[i] as string).toLowerCase();
-    if (!HIDDEN_HEADERS.has(name)) headers.push([name, request.raw.rawHeaders[i + 1] as string]);
+    if (!HIDDEN_HEADERS.has(name) && name !== consumed) headers.push([name, request.raw.rawHeaders[i + 1] as string]);
   }
   return headers;
 }
