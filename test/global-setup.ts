@@ -8,7 +8,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { buildFunction } from "../host/src/build/build-function.ts";
-import { ensureRegistryTools } from "../scripts/ensure-registry-tools.ts";
+import { ensureTestTools } from "../scripts/ensure-test-tools.ts";
 import { watComponent } from "./support/wat-component.ts";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -66,6 +66,7 @@ export default async function setup(project: TestProject): Promise<void> {
     components[name] = path;
   }
   project.provide("components", components);
-  const tools = ensureRegistryTools();
-  project.provide("registrySkip", tools.ok ? "" : tools.reason);
+  // The registry tools for the OCI tests, promtool for the metrics format test (it looks for it).
+  const tools = ensureTestTools();
+  project.provide("registrySkip", tools.registry.ok ? "" : tools.registry.reason);
 }

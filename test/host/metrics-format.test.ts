@@ -2,8 +2,8 @@
  * /metrics passes `promtool check metrics`: the exposition's format and
  * Prometheus's naming rules (no `_total` on gauges, no doubled prefixes
  * such as `joule_process_process_*`). Checked with test/support/promlint.ts,
- * a checker of those rules, and with promtool itself where it is installed
- * (Debian's `prometheus` package; not installed by the tests: it is large).
+ * a checker of those rules, and with promtool itself (Debian's `prometheus`
+ * package, which the global setup installs: scripts/ensure-test-tools.ts).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
