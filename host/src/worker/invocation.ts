@@ -119,6 +119,11 @@ export class Invocation {
     const task = this.#task;
     const name = task.image.name;
     const started = performance.now();
+    if (this.#cancelled) {
+      // Cancelled while it waited its turn (worker/main.ts): nothing ran, nothing is billed.
+      const nothing = { coldStart: false, prepared: false, fuel: 0, durationUs: 0, memoryBytes: 0, threadId };
+      return { ok: false, error: this.#cancelledWire(), stats: nothing, logs: [], droppedLogs: 0, denials: [] };
+    }
     const keeps = { idleTimeoutMs: task.idleTimeoutMs, keep: task.keepWarm };
     // A snapshot's instance is its own: never taken from or given to the warm ones.
     let instance = task.snapshot ? undefined : this.#warm.take(name, task.image.version, keeps);

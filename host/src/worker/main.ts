@@ -8,6 +8,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { holdSpares, refillSpares } from "../runtime/engine.ts";
 import { holdPreloads, queuePreload, resumePreloads, stopPreloads } from "../runtime/image-cache.ts";
+import type { InvokeResult } from "../runtime/types.ts";
 import { Invocation } from "./invocation.ts";
 import { KeptImages } from "./kept-images.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
@@ -28,36 +29,66 @@ const running = new Map<number, Invocation>();
 /** Scale to zero: idle instances unused for their function's idle timeout are dropped. */
 setInterval(() => warm.sweep(), 1000).unref();
 
-async function invoke(id: number, task: Extract<ToWorker, { type: "invoke" }>["task"]): Promise<void> {
-  const image = images.imageFor(task.imageId ?? 0, task.image);
-  if (!image) {
-    // Cannot happen while both sides keep the same order (kept-images.ts); a host bug if it does.
-    post({
-      type: "done",
-      id,
-      warm: 0,
-      result: {
-        ok: false,
-        error: { code: "JOULE_ERR_HOST_INTERNAL", message: "the worker does not hold the function's image" },
-        stats: { coldStart: false, prepared: false, fuel: 0, durationUs: 0, memoryBytes: 0, threadId: 0 },
-        logs: [],
-        droppedLogs: 0,
-        denials: [],
-      },
-    });
-    return;
-  }
-  task.image = image;
-  const invocation = new Invocation(task, warm, {
-    head: (status, headers) => post({ type: "head", id, status, headers }),
-    chunk: (bytes) =>
-      port.postMessage({ type: "chunk", id, bytes } satisfies FromWorker, [bytes.buffer as ArrayBuffer]),
+/**
+ * Invocations waiting to start, each in a turn of the event loop of its
+ * own. A port delivers every message that has arrived in one go, and an
+ * invocation runs until its guest first waits (a new instance, then the
+ * request up to its first fetch): started all in that go, a burst of N
+ * would make N instances before the loop could send the first of their
+ * requests upstream, or answer anything. One per turn, what the earlier
+ * ones started goes out between them.
+ */
+const waiting: Array<() => void> = [];
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+    if (waiting.length === 1) setImmediate(startNext);
   });
-  running.set(id, invocation);
-  if (running.size === 1) {
-    // Making a spare or reading an image blocks the thread: not while invocations are in flight.
-    holdSpares();
-    holdPreloads();
+}
+
+function startNext(): void {
+  waiting.shift()?.();
+  if (waiting.length > 0) setImmediate(startNext);
+}
+
+/** The answer to a task whose image this worker does not hold. */
+const NO_IMAGE: InvokeResult = {
+  ok: false,
+  error: { code: "JOULE_ERR_HOST_INTERNAL", message: "the worker does not hold the function's image" },
+  stats: { coldStart: false, prepared: false, fuel: 0, durationUs: 0, memoryBytes: 0, threadId: 0 },
+  logs: [],
+  droppedLogs: 0,
+  denials: [],
+};
+
+async function invoke(id: number, task: Extract<ToWorker, { type: "invoke" }>["task"]): Promise<void> {
+  // Images are taken in the order messages come (kept-images.ts); a task without its image
+  // cannot happen while both sides keep that order, a host bug if it does.
+  const image = images.imageFor(task.imageId ?? 0, task.image);
+  if (image) task.image = image;
+  const invocation =
+    image &&
+    new Invocation(task, warm, {
+      head: (status, headers) => post({ type: "head", id, status, headers }),
+      chunk: (bytes) =>
+        port.postMessage({ type: "chunk", id, bytes } satisfies FromWorker, [bytes.buffer as ArrayBuffer]),
+    });
+  if (invocation) {
+    // Known at once, so that its body, credit and cancel messages find it while it waits its turn.
+    running.set(id, invocation);
+    if (running.size === 1) {
+      // Making a spare or reading an image blocks the thread: not while invocations are in flight.
+      holdSpares();
+      holdPreloads();
+    }
+  }
+  await turn();
+  // Begun, in the order posted: a lost worker's invocations past this count run elsewhere (pool/worker-pool.ts).
+  Atomics.add(began, 0, 1);
+  if (!invocation || !image) {
+    post({ type: "done", id, warm: 0, result: NO_IMAGE });
+    return;
   }
   try {
     const result = await invocation.run();
@@ -75,7 +106,6 @@ async function invoke(id: number, task: Extract<ToWorker, { type: "invoke" }>["t
 port.on("message", (message: ToWorker) => {
   switch (message.type) {
     case "invoke":
-      Atomics.add(began, 0, 1);
       void invoke(message.id, message.task);
       return;
     case "cancel":
