@@ -20,7 +20,9 @@
  *
  * Rows where every request is fresh have one distribution, shown as both
  * cold and warm. Then: memory per warm instance and what one host holds
- * (BENCH_FUNCTIONS deployed, 100 of them warm). Prints the machine, Node,
+ * (BENCH_FUNCTIONS deployed, 100 of them warm), and functions that wait
+ * (bench/io.ts: bursts of I/O-bound invocations, fan-out, SSE, timeouts
+ * beside innocent requests; BENCH_IO=0 leaves them out). Prints the machine, Node,
  * p50/p99 and throughput; writes bench/results/<date>.json and .svg. It
  * fails only on errors, never on a number.
  */
@@ -39,6 +41,7 @@ import { buildFunction } from "../host/src/build/build-function.ts";
 import { loadConfig } from "../host/src/config.ts";
 import { startHost } from "../host/src/host.ts";
 import { watComponent } from "../test/support/wat-component.ts";
+import { ioBench, printIo } from "./io.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
@@ -188,7 +191,17 @@ async function jcoStock(component: Uint8Array, work: string, name: string) {
   }
   const glue = (await import(pathToFileURL(join(work, `${name}.mjs`)).href)) as Glue;
   const imports: Record<string, unknown> = {
-    "joule:function/host": { log: () => {}, environment: () => [["GREETING", "Hello"]] },
+    "joule:function/host": {
+      log: () => {},
+      environment: () => [["GREETING", "Hello"]],
+      outboundRefusal: () => undefined,
+    },
+    // hello answers whole and reads no body: the streaming calls are never made.
+    "joule:function/body": {
+      read: () => undefined,
+      respond: () => {},
+      write: () => {},
+    },
   };
   for (const [pkg, members] of Object.entries(shim as unknown as Record<string, Record<string, unknown>>)) {
     for (const [member, value] of Object.entries(members))
@@ -196,10 +209,15 @@ async function jcoStock(component: Uint8Array, work: string, name: string) {
   }
   return async (url: string) => {
     const root = await glue.instantiate((file) => modules[file] as WebAssembly.Module, imports);
-    const handler = root["joule:function/handler@0.1.0"];
+    // hello is built against joule:function 0.2.0, tiny (hand-written) against 0.1.0.
+    const current = root["joule:function/handler@0.2.0"];
+    const handler = current ?? root["joule:function/handler@0.1.0"];
     if (!handler) throw new Error("no handler");
+    const body = new Uint8Array();
     return handler.handle(
-      { method: "GET", url, headers: [], body: new Uint8Array() },
+      current
+        ? { method: "GET", url, mount: "", headers: [], body, bodyStreamed: false }
+        : { method: "GET", url, headers: [], body },
       { requestId: "b", functionName: name },
     );
   };
@@ -433,20 +451,24 @@ async function main() {
     `capacity: ${FUNCTIONS} JS functions deployed in ${capacity.deploySecondsTotal.toFixed(1)} s (RSS ${capacity.rssBeforeMb.toFixed(0)} → ${capacity.rssDeployedMb.toFixed(0)} MB); ${warmCount} requested warm, ${keptWarm} kept (a worker keeps at most 64): RSS ${capacity.rssWarmMb.toFixed(0)} MB, ${capacity.perWarmInstanceMb.toFixed(1)} MB per warm JS instance`,
   );
 
-  const date = new Date().toISOString().replace(/[:.]/g, "-");
-  await mkdir(join(ROOT, "bench/results"), { recursive: true });
-  await writeFile(
-    join(ROOT, `bench/results/${date}.json`),
-    `${JSON.stringify({ machine, samples: SAMPLES, rows, deployMs, coldAfterOtherFunction: afterOther, capacity }, null, 2)}\n`,
-  );
-  await writeFile(join(ROOT, `bench/results/${date}.svg`), svg(rows));
-  console.log(`wrote bench/results/${date}.json and .svg`);
-
   await baseline.close();
   await floor.destroy();
   await host.close();
   agent.destroy();
   await rm(work, { recursive: true, force: true });
+
+  // Functions that wait (bench/io.ts), on a host of their own, after the rows above.
+  const io = process.env.BENCH_IO === "0" ? undefined : await ioBench();
+  if (io) printIo(io);
+
+  const date = new Date().toISOString().replace(/[:.]/g, "-");
+  await mkdir(join(ROOT, "bench/results"), { recursive: true });
+  await writeFile(
+    join(ROOT, `bench/results/${date}.json`),
+    `${JSON.stringify({ machine, samples: SAMPLES, rows, deployMs, coldAfterOtherFunction: afterOther, capacity, io }, null, 2)}\n`,
+  );
+  await writeFile(join(ROOT, `bench/results/${date}.svg`), svg(rows));
+  console.log(`wrote bench/results/${date}.json and .svg`);
 }
 
 await main();

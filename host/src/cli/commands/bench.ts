@@ -6,7 +6,7 @@ import { PROJECT_ROOT } from "../project.ts";
 
 export async function bench(args: string[]): Promise<void> {
   parse(args, {});
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, "bench/compare.ts")], {
+  const child = spawn(process.execPath, ["--expose-gc", join(PROJECT_ROOT, "bench/compare.ts")], {
     stdio: "inherit",
     cwd: PROJECT_ROOT,
   });
